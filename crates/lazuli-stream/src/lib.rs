@@ -1,0 +1,130 @@
+//! The stream layer: named streams, each an ordered list of append-only extents holding
+//! checksummed records. Everything Lazuli stores goes through this crate.
+//!
+//! The single-node store ([`LocalStore`]) keeps one directory per stream and one file per
+//! extent; the replicated stamp will implement the same [`StreamStore`] trait over extent
+//! nodes. [`MemStore`] is an in-memory store with fault injection for tests.
+
+use std::sync::Arc;
+
+/// Identifies an extent inside one stream. Ids grow monotonically; a stream's extents are
+/// ordered by id.
+pub type ExtentId = u64;
+
+/// Where a record lives: the extent, the byte offset of the record's frame in that extent,
+/// and the payload length. Returned by [`Stream::append`] and given back to [`Stream::read`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordLocation {
+    pub extent: ExtentId,
+    pub offset: u64,
+    pub len: u32,
+}
+
+/// A position in a stream: replay starts at the first record at or after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct StreamPosition {
+    pub extent: ExtentId,
+    pub offset: u64,
+}
+
+impl RecordLocation {
+    /// The position just past this record (where the next record starts).
+    pub fn end(&self) -> StreamPosition {
+        StreamPosition {
+            extent: self.extent,
+            offset: self.offset + record::FRAME_OVERHEAD_BYTES as u64 + self.len as u64,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtentInfo {
+    pub id: ExtentId,
+    /// Bytes in the extent file, frames included.
+    pub size_bytes: u64,
+    pub sealed: bool,
+    /// Payload bytes the stream's owner still references (see [`Stream::add_live_bytes`]).
+    pub live_bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("I/O error on stream {stream}: {source}")]
+    Io {
+        stream: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A previous fsync failed: the stream refuses every further write until reopened by an
+    /// operator. An fsync is never retried (the kernel may have dropped the dirty pages).
+    #[error("stream {0} is poisoned by an earlier failed sync; no further writes are accepted")]
+    Poisoned(String),
+    #[error("checksum mismatch in stream {stream} extent {extent} at offset {offset}")]
+    Corrupt {
+        stream: String,
+        extent: ExtentId,
+        offset: u64,
+    },
+    #[error("record not found in stream {stream} extent {extent} at offset {offset}")]
+    NotFound {
+        stream: String,
+        extent: ExtentId,
+        offset: u64,
+    },
+    #[error("record too large: {0} bytes")]
+    RecordTooLarge(usize),
+    #[error("invalid stream name {0:?}")]
+    InvalidName(String),
+}
+
+pub type Result<T, E = StreamError> = std::result::Result<T, E>;
+
+/// A set of named streams. Stream names are chosen by the layers above (`[a-z0-9._-]`, at
+/// most 64 bytes), never by clients.
+pub trait StreamStore: Send + Sync + 'static {
+    /// Opens a stream, creating it if absent. On first open in a process, the tail of the
+    /// open (last) extent is scanned and a torn or corrupt trailing record is cut off.
+    /// Opening the same name twice returns the same stream.
+    fn open_stream(&self, name: &str) -> Result<Arc<dyn Stream>>;
+}
+
+/// One append-only stream. All methods are safe to call from many threads at once.
+pub trait Stream: Send + Sync {
+    fn name(&self) -> &str;
+
+    /// Appends `records` in order, contiguously in one extent, and returns their locations
+    /// once every byte is durable (group commit: concurrent appends share one fdatasync).
+    /// If the open extent would exceed the seal size, it is sealed first and a new extent
+    /// started. After a failed sync the stream is poisoned.
+    fn append(&self, records: &[&[u8]]) -> Result<Vec<RecordLocation>>;
+
+    /// Reads one record's payload and verifies its checksum; a mismatch is an error, never
+    /// wrong bytes.
+    fn read(&self, location: RecordLocation) -> Result<Vec<u8>>;
+
+    /// Calls `visit` with every record at or after `from`, in stream order. Used to replay
+    /// commit logs. Stops at the end of the stream; a corrupt record is an error.
+    fn replay(
+        &self,
+        from: StreamPosition,
+        visit: &mut dyn FnMut(RecordLocation, &[u8]) -> Result<()>,
+    ) -> Result<()>;
+
+    /// Seals the open extent (if it holds any record) so that the next append starts a new one.
+    fn seal(&self) -> Result<()>;
+
+    /// The stream's extents, oldest first.
+    fn extents(&self) -> Vec<ExtentInfo>;
+
+    /// Deletes a sealed extent (garbage collection). Deleting the open extent is refused.
+    fn delete_extent(&self, extent: ExtentId) -> Result<()>;
+
+    /// Adjusts the in-memory live-byte count of an extent (owners add what they reference and
+    /// subtract what they drop; rebuilt by the owner after reopen).
+    fn add_live_bytes(&self, extent: ExtentId, delta: i64);
+
+    /// The position where the next append will start.
+    fn end_position(&self) -> StreamPosition;
+}
+
+pub mod record;
