@@ -2,4 +2,14 @@
 //! it, runs it against the partition layer and renders the reply or the Azure error.
 
 pub mod auth;
+mod body;
+mod cors;
+mod handlers;
+mod http_util;
+pub mod metrics;
+pub mod router;
+pub mod server;
+pub mod service;
 pub mod xml;
+
+pub use service::{Account, Frontend, FrontendConfig, SERVICE_VERSION};

@@ -1,1 +1,149 @@
-//! The object tables.
+//! The partition layer: the object tables (accounts, containers, blobs, uncommitted blocks)
+//! and their semantics, over one LSM table and one blob-data stream.
+//!
+//! In the single-node embedded default one [`Partition`] serves the whole key space; the
+//! stamp will split the same key space into range partitions served by partition servers.
+//! Every method is blocking (callers run it on a blocking thread) and returns Azure errors
+//! directly, since this layer is the one that knows which condition failed.
+
+mod blob;
+mod container;
+mod data;
+pub mod keys;
+mod locks;
+pub mod rows;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lazuli_stream::{Stream, StreamError, StreamStore};
+use lazuli_table::{Table, TableError, TableOptions};
+use lazuli_types::{AzureError, ErrorCode};
+use time::OffsetDateTime;
+
+pub use blob::{
+    BlockListItem, BlockListKind, ListBlobsOptions, ListBlobsPage, UploadedBody, BLOCK_ID_BYTES_MAX, COMMITTED_BLOCKS_MAX,
+};
+pub use container::ListContainersPage;
+pub use data::GcReport;
+pub use rows::{BlobRow, BlockRow, CommittedBlock, ContainerRow, HttpHeaders, Segment};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionError {
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    #[error("corrupt partition data: {0}")]
+    Corrupt(String),
+}
+
+/// Internal failures answer 500 InternalError (or 503 ServerBusy when the disk is full, so
+/// clients back off and retry); the cause is logged here, where it is handled.
+impl From<PartitionError> for AzureError {
+    fn from(error: PartitionError) -> Self {
+        let disk_full = match &error {
+            PartitionError::Stream(StreamError::Io { source, .. })
+            | PartitionError::Table(TableError::Stream(StreamError::Io { source, .. })) => {
+                source.raw_os_error() == Some(28) // ENOSPC
+            }
+            _ => false,
+        };
+        tracing::error!(%error, "partition operation failed");
+        if disk_full {
+            AzureError::new(ErrorCode::ServerBusy, "The server is out of disk space; retry later.")
+        } else {
+            AzureError::internal("The server encountered an internal error. Please retry the request.")
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct PartitionOptions {
+    /// Bodies up to this size ride inside the row (one durable log append, no data record).
+    pub inline_bytes_max: usize,
+    /// Blob bodies are cut into records of at most this size in the blob-data stream; it
+    /// bounds the memory one request holds.
+    pub segment_bytes_max: usize,
+    /// An extent must stay unreferenced this long before it is deleted, so that a read that
+    /// looked up a row just before a delete can still fetch the bytes.
+    pub gc_grace: Duration,
+    pub table: TableOptions,
+}
+
+impl Default for PartitionOptions {
+    fn default() -> Self {
+        PartitionOptions {
+            inline_bytes_max: 64 * 1024,
+            segment_bytes_max: 4 * 1024 * 1024,
+            gc_grace: Duration::from_secs(30),
+            table: TableOptions::default(),
+        }
+    }
+}
+
+pub struct Partition {
+    table: Arc<Table>,
+    data: Arc<dyn Stream>,
+    options: PartitionOptions,
+    locks: locks::Locks,
+    last_etag_tick: AtomicU64,
+    gc: data::GcState,
+}
+
+impl Partition {
+    /// Opens the object table `objects` and the stream `blobdata` in `store`, and rebuilds the
+    /// live-byte counts of the blob-data extents from the rows that reference them.
+    pub fn open(store: Arc<dyn StreamStore>, options: PartitionOptions) -> Result<Arc<Partition>, PartitionError> {
+        let table = Table::open(store.clone(), "objects", options.table.clone())?;
+        let data = store.open_stream("blobdata")?;
+        let partition = Arc::new(Partition {
+            table,
+            data,
+            options,
+            locks: locks::Locks::new(),
+            last_etag_tick: AtomicU64::new(0),
+            gc: data::GcState::default(),
+        });
+        partition.rebuild_live_bytes()?;
+        Ok(partition)
+    }
+
+    pub fn options(&self) -> &PartitionOptions {
+        &self.options
+    }
+
+    pub fn table(&self) -> &Arc<Table> {
+        &self.table
+    }
+
+    /// A new ETag, unique and increasing within this process (and across restarts, since it
+    /// is derived from the clock in 100 ns ticks, as the service's are).
+    fn new_etag(&self) -> String {
+        let now_ticks = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 100) as u64;
+        let previous = self.last_etag_tick.fetch_max(now_ticks, Ordering::Relaxed);
+        let tick = if previous >= now_ticks { self.last_etag_tick.fetch_add(1, Ordering::Relaxed) + 1 } else { now_ticks };
+        format!("\"0x8D{tick:013X}\"")
+    }
+
+    /// An opaque per-account setting (e.g. the service properties document).
+    pub fn account_setting(&self, account: &str, setting: &str) -> Result<Option<Vec<u8>>, AzureError> {
+        Ok(self.table.get(&keys::account_setting(account, setting)).map_err(PartitionError::from)?)
+    }
+
+    pub fn set_account_setting(&self, account: &str, setting: &str, value: &[u8]) -> Result<(), AzureError> {
+        let mut batch = lazuli_table::WriteBatch::new();
+        batch.put(keys::account_setting(account, setting), value.to_vec());
+        self.table.write(&batch).map_err(PartitionError::from)?;
+        Ok(())
+    }
+}
+
+pub fn now_nanos() -> i128 {
+    OffsetDateTime::now_utc().unix_timestamp_nanos()
+}
+
+pub fn time_from_nanos(nanos: i128) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}

@@ -2,6 +2,7 @@
 //! ETags, byte ranges, checksums (CRC-64/NVME, MD5) and timestamps. No I/O.
 
 pub mod checksum;
+pub mod conditions;
 pub mod error;
 pub mod names;
 pub mod range;

@@ -1,1 +1,49 @@
+//! The timestamp formats of the wire: RFC 1123 for HTTP dates, ISO 8601 with seven fractional
+//! digits for snapshots, versions and XML dates.
 
+use std::time::SystemTime;
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+pub fn rfc1123(t: OffsetDateTime) -> String {
+    httpdate::fmt_http_date(SystemTime::from(t))
+}
+
+pub fn parse_rfc1123(value: &str) -> Option<OffsetDateTime> {
+    httpdate::parse_http_date(value.trim()).ok().map(OffsetDateTime::from)
+}
+
+/// `2026-11-28T02:03:04.1234567Z`, the form of snapshot and version ids.
+pub fn iso8601_7(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.nanosecond() / 100
+    )
+}
+
+/// Parses ISO 8601 / RFC 3339 timestamps with or without fractional seconds.
+pub fn parse_iso8601(value: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(value.trim(), &Rfc3339).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789).unwrap();
+        assert_eq!(iso8601_7(t), "2023-11-14T22:13:20.1234567Z");
+        assert_eq!(rfc1123(t), "Tue, 14 Nov 2023 22:13:20 GMT");
+        assert_eq!(parse_rfc1123("Tue, 14 Nov 2023 22:13:20 GMT").unwrap().unix_timestamp(), 1_700_000_000);
+        assert_eq!(parse_iso8601("2023-11-14T22:13:20.1234567Z").unwrap().nanosecond(), 123_456_700);
+    }
+}

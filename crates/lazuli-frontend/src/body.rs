@@ -1,0 +1,228 @@
+//! Request bodies into the blob-data stream, and blob bodies out to the client: both
+//! streamed, holding at most one segment (4 MiB by default) per request in memory.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use lazuli_partition::{BlobRow, Partition, Segment, UploadedBody};
+use lazuli_types::checksum::{Crc64, Md5Hasher};
+use lazuli_types::{AzureError, ErrorCode};
+use tokio::sync::mpsc;
+
+use crate::http_util::{full, ResponseBody};
+
+/// Segments in flight to the client per download: one being sent while the next is read.
+const DOWNLOAD_SEGMENTS_AHEAD: usize = 2;
+
+/// What was received, with the checksums computed over it.
+pub struct Received {
+    pub body: UploadedBody,
+    pub crc64: u64,
+}
+
+struct Hashers {
+    md5: Md5Hasher,
+    crc64: Crc64,
+}
+
+impl Hashers {
+    fn update(&mut self, bytes: &[u8]) {
+        self.md5.update(bytes);
+        self.crc64.update(bytes);
+    }
+}
+
+/// Reads a request body of at most `max_bytes`. Small bodies (up to the partition's inline
+/// limit, when `inline_allowed`) stay in memory; larger ones are appended segment by segment
+/// to the blob-data stream, hashing each segment on the same blocking thread as its append.
+/// On any error the segments already written are released.
+pub async fn receive(
+    partition: &Arc<Partition>,
+    mut body: Incoming,
+    max_bytes: u64,
+    inline_allowed: bool,
+) -> Result<Received, AzureError> {
+    let options = partition.options();
+    let segment_max = options.segment_bytes_max;
+    let inline_max = if inline_allowed { options.inline_bytes_max } else { 0 };
+    let mut buffer = BytesMut::new();
+    let mut segments: Vec<Segment> = Vec::new();
+    let mut hashers = Hashers { md5: Md5Hasher::new(), crc64: Crc64::new() };
+    let mut total: u64 = 0;
+    let fail = |partition: &Arc<Partition>, segments: &[Segment], error: AzureError| {
+        partition.release_segments(segments);
+        Err(error)
+    };
+    loop {
+        let frame = match body.frame().await {
+            None => break,
+            Some(Ok(frame)) => frame,
+            Some(Err(error)) => {
+                tracing::debug!(%error, "request body failed");
+                return fail(partition, &segments, AzureError::new(ErrorCode::InvalidInput, "The request body could not be read."));
+            }
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        total += data.len() as u64;
+        if total > max_bytes {
+            return fail(
+                partition,
+                &segments,
+                AzureError::new(ErrorCode::RequestBodyTooLarge, "The request body is too large and exceeds the maximum permissible limit.")
+                    .with_detail("MaxLimit", max_bytes.to_string()),
+            );
+        }
+        buffer.extend_from_slice(&data);
+        while buffer.len() >= segment_max.max(inline_max + 1) {
+            let chunk = buffer.split_to(segment_max).freeze();
+            match append(partition, chunk, hashers).await {
+                Ok((segment, back)) => {
+                    segments.push(segment);
+                    hashers = back;
+                }
+                Err(error) => return fail(partition, &segments, error),
+            }
+        }
+    }
+    if segments.is_empty() && buffer.len() <= inline_max {
+        hashers.update(&buffer);
+        let body = UploadedBody { inline: Some(buffer.to_vec()), segments, len: total, md5: hashers.md5.finish() };
+        return Ok(Received { body, crc64: hashers.crc64.finish() });
+    }
+    if !buffer.is_empty() {
+        match append(partition, buffer.freeze(), hashers).await {
+            Ok((segment, back)) => {
+                segments.push(segment);
+                hashers = back;
+            }
+            Err(error) => return fail(partition, &segments, error),
+        }
+    }
+    let crc64 = hashers.crc64.finish();
+    let body = UploadedBody { inline: None, segments, len: total, md5: hashers.md5.finish() };
+    Ok(Received { body, crc64 })
+}
+
+async fn append(partition: &Arc<Partition>, chunk: Bytes, mut hashers: Hashers) -> Result<(Segment, Hashers), AzureError> {
+    let partition = partition.clone();
+    let joined = tokio::task::spawn_blocking(move || {
+        hashers.update(&chunk);
+        partition.append_segment(&chunk).map(|segment| (segment, hashers))
+    })
+    .await;
+    match joined {
+        Ok(Ok(result)) => Ok(result),
+        Ok(Err(error)) => Err(error.into()),
+        Err(_) => Err(AzureError::internal("append task failed")),
+    }
+}
+
+/// Checks the transactional checksums a client sent against what was received.
+pub fn verify_checksums(
+    received: &Received,
+    content_md5: Option<&str>,
+    content_crc64: Option<&str>,
+) -> Result<(), AzureError> {
+    if content_md5.is_some() && content_crc64.is_some() {
+        return Err(AzureError::new(
+            ErrorCode::InvalidHeaderValue,
+            "Both Content-MD5 and x-ms-content-crc64 headers are present; only one may be sent.",
+        ));
+    }
+    if let Some(value) = content_md5 {
+        let expected = lazuli_types::checksum::md5_from_header(value)
+            .ok_or_else(|| AzureError::new(ErrorCode::InvalidMd5, "The MD5 value specified in the request is invalid. The MD5 value must be 128 bits and Base64-encoded."))?;
+        if expected != received.body.md5 {
+            return Err(AzureError::new(ErrorCode::Md5Mismatch, "The MD5 value specified in the request did not match with the MD5 value calculated by the server.")
+                .with_detail("UserSpecifiedMd5", value.to_string())
+                .with_detail("ServerCalculatedMd5", lazuli_types::checksum::md5_to_header(&received.body.md5)));
+        }
+    }
+    if let Some(value) = content_crc64 {
+        let expected = lazuli_types::checksum::crc64_from_header(value).ok_or_else(|| AzureError::header("x-ms-content-crc64", value))?;
+        if expected != received.crc64 {
+            return Err(AzureError::new(ErrorCode::Crc64Mismatch, "The CRC64 value specified in the request did not match with the CRC64 value calculated by the server.")
+                .with_detail("UserSpecifiedCrc64", value.to_string())
+                .with_detail("ServerCalculatedCrc64", lazuli_types::checksum::crc64_to_header(received.crc64)));
+        }
+    }
+    Ok(())
+}
+
+/// A response body fed by a task that reads segments on blocking threads.
+struct ChannelBody {
+    receiver: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    remaining: u64,
+}
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        match self.receiver.poll_recv(cx) {
+            Poll::Ready(Some(Ok(bytes))) => {
+                self.remaining = self.remaining.saturating_sub(bytes.len() as u64);
+                Poll::Ready(Some(Ok(Frame::data(bytes))))
+            }
+            Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// The bytes `[start, start + len)` of a blob, streamed.
+pub fn blob_range(partition: &Arc<Partition>, row: &BlobRow, start: u64, len: u64) -> ResponseBody {
+    if let Some(inline) = &row.inline {
+        let from = (start as usize).min(inline.len());
+        let to = (start.saturating_add(len) as usize).min(inline.len());
+        return full(Bytes::copy_from_slice(&inline[from..to]));
+    }
+    // (segment, skip within it, bytes to take)
+    let mut plan = Vec::new();
+    let mut offset = 0u64;
+    let end = start + len;
+    for segment in row.segments() {
+        let segment_end = offset + segment.len as u64;
+        if segment_end > start && offset < end {
+            let skip = start.saturating_sub(offset);
+            let take = segment_end.min(end) - offset - skip;
+            plan.push((*segment, skip as usize, take as usize));
+        }
+        offset = segment_end;
+        if offset >= end {
+            break;
+        }
+    }
+    let (sender, receiver) = mpsc::channel(DOWNLOAD_SEGMENTS_AHEAD);
+    let partition = partition.clone();
+    tokio::spawn(async move {
+        for (segment, skip, take) in plan {
+            let reader = partition.clone();
+            let read = tokio::task::spawn_blocking(move || reader.read_segment(segment)).await;
+            let chunk = match read {
+                Ok(Ok(bytes)) if bytes.len() >= skip + take => Ok(Bytes::from(bytes).slice(skip..skip + take)),
+                Ok(Ok(_)) => Err(std::io::Error::other("segment shorter than its row says")),
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "blob segment read failed");
+                    Err(std::io::Error::other(error.to_string()))
+                }
+                Err(_) => Err(std::io::Error::other("read task failed")),
+            };
+            let failed = chunk.is_err();
+            if sender.send(chunk).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    ChannelBody { receiver, remaining: len }.boxed()
+}

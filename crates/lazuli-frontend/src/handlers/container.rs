@@ -1,0 +1,198 @@
+//! Container operations.
+
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::{Response, StatusCode};
+use hyper::body::Incoming;
+use lazuli_partition::{BlobRow, ContainerRow, ListBlobsOptions};
+use lazuli_types::time_fmt::rfc1123;
+use lazuli_types::{AzureError, ErrorCode};
+
+use super::service::{max_results, service_endpoint};
+use super::{blocking, read_small_body, XML_BODY_BYTES_MAX};
+use crate::http_util::{self, empty, full, header_str, put_metadata_headers, response, set_header, ResponseBody};
+use crate::service::{Ctx, Frontend};
+use crate::xml;
+
+fn public_access(parts: &Parts) -> Result<Option<String>, AzureError> {
+    match header_str(&parts.headers, "x-ms-blob-public-access")? {
+        None => Ok(None),
+        Some(v) if v.eq_ignore_ascii_case("container") => Ok(Some("container".into())),
+        Some(v) if v.eq_ignore_ascii_case("blob") => Ok(Some("blob".into())),
+        Some(v) => Err(AzureError::header("x-ms-blob-public-access", v)),
+    }
+}
+
+fn container_headers(r: &mut Response<ResponseBody>, row: &ContainerRow) {
+    set_header(r, "etag", &row.etag);
+    set_header(r, "last-modified", rfc1123(lazuli_partition::time_from_nanos(row.last_modified)));
+}
+
+pub fn container_item(name: &str, row: &ContainerRow, include_metadata: bool) -> xml::ContainerItem {
+    xml::ContainerItem {
+        name: name.to_string(),
+        last_modified: lazuli_partition::time_from_nanos(row.last_modified),
+        etag: row.etag.clone(),
+        lease_status: "unlocked".into(),
+        lease_state: "available".into(),
+        lease_duration: None,
+        public_access: row.public_access.clone(),
+        has_immutability_policy: false,
+        has_legal_hold: false,
+        metadata: include_metadata.then(|| row.metadata.clone()),
+        deleted: false,
+        version: None,
+        deleted_time: None,
+        remaining_retention_days: None,
+        default_encryption_scope: Some("$account-encryption-key".into()),
+        deny_encryption_scope_override: false,
+        immutable_storage_with_versioning_enabled: None,
+    }
+}
+
+pub async fn create(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Result<Response<ResponseBody>, AzureError> {
+    let metadata = http_util::metadata(&parts.headers)?;
+    let access = public_access(parts)?;
+    let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
+    let row = blocking(frontend, move |p| p.create_container(&account, &container, metadata, access)).await?;
+    let mut r = response(StatusCode::CREATED, empty());
+    container_headers(&mut r, &row);
+    Ok(r)
+}
+
+pub async fn delete(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Result<Response<ResponseBody>, AzureError> {
+    let conditions = http_util::conditions(&parts.headers)?;
+    if conditions.if_match.is_some() || conditions.if_none_match.is_some() {
+        return Err(AzureError::new(ErrorCode::UnsupportedHeader, "One of the HTTP headers specified in the request is not supported."));
+    }
+    let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
+    blocking(frontend, move |p| p.delete_container(&account, &container, &conditions)).await?;
+    Ok(response(StatusCode::ACCEPTED, empty()))
+}
+
+pub async fn properties(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<ResponseBody>, AzureError> {
+    let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
+    let row = blocking(frontend, move |p| p.get_container(&account, &container)).await?;
+    let mut r = response(StatusCode::OK, empty());
+    container_headers(&mut r, &row);
+    put_metadata_headers(&mut r, &row.metadata);
+    set_header(&mut r, "x-ms-lease-status", "unlocked");
+    set_header(&mut r, "x-ms-lease-state", "available");
+    if let Some(access) = &row.public_access {
+        set_header(&mut r, "x-ms-blob-public-access", access);
+    }
+    set_header(&mut r, "x-ms-has-immutability-policy", "false");
+    set_header(&mut r, "x-ms-has-legal-hold", "false");
+    set_header(&mut r, "x-ms-default-encryption-scope", "$account-encryption-key");
+    set_header(&mut r, "x-ms-deny-encryption-scope-override", "false");
+    Ok(r)
+}
+
+pub async fn set_metadata(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Result<Response<ResponseBody>, AzureError> {
+    let metadata = http_util::metadata(&parts.headers)?;
+    let conditions = http_util::conditions(&parts.headers)?;
+    let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
+    let row = blocking(frontend, move |p| p.set_container_metadata(&account, &container, metadata, &conditions)).await?;
+    let mut r = response(StatusCode::OK, empty());
+    container_headers(&mut r, &row);
+    Ok(r)
+}
+
+pub async fn get_acl(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<ResponseBody>, AzureError> {
+    let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
+    let row = blocking(frontend, move |p| p.get_container(&account, &container)).await?;
+    let identifiers: Vec<xml::SignedIdentifier> =
+        row.signed_identifiers.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+    let mut r = response(StatusCode::OK, full(xml::write_signed_identifiers(&identifiers)));
+    set_header(&mut r, "content-type", "application/xml");
+    container_headers(&mut r, &row);
+    if let Some(access) = &row.public_access {
+        set_header(&mut r, "x-ms-blob-public-access", access);
+    }
+    Ok(r)
+}
+
+pub async fn set_acl(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts, body: Incoming) -> Result<Response<ResponseBody>, AzureError> {
+    let access = public_access(parts)?;
+    let conditions = http_util::conditions(&parts.headers)?;
+    let body = read_small_body(body, XML_BODY_BYTES_MAX).await?;
+    let identifiers = xml::parse_signed_identifiers(&body)?;
+    let json = serde_json::to_string(&identifiers).map_err(|e| AzureError::internal(e.to_string()))?;
+    let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
+    let row = blocking(frontend, move |p| p.set_container_acl(&account, &container, access, Some(json), &conditions)).await?;
+    let mut r = response(StatusCode::OK, empty());
+    container_headers(&mut r, &row);
+    Ok(r)
+}
+
+pub fn blob_item(name: String, row: &BlobRow, include_metadata: bool) -> xml::BlobItem {
+    let h = &row.headers;
+    let mut properties = xml::BlobItemProperties::new(
+        lazuli_partition::time_from_nanos(row.created),
+        lazuli_partition::time_from_nanos(row.last_modified),
+        &row.etag,
+        row.content_length,
+    );
+    properties.content_type = h.content_type.clone().or(properties.content_type);
+    properties.content_encoding = h.content_encoding.clone();
+    properties.content_language = h.content_language.clone();
+    properties.content_md5 = h.content_md5.clone();
+    properties.cache_control = h.cache_control.clone();
+    properties.content_disposition = h.content_disposition.clone();
+    properties.blob_type = row.blob_type.clone();
+    properties.access_tier = Some("Hot".into());
+    properties.access_tier_inferred = Some(true);
+    xml::BlobItem {
+        name,
+        deleted: false,
+        snapshot: None,
+        version_id: None,
+        is_current_version: None,
+        properties,
+        metadata: include_metadata.then(|| row.metadata.clone()),
+        tags: None,
+        has_versions_only: None,
+    }
+}
+
+pub async fn list_blobs(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<ResponseBody>, AzureError> {
+    let max = max_results(ctx)?;
+    let prefix = ctx.query.get("prefix").unwrap_or("").to_string();
+    let delimiter = ctx.query.get("delimiter").filter(|d| !d.is_empty()).map(str::to_string);
+    let marker = ctx.query.get("marker").filter(|m| !m.is_empty()).map(str::to_string);
+    let include: Vec<String> = ctx.query.get("include").unwrap_or("").split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect();
+    for item in &include {
+        if !matches!(item.as_str(), "metadata" | "snapshots" | "uncommittedblobs" | "copy" | "deleted" | "tags" | "versions" | "deletedwithversions" | "immutabilitypolicy" | "legalhold" | "permissions") {
+            return Err(AzureError::query("include", item, "Invalid value for include."));
+        }
+    }
+    let include_metadata = include.iter().any(|i| i == "metadata");
+    let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
+    let (p, d, m) = (prefix.clone(), delimiter.clone(), marker.clone());
+    let page = blocking(frontend, move |partition| {
+        partition.list_blobs(
+            &account,
+            &container,
+            &ListBlobsOptions { prefix: &p, delimiter: d.as_deref(), marker: m.as_deref(), max_results: max },
+        )
+    })
+    .await?;
+    let mut writer = xml::ListBlobsWriter::new(
+        &service_endpoint(ctx),
+        ctx.container(),
+        ctx.query.get("prefix"),
+        marker.as_deref(),
+        ctx.query.get("maxresults").map(|_| max as u32),
+        delimiter.as_deref(),
+    );
+    for item in page.items {
+        match item {
+            Ok((name, row)) => writer.blob(&blob_item(name, &row, include_metadata)),
+            Err(blob_prefix) => writer.prefix(&blob_prefix),
+        }
+    }
+    let mut r = response(StatusCode::OK, full(writer.finish(page.next_marker.as_deref())));
+    set_header(&mut r, "content-type", "application/xml");
+    Ok(r)
+}

@@ -1,0 +1,92 @@
+//! One function per operation. Handlers parse what the operation needs from the request,
+//! call the partition layer on a blocking thread, and build the reply.
+
+mod blob;
+mod container;
+mod service;
+
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::Response;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use lazuli_partition::Partition;
+use lazuli_types::{AzureError, ErrorCode};
+
+use crate::http_util::ResponseBody;
+use crate::router::Operation;
+use crate::service::{Ctx, Frontend};
+
+/// Bodies parsed as XML documents (block lists, ACLs, service properties) are small; the
+/// largest legitimate one is a 50,000-entry block list (~5 MiB with long ids).
+pub const XML_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+pub async fn dispatch(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: Parts,
+    body: Incoming,
+) -> Result<Response<ResponseBody>, AzureError> {
+    use Operation::*;
+    match ctx.operation {
+        ListContainers => service::list_containers(frontend, ctx).await,
+        GetServiceProperties => service::get_properties(frontend, ctx).await,
+        SetServiceProperties => service::set_properties(frontend, ctx, body).await,
+        GetAccountInfo => service::account_info(ctx),
+        Preflight => crate::cors::preflight(frontend, ctx, &parts).await,
+        CreateContainer => container::create(frontend, ctx, &parts).await,
+        DeleteContainer => container::delete(frontend, ctx, &parts).await,
+        GetContainerProperties | GetContainerMetadata => container::properties(frontend, ctx).await,
+        SetContainerMetadata => container::set_metadata(frontend, ctx, &parts).await,
+        GetContainerAcl => container::get_acl(frontend, ctx).await,
+        SetContainerAcl => container::set_acl(frontend, ctx, &parts, body).await,
+        ListBlobs => container::list_blobs(frontend, ctx).await,
+        PutBlob => blob::put_blob(frontend, ctx, &parts, body).await,
+        PutBlock => blob::put_block(frontend, ctx, &parts, body).await,
+        PutBlockList => blob::put_block_list(frontend, ctx, &parts, body).await,
+        GetBlockList => blob::get_block_list(frontend, ctx).await,
+        GetBlob | GetBlobProperties => blob::get_blob(frontend, ctx, &parts).await,
+        GetBlobMetadata => blob::get_metadata(frontend, ctx, &parts).await,
+        SetBlobProperties => blob::set_properties(frontend, ctx, &parts).await,
+        SetBlobMetadata => blob::set_metadata(frontend, ctx, &parts).await,
+        DeleteBlob => blob::delete(frontend, ctx, &parts).await,
+        Unsupported(name) => Err(AzureError::new(
+            ErrorCode::NotImplemented,
+            format!("The operation {name} is not implemented by this server yet."),
+        )),
+    }
+}
+
+/// Runs a blocking partition call off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    frontend: &Arc<Frontend>,
+    call: impl FnOnce(&Partition) -> Result<T, AzureError> + Send + 'static,
+) -> Result<T, AzureError> {
+    let partition = frontend.partition.clone();
+    tokio::task::spawn_blocking(move || call(&partition))
+        .await
+        .map_err(|_| AzureError::internal("The server encountered an internal error."))?
+}
+
+/// Reads a small body (XML documents) with a size limit.
+pub async fn read_small_body(body: Incoming, max: usize) -> Result<Vec<u8>, AzureError> {
+    let mut body = body;
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| AzureError::new(ErrorCode::InvalidInput, "The request body could not be read."))?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > max {
+                return Err(AzureError::new(
+                    ErrorCode::RequestBodyTooLarge,
+                    "The request body is too large and exceeds the maximum permissible limit.",
+                )
+                .with_detail("MaxLimit", max.to_string()));
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out)
+}
+
+pub use service::load_service_properties as service_properties;

@@ -1,0 +1,136 @@
+//! Small helpers over request headers and response building.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
+use lazuli_partition::HttpHeaders;
+use lazuli_types::conditions::Conditions;
+use lazuli_types::time_fmt::parse_rfc1123;
+use lazuli_types::{AzureError, ErrorCode};
+
+pub type ResponseBody = BoxBody<Bytes, std::io::Error>;
+
+pub fn empty() -> ResponseBody {
+    Empty::<Bytes>::new().map_err(|never: Infallible| match never {}).boxed()
+}
+
+pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
+    Full::new(bytes.into()).map_err(|never: Infallible| match never {}).boxed()
+}
+
+pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, AzureError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(value) => value.to_str().map(Some).map_err(|_| AzureError::header(name, "<non-ASCII>")),
+    }
+}
+
+/// A header value as UTF-8 (metadata values may carry any bytes the client sent as Latin-1;
+/// we keep what decodes and refuse the rest).
+pub fn header_string(headers: &HeaderMap, name: &str) -> Result<Option<String>, AzureError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(value) => std::str::from_utf8(value.as_bytes())
+            .map(|s| Some(s.to_string()))
+            .map_err(|_| AzureError::header(name, "<invalid UTF-8>")),
+    }
+}
+
+pub fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, AzureError> {
+    match header_str(headers, name)? {
+        None => Ok(None),
+        Some(v) => v.trim().parse().map(Some).map_err(|_| AzureError::header(name, v)),
+    }
+}
+
+pub fn header_bool(headers: &HeaderMap, name: &str) -> Result<bool, AzureError> {
+    match header_str(headers, name)? {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(AzureError::header(name, v)),
+    }
+}
+
+fn header_date(headers: &HeaderMap, name: &str) -> Result<Option<time::OffsetDateTime>, AzureError> {
+    match header_str(headers, name)? {
+        None => Ok(None),
+        Some(v) => parse_rfc1123(v).map(Some).ok_or_else(|| AzureError::header(name, v)),
+    }
+}
+
+pub fn conditions(headers: &HeaderMap) -> Result<Conditions, AzureError> {
+    Ok(Conditions {
+        if_match: header_str(headers, "if-match")?.map(str::to_string),
+        if_none_match: header_str(headers, "if-none-match")?.map(str::to_string),
+        if_modified_since: header_date(headers, "if-modified-since")?,
+        if_unmodified_since: header_date(headers, "if-unmodified-since")?,
+    })
+}
+
+/// `x-ms-meta-*` headers as (name, value), names as sent (the service keeps their case).
+pub fn metadata(headers: &HeaderMap) -> Result<Vec<(String, String)>, AzureError> {
+    let mut pairs = Vec::new();
+    for (name, value) in headers {
+        if let Some(key) = name.as_str().strip_prefix("x-ms-meta-") {
+            let value = std::str::from_utf8(value.as_bytes())
+                .map_err(|_| AzureError::new(ErrorCode::InvalidMetadata, "The metadata specified is invalid."))?;
+            pairs.push((key.to_string(), value.to_string()));
+        }
+    }
+    lazuli_types::names::validate_metadata(&pairs)?;
+    Ok(pairs)
+}
+
+/// The blob HTTP headers a write carries: `x-ms-blob-content-*` on Put Blob, Put Block List
+/// and Set Blob Properties (Put Blob also takes plain `Content-Type` etc. as fallbacks).
+pub fn blob_http_headers(headers: &HeaderMap, fall_back_to_plain: bool) -> Result<HttpHeaders, AzureError> {
+    let pick = |blob_name: &str, plain: &str| -> Result<Option<String>, AzureError> {
+        match header_string(headers, blob_name)? {
+            Some(v) => Ok(Some(v)),
+            None if fall_back_to_plain => header_string(headers, plain),
+            None => Ok(None),
+        }
+    };
+    let content_md5 = match header_str(headers, "x-ms-blob-content-md5")? {
+        Some(v) => {
+            lazuli_types::checksum::md5_from_header(v).ok_or_else(|| {
+                AzureError::new(ErrorCode::InvalidMd5, "The MD5 value specified in the request is invalid.")
+            })?;
+            Some(v.trim().to_string())
+        }
+        None => None,
+    };
+    Ok(HttpHeaders {
+        content_type: pick("x-ms-blob-content-type", "content-type")?,
+        content_encoding: pick("x-ms-blob-content-encoding", "content-encoding")?,
+        content_language: pick("x-ms-blob-content-language", "content-language")?,
+        content_md5,
+        cache_control: pick("x-ms-blob-cache-control", "cache-control")?,
+        content_disposition: pick("x-ms-blob-content-disposition", "content-disposition")?,
+    })
+}
+
+pub fn set_header(response: &mut Response<ResponseBody>, name: &'static str, value: impl AsRef<str>) {
+    if let Ok(value) = HeaderValue::from_str(value.as_ref()) {
+        response.headers_mut().insert(name, value);
+    }
+}
+
+pub fn response(status: StatusCode, body: ResponseBody) -> Response<ResponseBody> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response
+}
+
+/// Appends metadata as `x-ms-meta-*` response headers.
+pub fn put_metadata_headers(response: &mut Response<ResponseBody>, metadata: &[(String, String)]) {
+    for (name, value) in metadata {
+        let Ok(name) = http::HeaderName::from_bytes(format!("x-ms-meta-{name}").as_bytes()) else { continue };
+        if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
+            response.headers_mut().append(name, value);
+        }
+    }
+}

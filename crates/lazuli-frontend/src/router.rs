@@ -1,0 +1,369 @@
+//! Turns (method, path, query, headers) into an [`Operation`]: a pure function, so it is
+//! unit-tested and fuzzed without a server. Blob and DFS requests share one port; they are
+//! told apart by `restype`/`comp` (Blob) versus `resource`/`action` and PATCH (DFS).
+
+use http::{HeaderMap, Method};
+use lazuli_types::{AzureError, ErrorCode};
+use percent_encoding::percent_decode_str;
+
+/// Every operation the router knows. `Unsupported` operations are recognised (so they are
+/// authenticated and answered with a clear error) but not implemented yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operation {
+    // Service
+    ListContainers,
+    GetServiceProperties,
+    SetServiceProperties,
+    GetAccountInfo,
+    Preflight,
+    // Container
+    CreateContainer,
+    DeleteContainer,
+    GetContainerProperties,
+    GetContainerMetadata,
+    SetContainerMetadata,
+    GetContainerAcl,
+    SetContainerAcl,
+    ListBlobs,
+    // Blob
+    PutBlob,
+    PutBlock,
+    PutBlockList,
+    GetBlockList,
+    GetBlob,
+    GetBlobProperties,
+    SetBlobProperties,
+    GetBlobMetadata,
+    SetBlobMetadata,
+    DeleteBlob,
+    /// A real operation of the service that Lazuli does not implement yet.
+    Unsupported(&'static str),
+}
+
+impl Operation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Unsupported(name) => name,
+            other => other.static_name(),
+        }
+    }
+
+    fn static_name(self) -> &'static str {
+        match self {
+            Operation::ListContainers => "ListContainers",
+            Operation::GetServiceProperties => "GetServiceProperties",
+            Operation::SetServiceProperties => "SetServiceProperties",
+            Operation::GetAccountInfo => "GetAccountInfo",
+            Operation::Preflight => "Preflight",
+            Operation::CreateContainer => "CreateContainer",
+            Operation::DeleteContainer => "DeleteContainer",
+            Operation::GetContainerProperties => "GetContainerProperties",
+            Operation::GetContainerMetadata => "GetContainerMetadata",
+            Operation::SetContainerMetadata => "SetContainerMetadata",
+            Operation::GetContainerAcl => "GetContainerAcl",
+            Operation::SetContainerAcl => "SetContainerAcl",
+            Operation::ListBlobs => "ListBlobs",
+            Operation::PutBlob => "PutBlob",
+            Operation::PutBlock => "PutBlock",
+            Operation::PutBlockList => "PutBlockList",
+            Operation::GetBlockList => "GetBlockList",
+            Operation::GetBlob => "GetBlob",
+            Operation::GetBlobProperties => "GetBlobProperties",
+            Operation::SetBlobProperties => "SetBlobProperties",
+            Operation::GetBlobMetadata => "GetBlobMetadata",
+            Operation::SetBlobMetadata => "SetBlobMetadata",
+            Operation::DeleteBlob => "DeleteBlob",
+            Operation::Unsupported(name) => name,
+        }
+    }
+
+    /// True for operations answered in the DFS wire format (JSON errors).
+    pub fn is_dfs(self) -> bool {
+        matches!(self, Operation::Unsupported(name) if name.starts_with("Dfs"))
+    }
+
+    /// Every implemented operation, for tests that walk all routes.
+    pub const IMPLEMENTED: [Operation; 23] = [
+        Operation::ListContainers,
+        Operation::GetServiceProperties,
+        Operation::SetServiceProperties,
+        Operation::GetAccountInfo,
+        Operation::Preflight,
+        Operation::CreateContainer,
+        Operation::DeleteContainer,
+        Operation::GetContainerProperties,
+        Operation::GetContainerMetadata,
+        Operation::SetContainerMetadata,
+        Operation::GetContainerAcl,
+        Operation::SetContainerAcl,
+        Operation::ListBlobs,
+        Operation::PutBlob,
+        Operation::PutBlock,
+        Operation::PutBlockList,
+        Operation::GetBlockList,
+        Operation::GetBlob,
+        Operation::GetBlobProperties,
+        Operation::SetBlobProperties,
+        Operation::GetBlobMetadata,
+        Operation::SetBlobMetadata,
+        Operation::DeleteBlob,
+    ];
+}
+
+/// The resource a request addresses, decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub account: String,
+    pub container: Option<String>,
+    pub blob: Option<String>,
+    /// The account was the first path segment (emulator style) rather than the host name.
+    pub path_style: bool,
+}
+
+/// Decoded query parameters, in request order. Names are case-sensitive as in the service,
+/// except that lookups of the routing keys accept any case.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Query {
+    pub pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    pub fn parse(raw: Option<&str>) -> Result<Query, AzureError> {
+        let mut pairs = Vec::new();
+        for piece in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+            let decode = |s: &str| {
+                percent_decode_str(s)
+                    .decode_utf8()
+                    .map(|c| c.into_owned())
+                    .map_err(|_| AzureError::new(ErrorCode::InvalidUri, "The request URI is invalid."))
+            };
+            pairs.push((decode(name)?, decode(value)?));
+        }
+        Ok(Query { pairs })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+/// Host names that mean "the account is in the path" (the emulator convention that the SDKs
+/// use for IP addresses and localhost).
+fn is_path_style_host(host: &str) -> bool {
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host });
+    host.parse::<std::net::IpAddr>().is_ok()
+        || host.starts_with('[')
+        || host.eq_ignore_ascii_case("localhost")
+        || host.eq_ignore_ascii_case("host.docker.internal")
+        || !host.contains('.')
+}
+
+fn decode_segment(segment: &str) -> Result<String, AzureError> {
+    percent_decode_str(segment)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| AzureError::new(ErrorCode::InvalidUri, "The request URI is invalid."))
+}
+
+/// Splits the path into account, container and blob. Host-style URLs
+/// (`account.blob.example`) carry the account in the host.
+pub fn parse_target(raw_path: &str, host: Option<&str>) -> Result<Target, AzureError> {
+    let path = raw_path.strip_prefix('/').unwrap_or(raw_path);
+    let host_account = host.filter(|h| !is_path_style_host(h)).and_then(|h| h.split('.').next()).map(str::to_string);
+    let (account, rest, path_style) = match host_account {
+        Some(account) => (account, path, false),
+        None => {
+            let (account, rest) = path.split_once('/').unwrap_or((path, ""));
+            (decode_segment(account)?, rest, true)
+        }
+    };
+    let (container, blob) = match rest.split_once('/') {
+        Some((container, blob)) => (container, blob),
+        None => (rest, ""),
+    };
+    let container = (!container.is_empty()).then(|| decode_segment(container)).transpose()?;
+    let blob = (!blob.is_empty()).then(|| decode_segment(blob)).transpose()?;
+    Ok(Target { account, container, blob, path_style })
+}
+
+fn unknown_comp(comp: &str) -> AzureError {
+    AzureError::query("comp", comp, "Unknown value for the comp query parameter.")
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Classifies a request. `target` must come from [`parse_target`].
+pub fn classify(method: &Method, target: &Target, query: &Query, headers: &HeaderMap) -> Result<Operation, AzureError> {
+    use Operation::*;
+    if method == Method::OPTIONS {
+        return Ok(Preflight);
+    }
+    let restype = query.get("restype");
+    let comp = query.get("comp");
+    let resource = query.get("resource");
+    if restype == Some("account") && comp == Some("properties") && matches!(*method, Method::GET | Method::HEAD) {
+        return Ok(GetAccountInfo);
+    }
+    if method == Method::PATCH || query.has("action") || resource.is_some_and(|r| r != "account" || target.container.is_none()) {
+        return Ok(Unsupported("DfsOperation"));
+    }
+    match (&target.container, &target.blob) {
+        (None, _) => match (method.as_str(), restype, comp) {
+            ("GET", _, Some("list")) => Ok(ListContainers),
+            ("GET" | "HEAD", Some("service"), Some("properties")) => Ok(GetServiceProperties),
+            ("PUT", Some("service"), Some("properties")) => Ok(SetServiceProperties),
+            ("GET", Some("service"), Some("stats")) => Ok(Unsupported("GetServiceStats")),
+            ("POST", Some("service"), Some("userdelegationkey")) => Ok(Unsupported("GetUserDelegationKey")),
+            ("GET", _, Some("blobs")) => Ok(Unsupported("FindBlobsByTags")),
+            ("POST", _, Some("batch")) => Ok(Unsupported("BlobBatch")),
+            (_, _, Some(other)) if !matches!(other, "list" | "properties" | "stats" | "userdelegationkey" | "blobs" | "batch") => {
+                Err(unknown_comp(other))
+            }
+            ("GET" | "HEAD" | "PUT" | "POST" | "DELETE", _, _) => Err(AzureError::new(
+                ErrorCode::InvalidQueryParameterValue,
+                "Value for one of the query parameters specified in the request URI is invalid.",
+            )
+            .with_detail("QueryParameterName", "comp")),
+            _ => Err(unsupported_verb()),
+        },
+        (Some(_), None) => {
+            if restype != Some("container") {
+                // A container URL without restype=container addresses a blob in $root.
+                return Err(AzureError::new(ErrorCode::InvalidQueryParameterValue, "Value for one of the query parameters specified in the request URI is invalid.")
+                    .with_detail("QueryParameterName", "restype")
+                    .with_detail("QueryParameterValue", restype.unwrap_or("")));
+            }
+            match (method.as_str(), comp) {
+                ("PUT", None) => Ok(CreateContainer),
+                ("DELETE", None) => Ok(DeleteContainer),
+                ("GET" | "HEAD", None) => Ok(GetContainerProperties),
+                ("GET" | "HEAD", Some("metadata")) => Ok(GetContainerMetadata),
+                ("PUT", Some("metadata")) => Ok(SetContainerMetadata),
+                ("GET" | "HEAD", Some("acl")) => Ok(GetContainerAcl),
+                ("PUT", Some("acl")) => Ok(SetContainerAcl),
+                ("GET", Some("list")) => Ok(ListBlobs),
+                ("PUT", Some("lease")) => Ok(Unsupported("LeaseContainer")),
+                ("PUT", Some("undelete")) => Ok(Unsupported("RestoreContainer")),
+                ("PUT", Some("rename")) => Ok(Unsupported("RenameContainer")),
+                ("GET", Some("blobs")) => Ok(Unsupported("FindBlobsByTags")),
+                ("POST", Some("batch")) => Ok(Unsupported("BlobBatch")),
+                (_, Some(other)) if !matches!(other, "metadata" | "acl" | "list" | "lease" | "undelete" | "rename" | "blobs" | "batch") => {
+                    Err(unknown_comp(other))
+                }
+                _ => Err(unsupported_verb()),
+            }
+        }
+        (Some(_), Some(_)) => {
+            let has_copy_source = headers.contains_key("x-ms-copy-source");
+            match (method.as_str(), comp) {
+                ("PUT", None) if headers.contains_key("x-ms-rename-source") => Ok(Unsupported("DfsRename")),
+                ("PUT", None) if has_copy_source => Ok(Unsupported("CopyBlob")),
+                ("PUT", None) => match header(headers, "x-ms-blob-type") {
+                    Some(t) if t.eq_ignore_ascii_case("BlockBlob") => Ok(PutBlob),
+                    Some(t) if t.eq_ignore_ascii_case("PageBlob") => Ok(Unsupported("PutPageBlob")),
+                    Some(t) if t.eq_ignore_ascii_case("AppendBlob") => Ok(Unsupported("PutAppendBlob")),
+                    Some(t) => Err(AzureError::header("x-ms-blob-type", t)),
+                    None => Err(AzureError::new(ErrorCode::MissingRequiredHeader, "An HTTP header that's mandatory for this request is not specified.")
+                        .with_detail("HeaderName", "x-ms-blob-type")),
+                },
+                ("PUT", Some("block")) if has_copy_source => Ok(Unsupported("PutBlockFromUrl")),
+                ("PUT", Some("block")) => Ok(PutBlock),
+                ("PUT", Some("blocklist")) => Ok(PutBlockList),
+                ("GET", Some("blocklist")) => Ok(GetBlockList),
+                ("PUT", Some("properties")) => Ok(SetBlobProperties),
+                ("PUT", Some("metadata")) => Ok(SetBlobMetadata),
+                ("GET" | "HEAD", Some("metadata")) => Ok(GetBlobMetadata),
+                ("GET", None) => Ok(GetBlob),
+                ("HEAD", None) => Ok(GetBlobProperties),
+                ("DELETE", None) => Ok(DeleteBlob),
+                ("PUT", Some("lease")) => Ok(Unsupported("LeaseBlob")),
+                ("PUT", Some("snapshot")) => Ok(Unsupported("SnapshotBlob")),
+                ("PUT", Some("copy")) => Ok(Unsupported("AbortCopyBlob")),
+                ("PUT", Some("tier")) => Ok(Unsupported("SetBlobTier")),
+                ("GET" | "PUT", Some("tags")) => Ok(Unsupported("BlobTags")),
+                ("PUT", Some("appendblock")) => Ok(Unsupported("AppendBlock")),
+                ("PUT", Some("seal")) => Ok(Unsupported("SealAppendBlob")),
+                ("PUT", Some("page")) => Ok(Unsupported("PutPage")),
+                ("GET", Some("pagelist")) => Ok(Unsupported("GetPageRanges")),
+                ("PUT", Some("incrementalcopy")) => Ok(Unsupported("IncrementalCopyBlob")),
+                ("PUT", Some("undelete")) => Ok(Unsupported("UndeleteBlob")),
+                ("PUT", Some("expiry")) => Ok(Unsupported("SetBlobExpiry")),
+                ("PUT" | "DELETE", Some("immutabilityPolicies")) => Ok(Unsupported("BlobImmutabilityPolicy")),
+                ("PUT", Some("legalhold")) => Ok(Unsupported("SetBlobLegalHold")),
+                ("POST", Some("query")) => Ok(Unsupported("QueryBlobContents")),
+                ("POST", None) if headers.contains_key("x-ms-lease-action") => Ok(Unsupported("DfsLeasePath")),
+                (_, Some(other))
+                    if !matches!(
+                        other,
+                        "block" | "blocklist" | "properties" | "metadata" | "lease" | "snapshot" | "copy" | "tier" | "tags"
+                            | "appendblock" | "seal" | "page" | "pagelist" | "incrementalcopy" | "undelete" | "expiry"
+                            | "immutabilityPolicies" | "legalhold" | "query"
+                    ) =>
+                {
+                    Err(unknown_comp(other))
+                }
+                _ => Err(unsupported_verb()),
+            }
+        }
+    }
+}
+
+fn unsupported_verb() -> AzureError {
+    AzureError::new(ErrorCode::UnsupportedHttpVerb, "The resource doesn't support specified Http Verb.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(method: Method, path: &str, query: &str, headers: &[(&str, &str)]) -> Result<Operation, AzureError> {
+        let target = parse_target(path, Some("127.0.0.1:10000"))?;
+        let query = Query::parse(Some(query))?;
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
+        }
+        classify(&method, &target, &query, &map)
+    }
+
+    #[test]
+    fn targets() {
+        let t = parse_target("/devstoreaccount1/c/a%20b/c.txt", Some("127.0.0.1:10000")).unwrap();
+        assert_eq!(t.account, "devstoreaccount1");
+        assert_eq!(t.container.as_deref(), Some("c"));
+        assert_eq!(t.blob.as_deref(), Some("a b/c.txt"));
+        assert!(t.path_style);
+        let t = parse_target("/c/b", Some("acct.blob.localhost:10000")).unwrap();
+        assert_eq!((t.account.as_str(), t.container.as_deref(), t.blob.as_deref(), t.path_style), ("acct", Some("c"), Some("b"), false));
+        let t = parse_target("/devstoreaccount1", Some("localhost")).unwrap();
+        assert_eq!(t.container, None);
+        assert!(parse_target("/a/c/%FF", None).is_err());
+    }
+
+    #[test]
+    fn routes() {
+        use Operation::*;
+        assert_eq!(route(Method::GET, "/a", "comp=list", &[]).unwrap(), ListContainers);
+        assert_eq!(route(Method::PUT, "/a", "restype=service&comp=properties", &[]).unwrap(), SetServiceProperties);
+        assert_eq!(route(Method::GET, "/a/c/b", "restype=account&comp=properties", &[]).unwrap(), GetAccountInfo);
+        assert_eq!(route(Method::PUT, "/a/c", "restype=container", &[]).unwrap(), CreateContainer);
+        assert_eq!(route(Method::GET, "/a/c", "restype=container&comp=list", &[]).unwrap(), ListBlobs);
+        assert_eq!(route(Method::PUT, "/a/c/b", "", &[("x-ms-blob-type", "BlockBlob")]).unwrap(), PutBlob);
+        assert_eq!(route(Method::PUT, "/a/c/b", "comp=block&blockid=AA%3D%3D", &[]).unwrap(), PutBlock);
+        assert_eq!(route(Method::HEAD, "/a/c/b", "", &[]).unwrap(), GetBlobProperties);
+        assert_eq!(route(Method::DELETE, "/a/c/b", "", &[]).unwrap(), DeleteBlob);
+        assert_eq!(route(Method::PUT, "/a/c/b", "comp=lease", &[]).unwrap(), Unsupported("LeaseBlob"));
+        assert_eq!(route(Method::OPTIONS, "/a/c/b", "", &[]).unwrap(), Preflight);
+        assert_eq!(route(Method::PATCH, "/a/c/b", "action=append", &[]).unwrap(), Unsupported("DfsOperation"));
+        assert_eq!(route(Method::PUT, "/a/c/b", "", &[]).unwrap_err().code, ErrorCode::MissingRequiredHeader);
+        assert_eq!(route(Method::PUT, "/a/c/b", "comp=bogus", &[]).unwrap_err().code, ErrorCode::InvalidQueryParameterValue);
+        assert_eq!(route(Method::TRACE, "/a/c/b", "", &[]).unwrap_err().code, ErrorCode::UnsupportedHttpVerb);
+    }
+}

@@ -1,0 +1,323 @@
+//! The request pipeline: parse → classify → authenticate → authorize → run → render, with
+//! the headers every response carries and the log line and metrics of every request.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use lazuli_partition::Partition;
+use lazuli_types::{AzureError, ErrorCode};
+use time::OffsetDateTime;
+
+use crate::auth::{self, AccountKeys, Credential, Permission, RequiredAccess, ResourceType, StoredPolicy};
+use crate::http_util::{full, response, set_header, ResponseBody};
+use crate::metrics::Metrics;
+use crate::router::{self, Operation, Query, Target};
+use crate::xml;
+
+/// The newest service version this server speaks; answered in `x-ms-version` whatever the
+/// client sent, since clients newer than us must keep working.
+pub const SERVICE_VERSION: &str = "2026-02-06";
+
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub name: String,
+    /// Decoded account keys (key1, key2).
+    pub keys: Vec<Vec<u8>>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct FrontendConfig {
+    pub accounts: Vec<Account>,
+    /// Accept requests the strict service would refuse for unknown headers etc.
+    pub loose: bool,
+    /// Accepted for compatibility with the emulator's flag: versions are never refused.
+    pub skip_api_version_check: bool,
+    /// Served over TLS (affects SAS `spr=https` checks).
+    pub https: bool,
+}
+
+/// Everything a handler needs about one request.
+pub struct Ctx {
+    pub request_id: String,
+    pub operation: Operation,
+    pub target: Target,
+    pub query: Query,
+    pub now: OffsetDateTime,
+    pub credential: Credential,
+    /// The Host header (for the `ServiceEndpoint` of listings).
+    pub host: String,
+    pub https: bool,
+}
+
+impl Ctx {
+    pub fn container(&self) -> &str {
+        self.target.container.as_deref().unwrap_or_default()
+    }
+    pub fn blob(&self) -> &str {
+        self.target.blob.as_deref().unwrap_or_default()
+    }
+    pub fn account(&self) -> &str {
+        &self.target.account
+    }
+}
+
+pub struct Frontend {
+    pub(crate) partition: Arc<Partition>,
+    accounts: HashMap<String, AccountKeys>,
+    config: FrontendConfig,
+    request_counter: AtomicU64,
+    request_id_salt: u64,
+    pub metrics: Metrics,
+}
+
+impl Frontend {
+    pub fn new(partition: Arc<Partition>, config: FrontendConfig) -> Arc<Frontend> {
+        let accounts = config
+            .accounts
+            .iter()
+            .map(|a| (a.name.clone(), AccountKeys { name: a.name.clone(), keys: a.keys.clone() }))
+            .collect();
+        let salt = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
+        Arc::new(Frontend {
+            partition,
+            accounts,
+            config,
+            request_counter: AtomicU64::new(0),
+            request_id_salt: salt,
+            metrics: Metrics::default(),
+        })
+    }
+
+    pub fn partition(&self) -> &Arc<Partition> {
+        &self.partition
+    }
+
+    /// A request id in the service's GUID shape, unique within this process.
+    fn new_request_id(&self) -> String {
+        let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
+        let a = self.request_id_salt ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            (a >> 32) as u32,
+            (a >> 16) as u16,
+            a as u16,
+            (n >> 48) as u16,
+            n & 0xFFFF_FFFF_FFFF
+        )
+    }
+
+    pub async fn handle(self: Arc<Self>, request: Request<Incoming>, peer: SocketAddr) -> Response<ResponseBody> {
+        let started = Instant::now();
+        let request_id = self.new_request_id();
+        let method = request.method().clone();
+        let origin = request.headers().get(http::header::ORIGIN).cloned();
+        let (mut response, operation, account) = match self.clone().run(request, peer, &request_id).await {
+            Ok((response, ctx)) => (response, ctx.operation.name(), Some(ctx.target.account)),
+            Err((error, operation, account, dfs)) => {
+                (render_error(&error, &request_id, &method, dfs), operation.map_or("Unknown", Operation::name), account)
+            }
+        };
+        let headers = response.headers_mut();
+        headers.insert("x-ms-request-id", HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-")));
+        headers.insert("x-ms-version", HeaderValue::from_static(SERVICE_VERSION));
+        headers.insert(
+            http::header::DATE,
+            HeaderValue::from_str(&lazuli_types::time_fmt::rfc1123(OffsetDateTime::now_utc()))
+                .unwrap_or(HeaderValue::from_static("")),
+        );
+        headers.insert(http::header::SERVER, HeaderValue::from_static("Lazuli"));
+        if let (Some(origin), Some(account)) = (origin, account.as_deref()) {
+            if operation != "Preflight" {
+                crate::cors::decorate(&self, account, &origin, &method, &mut response).await;
+            }
+        }
+        let status = response.status().as_u16();
+        let elapsed = started.elapsed();
+        self.metrics.observe(operation, status, elapsed);
+        tracing::info!(
+            request_id = %request_id,
+            operation,
+            method = %method,
+            status,
+            latency_us = elapsed.as_micros() as u64,
+            "request"
+        );
+        response
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn run(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> Result<(Response<ResponseBody>, Ctx), (AzureError, Option<Operation>, Option<String>, bool)> {
+        let (parts, body) = request.into_parts();
+        let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok());
+        let target = router::parse_target(parts.uri.path(), host).map_err(|e| (e, None, None, false))?;
+        let query = Query::parse(parts.uri.query()).map_err(|e| (e, None, Some(target.account.clone()), false))?;
+        let operation = router::classify(&parts.method, &target, &query, &parts.headers)
+            .map_err(|e| (e, None, Some(target.account.clone()), false))?;
+        let fail = |e: AzureError| (e, Some(operation), Some(target.account.clone()), operation.is_dfs());
+        let Some(keys) = self.accounts.get(&target.account) else {
+            return Err(fail(AzureError::new(ErrorCode::ResourceNotFound, "The specified resource does not exist.")));
+        };
+        if let Some(container) = &target.container {
+            lazuli_types::names::validate_container_name(container).map_err(fail)?;
+        }
+        if let Some(blob) = &target.blob {
+            lazuli_types::names::validate_blob_name(blob).map_err(fail)?;
+        }
+        let now = OffsetDateTime::now_utc();
+        let credential = if operation == Operation::Preflight {
+            Credential::Anonymous
+        } else {
+            let info = auth::RequestInfo {
+                method: &parts.method,
+                raw_path: parts.uri.path(),
+                raw_query: parts.uri.query(),
+                headers: &parts.headers,
+                account: &target.account,
+                path_style: target.path_style,
+                container: target.container.as_deref(),
+                blob: target.blob.as_deref(),
+                protocol: if self.config.https { auth::Protocol::Https } else { auth::Protocol::Http },
+                client_ip: peer.ip(),
+                now,
+            };
+            let lookup = PolicyLookup { frontend: &self, account: &target.account };
+            auth::authenticate(&info, keys, &lookup).map_err(fail)?
+        };
+        let ctx = Ctx {
+            request_id: request_id.to_string(),
+            operation,
+            target: target.clone(),
+            query,
+            now,
+            credential,
+            host: host.unwrap_or("127.0.0.1").to_string(),
+            https: self.config.https,
+        };
+        self.authorize(&ctx).await.map_err(fail)?;
+        let response = crate::handlers::dispatch(&self, &ctx, parts, body).await.map_err(fail)?;
+        Ok((response, ctx))
+    }
+
+    /// Checks that the credential allows the operation: SAS permissions and scope, or for
+    /// anonymous requests, the container's public access level.
+    async fn authorize(&self, ctx: &Ctx) -> Result<(), AzureError> {
+        use Operation::*;
+        let op = ctx.operation;
+        match &ctx.credential {
+            Credential::SharedKey => Ok(()),
+            Credential::Sas(grant) => {
+                let Some((permission, resource)) = required_access(op) else { return Ok(()) };
+                grant.authorize(&RequiredAccess {
+                    permission,
+                    resource,
+                    container: ctx.target.container.as_deref(),
+                    blob: ctx.target.blob.as_deref(),
+                    service: auth::Service::Blob,
+                })
+            }
+            Credential::Anonymous => {
+                if op == Preflight {
+                    return Ok(());
+                }
+                let blob_read = matches!(op, GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList);
+                let container_read = matches!(op, ListBlobs | GetContainerProperties | GetContainerMetadata);
+                if (blob_read || container_read) && ctx.target.container.is_some() {
+                    let partition = self.partition.clone();
+                    let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
+                    let row = tokio::task::spawn_blocking(move || partition.get_container(&account, &container))
+                        .await
+                        .map_err(|_| AzureError::internal("task failed"))?;
+                    if let Ok(row) = row {
+                        let allowed = match row.public_access.as_deref() {
+                            Some("container") => true,
+                            Some("blob") => blob_read,
+                            _ => false,
+                        };
+                        if allowed {
+                            return Ok(());
+                        }
+                    }
+                }
+                Err(no_authentication())
+            }
+        }
+    }
+}
+
+/// What the service answers to an anonymous request for a resource that is not public: it
+/// does not reveal whether the resource exists.
+fn no_authentication() -> AzureError {
+    AzureError::new(ErrorCode::ResourceNotFound, "The specified resource does not exist.")
+}
+
+/// The SAS permission and resource type each operation needs (None: no SAS check).
+pub fn required_access(op: Operation) -> Option<(Permission, ResourceType)> {
+    use Operation::*;
+    use Permission as P;
+    use ResourceType as R;
+    Some(match op {
+        ListContainers => (P::List, R::Service),
+        GetServiceProperties => (P::Read, R::Service),
+        SetServiceProperties => (P::Write, R::Service),
+        GetAccountInfo => return None,
+        Preflight => return None,
+        CreateContainer => (P::Create, R::Container),
+        DeleteContainer => (P::Delete, R::Container),
+        GetContainerProperties | GetContainerMetadata | GetContainerAcl => (P::Read, R::Container),
+        SetContainerMetadata | SetContainerAcl => (P::Write, R::Container),
+        ListBlobs => (P::List, R::Container),
+        PutBlob | PutBlock | PutBlockList | SetBlobProperties | SetBlobMetadata => (P::Write, R::Object),
+        GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList => (P::Read, R::Object),
+        DeleteBlob => (P::Delete, R::Object),
+        Unsupported(_) => (P::Write, R::Object),
+    })
+}
+
+struct PolicyLookup<'a> {
+    frontend: &'a Frontend,
+    account: &'a str,
+}
+
+impl auth::StoredPolicyLookup for PolicyLookup<'_> {
+    fn lookup(&self, container: &str, id: &str) -> Option<StoredPolicy> {
+        // A small synchronous table read (usually served from the memtable or block cache).
+        let row = self.frontend.partition.get_container(self.account, container).ok()?;
+        let identifiers: Vec<xml::SignedIdentifier> = serde_json::from_str(row.signed_identifiers.as_deref()?).ok()?;
+        let identifier = identifiers.into_iter().find(|i| i.id == id)?;
+        let parse = |s: &Option<String>| s.as_deref().and_then(lazuli_types::time_fmt::parse_iso8601);
+        Some(StoredPolicy {
+            start: parse(&identifier.start),
+            expiry: parse(&identifier.expiry),
+            permissions: identifier.permission.clone(),
+        })
+    }
+}
+
+/// An Azure error as the client expects it: XML for Blob, JSON for DFS, no body for HEAD.
+pub fn render_error(error: &AzureError, request_id: &str, method: &Method, dfs: bool) -> Response<ResponseBody> {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = if method == Method::HEAD {
+        crate::http_util::empty()
+    } else if dfs {
+        let json = serde_json::json!({"error": {"code": error.code.as_str(), "message": format!("{}\nRequestId:{}\nTime:{}", error.message, request_id, lazuli_types::time_fmt::iso8601_7(OffsetDateTime::now_utc()))}});
+        full(json.to_string())
+    } else {
+        full(xml::write_azure_error(error, request_id, OffsetDateTime::now_utc()))
+    };
+    let mut response = response(status, body);
+    set_header(&mut response, "x-ms-error-code", error.code.as_str());
+    if method != Method::HEAD {
+        set_header(&mut response, "content-type", if dfs { "application/json;charset=utf-8" } else { "application/xml" });
+    }
+    response
+}

@@ -1,0 +1,470 @@
+//! Block blobs: Put Blob, Put Block, Put Block List, Get Block List, reads, properties,
+//! metadata, delete and listing.
+
+use std::collections::{HashMap, HashSet};
+
+use lazuli_table::WriteBatch;
+use lazuli_types::conditions::{ConditionFailure, Conditions};
+use lazuli_types::{AzureError, ErrorCode};
+
+use crate::container::container_not_found;
+use crate::rows::{self, BlobRow, BlockRow, CommittedBlock, HttpHeaders, Segment};
+use crate::{keys, now_nanos, time_from_nanos, Partition, PartitionError};
+
+/// The service's limit on committed blocks per blob.
+pub const COMMITTED_BLOCKS_MAX: usize = 50_000;
+/// The service's limit on uncommitted blocks per blob.
+pub const UNCOMMITTED_BLOCKS_MAX: usize = 100_000;
+/// Block ids decode to at most 64 bytes.
+pub const BLOCK_ID_BYTES_MAX: usize = 64;
+/// Rows read per scan step while listing.
+const LIST_SCAN_ROWS: usize = 1024;
+
+/// A request body as the front-end received it: inline when small, else segments already
+/// durable in the blob-data stream (and counted live).
+#[derive(Clone, Debug, Default)]
+pub struct UploadedBody {
+    pub inline: Option<Vec<u8>>,
+    pub segments: Vec<Segment>,
+    pub len: u64,
+    pub md5: [u8; 16],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockListKind {
+    Committed,
+    Uncommitted,
+    Latest,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockListItem {
+    pub kind: BlockListKind,
+    pub id: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ListBlobsOptions<'a> {
+    pub prefix: &'a str,
+    pub delimiter: Option<&'a str>,
+    pub marker: Option<&'a str>,
+    pub max_results: usize,
+}
+
+#[derive(Default)]
+pub struct ListBlobsPage {
+    /// Blobs and prefixes in name order: `Ok` a blob, `Err` a prefix (BlobPrefix).
+    pub items: Vec<Result<(String, BlobRow), String>>,
+    pub next_marker: Option<String>,
+}
+
+pub fn blob_not_found() -> AzureError {
+    AzureError::new(ErrorCode::BlobNotFound, "The specified blob does not exist.")
+}
+
+fn invalid_block_list() -> AzureError {
+    AzureError::new(ErrorCode::InvalidBlockList, "The specified block list is invalid.")
+}
+
+impl Partition {
+    fn read_blob_row(&self, account: &str, container: &str, blob: &str) -> Result<Option<BlobRow>, AzureError> {
+        match self.table.get(&keys::blob(account, container, blob)).map_err(PartitionError::from)? {
+            Some(bytes) => Ok(Some(rows::decode_blob(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn uncommitted_blocks(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+    ) -> Result<Vec<(String, BlockRow)>, AzureError> {
+        let prefix = keys::blocks_prefix(account, container, blob);
+        let end = keys::prefix_end(&prefix);
+        let found = self
+            .table
+            .scan(&prefix, end.as_deref(), UNCOMMITTED_BLOCKS_MAX + 1)
+            .map_err(PartitionError::from)?;
+        found
+            .into_iter()
+            .map(|(key, value)| {
+                let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+                Ok((id, rows::decode::<BlockRow>(&value)?.0))
+            })
+            .collect()
+    }
+
+    /// Returns the blob's row after checking read conditions. `Ok(None)` means 304.
+    pub fn get_blob(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        conditions: &Conditions,
+    ) -> Result<Option<BlobRow>, AzureError> {
+        let Some(row) = self.read_blob_row(account, container, blob)? else {
+            if !self.container_exists(account, container)? {
+                return Err(container_not_found());
+            }
+            return Err(blob_not_found());
+        };
+        match conditions.check_read(&row.etag, time_from_nanos(row.last_modified)) {
+            Ok(()) => Ok(Some(row)),
+            Err(ConditionFailure::NotModified) => Ok(None),
+            Err(ConditionFailure::Failed(error)) => Err(error),
+        }
+    }
+
+    /// Runs a read-modify-write of one blob under its locks: `change` receives the current
+    /// row (if any) and returns the new row plus extra batch operations, or an error. Segments
+    /// that the old row referenced and the new one does not are released once the write is
+    /// durable.
+    fn modify_blob(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        change: impl FnOnce(Option<&BlobRow>) -> Result<(Option<BlobRow>, WriteBatch, Vec<Segment>), AzureError>,
+    ) -> Result<Option<BlobRow>, AzureError> {
+        let _container_guard = self.locks.container_shared(account, container);
+        if !self.container_exists(account, container)? {
+            return Err(container_not_found());
+        }
+        let _blob_guard = self.locks.blob(account, container, blob);
+        let current = self.read_blob_row(account, container, blob)?;
+        let (new_row, mut batch, mut released) = change(current.as_ref())?;
+        let key = keys::blob(account, container, blob);
+        match &new_row {
+            Some(row) => batch.put(key, rows::encode_blob(row)),
+            None => batch.delete(key),
+        };
+        self.table.write(&batch).map_err(PartitionError::from)?;
+        if let Some(old) = &current {
+            let kept: HashSet<&Segment> = new_row.iter().flat_map(|row| row.segments()).collect();
+            released.extend(old.segments().filter(|s| !kept.contains(s)).copied());
+        }
+        self.release_segments(&released);
+        Ok(new_row)
+    }
+
+    /// Deletes every uncommitted block row of a blob into `batch`; returns their segments
+    /// minus those in `keep`.
+    fn discard_uncommitted(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        batch: &mut WriteBatch,
+        keep: &HashSet<Segment>,
+    ) -> Result<Vec<Segment>, AzureError> {
+        let mut released = Vec::new();
+        for (id, block) in self.uncommitted_blocks(account, container, blob)? {
+            batch.delete(keys::block(account, container, blob, &id));
+            released.extend(block.segments.into_iter().filter(|s| !keep.contains(s)));
+        }
+        Ok(released)
+    }
+
+    fn check_write_conditions(current: Option<&BlobRow>, conditions: &Conditions) -> Result<(), AzureError> {
+        conditions.check_write(
+            current.map(|row| (row.etag.as_str(), time_from_nanos(row.last_modified))),
+            ErrorCode::BlobAlreadyExists,
+        )
+    }
+
+    /// Put Blob (block blob, single shot). On any error the body's segments are released.
+    pub fn put_blob(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        body: UploadedBody,
+        headers: HttpHeaders,
+        metadata: Vec<(String, String)>,
+        conditions: &Conditions,
+    ) -> Result<BlobRow, AzureError> {
+        let body_segments = body.segments.clone();
+        let result = self.modify_blob(account, container, blob, |current| {
+            Self::check_write_conditions(current, conditions)?;
+            let now = now_nanos();
+            let blocks = if body.segments.is_empty() {
+                Vec::new()
+            } else {
+                vec![CommittedBlock { id: String::new(), size: body.len, segments: body.segments }]
+            };
+            let row = BlobRow {
+                blob_type: "BlockBlob".into(),
+                etag: self.new_etag(),
+                last_modified: now,
+                created: current.map_or(now, |row| row.created),
+                content_length: body.len,
+                headers,
+                metadata,
+                inline: if blocks.is_empty() { Some(body.inline.unwrap_or_default()) } else { None },
+                blocks,
+            };
+            let mut batch = WriteBatch::new();
+            let released = self.discard_uncommitted(account, container, blob, &mut batch, &HashSet::new())?;
+            Ok((Some(row), batch, released))
+        });
+        match result {
+            Ok(row) => row.ok_or_else(|| AzureError::internal("put produced no row")),
+            Err(error) => {
+                self.release_segments(&body_segments);
+                Err(error)
+            }
+        }
+    }
+
+    /// Put Block: stores an uncommitted block (replacing one with the same id).
+    pub fn put_block(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        block_id: &str,
+        body: UploadedBody,
+    ) -> Result<(), AzureError> {
+        let body_segments = body.segments.clone();
+        let result = (|| {
+            let _container_guard = self.locks.container_shared(account, container);
+            if !self.container_exists(account, container)? {
+                return Err(container_not_found());
+            }
+            let _blob_guard = self.locks.blob(account, container, blob);
+            let existing = self.uncommitted_blocks(account, container, blob)?;
+            if let Some((other, _)) = existing.first() {
+                if other.len() != block_id.len() {
+                    return Err(AzureError::new(
+                        ErrorCode::InvalidBlobOrBlock,
+                        "The specified blob or block content is invalid.",
+                    ));
+                }
+            }
+            let replaced = existing.iter().find(|(id, _)| id == block_id).map(|(_, row)| row.segments.clone());
+            if replaced.is_none() && existing.len() >= UNCOMMITTED_BLOCKS_MAX {
+                return Err(AzureError::new(
+                    ErrorCode::BlockCountExceedsLimit,
+                    "The uncommitted block count cannot exceed the maximum limit of 100,000 blocks.",
+                ));
+            }
+            let segments = if let Some(inline) = &body.inline {
+                // Blocks always live in the data stream so that committing never copies bytes.
+                if inline.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![self.append_segment(inline)?]
+                }
+            } else {
+                body.segments.clone()
+            };
+            let row = BlockRow { size: body.len, segments: segments.clone(), created: now_nanos() };
+            let mut batch = WriteBatch::new();
+            batch.put(keys::block(account, container, blob, block_id), rows::encode(&row, None));
+            if let Err(error) = self.table.write(&batch) {
+                self.release_segments(&segments);
+                return Err(PartitionError::from(error).into());
+            }
+            if let Some(old) = replaced {
+                self.release_segments(&old);
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            self.release_segments(&body_segments);
+        }
+        result
+    }
+
+    /// Put Block List: commits the listed blocks in order as the blob's content and discards
+    /// every other uncommitted block.
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_block_list(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        list: &[BlockListItem],
+        headers: HttpHeaders,
+        metadata: Vec<(String, String)>,
+        conditions: &Conditions,
+    ) -> Result<BlobRow, AzureError> {
+        if list.len() > COMMITTED_BLOCKS_MAX {
+            return Err(AzureError::new(
+                ErrorCode::BlockListTooLong,
+                "The block list may not contain more than 50,000 blocks.",
+            ));
+        }
+        let row = self.modify_blob(account, container, blob, |current| {
+            Self::check_write_conditions(current, conditions)?;
+            let uncommitted: HashMap<String, BlockRow> =
+                self.uncommitted_blocks(account, container, blob)?.into_iter().collect();
+            let committed: HashMap<&str, &CommittedBlock> = current
+                .map(|row| row.blocks.iter().filter(|b| !b.id.is_empty()).map(|b| (b.id.as_str(), b)).collect())
+                .unwrap_or_default();
+            let mut blocks = Vec::with_capacity(list.len());
+            for item in list {
+                let from_uncommitted = || {
+                    uncommitted.get(&item.id).map(|block| CommittedBlock {
+                        id: item.id.clone(),
+                        size: block.size,
+                        segments: block.segments.clone(),
+                    })
+                };
+                let from_committed = || committed.get(item.id.as_str()).map(|block| (*block).clone());
+                let block = match item.kind {
+                    BlockListKind::Uncommitted => from_uncommitted(),
+                    BlockListKind::Committed => from_committed(),
+                    BlockListKind::Latest => from_uncommitted().or_else(from_committed),
+                };
+                blocks.push(block.ok_or_else(invalid_block_list)?);
+            }
+            let now = now_nanos();
+            let content_length = blocks.iter().map(|b| b.size).sum();
+            let row = BlobRow {
+                blob_type: "BlockBlob".into(),
+                etag: self.new_etag(),
+                last_modified: now,
+                created: current.map_or(now, |row| row.created),
+                content_length,
+                headers,
+                metadata,
+                inline: if blocks.is_empty() { Some(Vec::new()) } else { None },
+                blocks,
+            };
+            let keep: HashSet<Segment> = row.segments().copied().collect();
+            let mut batch = WriteBatch::new();
+            let released = self.discard_uncommitted(account, container, blob, &mut batch, &keep)?;
+            Ok((Some(row), batch, released))
+        })?;
+        row.ok_or_else(|| AzureError::internal("commit produced no row"))
+    }
+
+    /// Get Block List: (committed, uncommitted) as (id, size), in order.
+    pub fn get_block_list(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+    ) -> Result<(Option<BlobRow>, Vec<(String, u64)>, Vec<(String, u64)>), AzureError> {
+        let row = self.read_blob_row(account, container, blob)?;
+        let uncommitted: Vec<(String, u64)> = self
+            .uncommitted_blocks(account, container, blob)?
+            .into_iter()
+            .map(|(id, block)| (id, block.size))
+            .collect();
+        if row.is_none() && uncommitted.is_empty() {
+            if !self.container_exists(account, container)? {
+                return Err(container_not_found());
+            }
+            return Err(blob_not_found());
+        }
+        let committed = row
+            .as_ref()
+            .map(|row| row.blocks.iter().filter(|b| !b.id.is_empty()).map(|b| (b.id.clone(), b.size)).collect())
+            .unwrap_or_default();
+        Ok((row, committed, uncommitted))
+    }
+
+    /// Changes an existing blob's properties or metadata under write conditions.
+    pub fn update_blob(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        conditions: &Conditions,
+        change: impl FnOnce(&mut BlobRow),
+    ) -> Result<BlobRow, AzureError> {
+        let row = self.modify_blob(account, container, blob, |current| {
+            let Some(current) = current else { return Err(blob_not_found()) };
+            Self::check_write_conditions(Some(current), conditions)?;
+            let mut row = current.clone();
+            change(&mut row);
+            row.etag = self.new_etag();
+            row.last_modified = now_nanos();
+            Ok((Some(row), WriteBatch::new(), Vec::new()))
+        })?;
+        row.ok_or_else(|| AzureError::internal("update produced no row"))
+    }
+
+    pub fn delete_blob(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        conditions: &Conditions,
+    ) -> Result<(), AzureError> {
+        self.modify_blob(account, container, blob, |current| {
+            let Some(current) = current else { return Err(blob_not_found()) };
+            Self::check_write_conditions(Some(current), conditions)?;
+            let mut batch = WriteBatch::new();
+            let released = self.discard_uncommitted(account, container, blob, &mut batch, &HashSet::new())?;
+            Ok((None, batch, released))
+        })?;
+        Ok(())
+    }
+
+    /// List Blobs: blobs whose name starts with `prefix`, from `marker` (the name of the
+    /// first item to return), rolling names up to the next `delimiter` into prefixes.
+    pub fn list_blobs(
+        &self,
+        account: &str,
+        container: &str,
+        options: &ListBlobsOptions,
+    ) -> Result<ListBlobsPage, AzureError> {
+        if !self.container_exists(account, container)? {
+            return Err(container_not_found());
+        }
+        let base = keys::blobs_prefix(account, container);
+        let prefix_key = [base.as_slice(), options.prefix.as_bytes()].concat();
+        let end = keys::prefix_end(&prefix_key);
+        let mut start = prefix_key.clone();
+        if let Some(marker) = options.marker {
+            start = start.max([base.as_slice(), marker.as_bytes()].concat());
+        }
+        let delimiter = options.delimiter.filter(|d| !d.is_empty());
+        let mut page = ListBlobsPage::default();
+        loop {
+            let found = self
+                .table
+                .scan(&start, end.as_deref(), LIST_SCAN_ROWS)
+                .map_err(PartitionError::from)?;
+            let Some((last_key, _)) = found.last() else { break };
+            let full = found.len() == LIST_SCAN_ROWS;
+            let mut after_last = [last_key.as_slice(), &[0]].concat();
+            let mut restart_at = None;
+            for (key, value) in &found {
+                let name = String::from_utf8_lossy(&key[base.len()..]).into_owned();
+                if page.items.len() == options.max_results {
+                    page.next_marker = Some(name);
+                    return Ok(page);
+                }
+                let rolled_up = delimiter.and_then(|d| {
+                    let rest = name.get(options.prefix.len()..)?;
+                    rest.find(d).map(|at| name[..options.prefix.len() + at + d.len()].to_string())
+                });
+                match rolled_up {
+                    Some(blob_prefix) => {
+                        // Skip every other name under this prefix with one seek.
+                        let prefix_bytes = [base.as_slice(), blob_prefix.as_bytes()].concat();
+                        page.items.push(Err(blob_prefix));
+                        match keys::prefix_end(&prefix_bytes) {
+                            Some(after) => restart_at = Some(after),
+                            None => return Ok(page),
+                        }
+                        break;
+                    }
+                    None => page.items.push(Ok((name, rows::decode_blob(value)?))),
+                }
+            }
+            match restart_at {
+                Some(after) => after_last = after,
+                None if !full => break,
+                None => {}
+            }
+            start = after_last;
+        }
+        Ok(page)
+    }
+}

@@ -1,0 +1,129 @@
+//! The blob-data stream: where blob bodies live, how their space is accounted and reclaimed.
+//!
+//! Live bytes are counted per extent in memory: a segment counts from the moment it is
+//! appended (so an upload in flight is never collected), and stops counting once the row that
+//! referenced it is durably overwritten or deleted, or the upload that wrote it fails. After a
+//! restart the counts are rebuilt from the rows. An extent whose count stays at zero for the
+//! grace period is deleted.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use lazuli_stream::{ExtentId, RecordLocation};
+use parking_lot::Mutex;
+
+use crate::rows::{self, BlockRow, Segment};
+use crate::{keys, Partition, PartitionError};
+
+/// Rows read per scan while rebuilding live-byte counts.
+const REBUILD_SCAN_ROWS: usize = 4096;
+
+#[derive(Default)]
+pub(crate) struct GcState {
+    /// Extents seen with no live bytes, and since when.
+    dead_since: Mutex<HashMap<ExtentId, Instant>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub extents_deleted: usize,
+    pub bytes_reclaimed: u64,
+    pub extents_sealed: usize,
+}
+
+impl Partition {
+    /// Appends one segment of a blob body durably and counts it live.
+    pub fn append_segment(&self, bytes: &[u8]) -> Result<Segment, PartitionError> {
+        let locations = self.data.append(&[bytes])?;
+        let location = locations
+            .first()
+            .copied()
+            .ok_or_else(|| PartitionError::Corrupt("append returned no location".into()))?;
+        self.data.add_live_bytes(location.extent, location.len as i64);
+        Ok(Segment::from(location))
+    }
+
+    /// Reads one segment, checksum-verified by the stream layer.
+    pub fn read_segment(&self, segment: Segment) -> Result<Vec<u8>, PartitionError> {
+        Ok(self.data.read(RecordLocation::from(segment))?)
+    }
+
+    /// Stops counting segments that no durable row references any more.
+    pub fn release_segments(&self, segments: &[Segment]) {
+        let unique: HashSet<Segment> = segments.iter().copied().collect();
+        for segment in unique {
+            self.data.add_live_bytes(segment.extent, -(segment.len as i64));
+        }
+    }
+
+    /// The data segments a blob or block row references.
+    pub(crate) fn segments_of_row(&self, key: &[u8], value: &[u8]) -> Result<Vec<Segment>, PartitionError> {
+        match key.first() {
+            Some(b'B') => Ok(rows::decode_blob(value)?.segments().copied().collect()),
+            Some(b'K') => Ok(rows::decode::<BlockRow>(value)?.0.segments),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    pub(crate) fn rebuild_live_bytes(&self) -> Result<(), PartitionError> {
+        for kind in [b"B", b"K"] {
+            let end = keys::prefix_end(kind);
+            let mut start = kind.to_vec();
+            loop {
+                let found = self.table.scan(&start, end.as_deref(), REBUILD_SCAN_ROWS)?;
+                let Some((last_key, _)) = found.last() else { break };
+                start = [last_key.as_slice(), &[0]].concat();
+                for (key, value) in &found {
+                    let unique: HashSet<Segment> = self.segments_of_row(key, value)?.into_iter().collect();
+                    for segment in unique {
+                        self.data.add_live_bytes(segment.extent, segment.len as i64);
+                    }
+                }
+                if found.len() < REBUILD_SCAN_ROWS {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One garbage-collection pass over the blob-data stream: extents with no live bytes for
+    /// the grace period are deleted; an open extent with no live bytes is sealed so that it
+    /// can be deleted on a later pass.
+    pub fn collect_garbage(&self) -> Result<GcReport, PartitionError> {
+        let mut report = GcReport::default();
+        let extents = self.data.extents();
+        let open_extent = extents.last().filter(|e| !e.sealed).map(|e| e.id);
+        let mut dead_since = self.gc.dead_since.lock();
+        let now = Instant::now();
+        let mut still_dead = HashMap::new();
+        for extent in &extents {
+            if extent.live_bytes > 0 || extent.size_bytes == 0 {
+                continue;
+            }
+            let since = dead_since.get(&extent.id).copied().unwrap_or(now);
+            if Some(extent.id) == open_extent {
+                if now.duration_since(since) >= self.options.gc_grace {
+                    self.data.seal()?;
+                    report.extents_sealed += 1;
+                }
+                still_dead.insert(extent.id, since);
+                continue;
+            }
+            if now.duration_since(since) >= self.options.gc_grace {
+                self.data.delete_extent(extent.id)?;
+                report.extents_deleted += 1;
+                report.bytes_reclaimed += extent.size_bytes;
+            } else {
+                still_dead.insert(extent.id, since);
+            }
+        }
+        *dead_since = still_dead;
+        Ok(report)
+    }
+
+    /// Bytes the blob-data stream holds on disk, and how many of them are live.
+    pub fn data_usage(&self) -> (u64, u64) {
+        self.data.extents().iter().fold((0, 0), |(size, live), e| (size + e.size_bytes, live + e.live_bytes))
+    }
+}

@@ -1,0 +1,71 @@
+//! Row keys of the object table. One ordered key space holds every kind of row; the first
+//! byte names the kind so that each kind is one contiguous range:
+//!
+//! | kind | key | row |
+//! |---|---|---|
+//! | account setting | `A` account `/` setting | opaque bytes (e.g. service properties) |
+//! | container | `C` account `/` container | [`crate::rows::ContainerRow`] |
+//! | blob | `B` account `/` container `/` blob name | [`crate::rows::BlobRow`] |
+//! | uncommitted block | `K` account `/` container `/` blob name `\0` block id | [`crate::rows::BlockRow`] |
+//!
+//! Account and container names never contain `/` and blob names never contain NUL
+//! (validated by `lazuli_types::names`), so every prefix below is unambiguous and the blob
+//! rows of a container sort by blob name: a listing is one range scan.
+
+pub fn account_setting(account: &str, setting: &str) -> Vec<u8> {
+    format!("A{account}/{setting}").into_bytes()
+}
+
+pub fn container(account: &str, container: &str) -> Vec<u8> {
+    format!("C{account}/{container}").into_bytes()
+}
+
+pub fn containers_prefix(account: &str) -> Vec<u8> {
+    format!("C{account}/").into_bytes()
+}
+
+pub fn blob(account: &str, container: &str, blob: &str) -> Vec<u8> {
+    format!("B{account}/{container}/{blob}").into_bytes()
+}
+
+pub fn blobs_prefix(account: &str, container: &str) -> Vec<u8> {
+    format!("B{account}/{container}/").into_bytes()
+}
+
+pub fn block(account: &str, container: &str, blob: &str, block_id: &str) -> Vec<u8> {
+    format!("K{account}/{container}/{blob}\0{block_id}").into_bytes()
+}
+
+pub fn blocks_prefix(account: &str, container: &str, blob: &str) -> Vec<u8> {
+    format!("K{account}/{container}/{blob}\0").into_bytes()
+}
+
+pub fn container_blocks_prefix(account: &str, container: &str) -> Vec<u8> {
+    format!("K{account}/{container}/").into_bytes()
+}
+
+/// The smallest key greater than every key that starts with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_keys_sort_by_name_within_container() {
+        assert!(blob("a", "c", "x") < blob("a", "c", "x/y"));
+        assert!(blob("a", "c", "zzz") < prefix_end(&blobs_prefix("a", "c")).unwrap());
+        assert!(blob("a", "c-1", "a") > prefix_end(&blobs_prefix("a", "c")).unwrap());
+        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\xff"), None);
+    }
+}

@@ -1,0 +1,160 @@
+//! Configuration: command-line flags named like the emulator's, `LAZULI_*` environment
+//! variables, an optional TOML file, and extra accounts from `AZURITE_ACCOUNTS`.
+//! Precedence: flag, then environment, then file, then default.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use clap::Parser;
+use lazuli_frontend::{Account, FrontendConfig};
+use serde::Deserialize;
+
+/// The development account every Azure SDK knows (`UseDevelopmentStorage=true`).
+pub const DEV_ACCOUNT: &str = "devstoreaccount1";
+pub const DEV_ACCOUNT_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+#[derive(Parser, Debug, Default)]
+#[command(name = "lazuli", version, about = "An Azure Blob Storage compatible storage server")]
+pub struct Cli {
+    /// Address to listen on.
+    #[arg(long = "blobHost", env = "LAZULI_BLOB_HOST")]
+    pub blob_host: Option<String>,
+    /// Port to listen on (0 picks a free port).
+    #[arg(long = "blobPort", env = "LAZULI_BLOB_PORT")]
+    pub blob_port: Option<u16>,
+    /// Data directory.
+    #[arg(long = "location", short = 'l', env = "LAZULI_LOCATION")]
+    pub location: Option<PathBuf>,
+    /// Accept requests the service would refuse for unsupported headers.
+    #[arg(long = "loose", short = 'L', env = "LAZULI_LOOSE")]
+    pub loose: bool,
+    /// Accepted for compatibility: Lazuli never refuses a request for its API version.
+    #[arg(long = "skipApiVersionCheck", env = "LAZULI_SKIP_API_VERSION_CHECK")]
+    pub skip_api_version_check: bool,
+    /// Write a debug log (every request) to this file.
+    #[arg(long = "debug", short = 'd', env = "LAZULI_DEBUG")]
+    pub debug: Option<PathBuf>,
+    /// Log only warnings and errors.
+    #[arg(long = "silent", short = 's', env = "LAZULI_SILENT")]
+    pub silent: bool,
+    /// Prometheus metrics port (0 disables).
+    #[arg(long = "metricsPort", env = "LAZULI_METRICS_PORT")]
+    pub metrics_port: Option<u16>,
+    /// A TOML configuration file.
+    #[arg(long = "config", env = "LAZULI_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+struct FileConfig {
+    blob_host: Option<String>,
+    blob_port: Option<u16>,
+    location: Option<PathBuf>,
+    loose: Option<bool>,
+    metrics_port: Option<u16>,
+    /// Extra accounts as `name:key1[:key2]`.
+    #[serde(default)]
+    accounts: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct Settings {
+    pub blob_host: String,
+    pub blob_port: u16,
+    pub location: PathBuf,
+    pub loose: bool,
+    pub skip_api_version_check: bool,
+    pub debug: Option<PathBuf>,
+    pub silent: bool,
+    pub metrics_port: u16,
+    pub accounts: Vec<Account>,
+}
+
+impl Settings {
+    pub fn load(cli: Cli) -> anyhow::Result<Settings> {
+        let file: FileConfig = match &cli.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let mut accounts = vec![parse_account(&format!("{DEV_ACCOUNT}:{DEV_ACCOUNT_KEY}"))?];
+        let env_accounts = std::env::var("AZURITE_ACCOUNTS").ok();
+        let extra = file.accounts.iter().cloned().chain(
+            env_accounts.iter().flat_map(|v| v.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)),
+        );
+        for spec in extra {
+            let account = parse_account(&spec)?;
+            accounts.retain(|a| a.name != account.name);
+            accounts.push(account);
+        }
+        Ok(Settings {
+            blob_host: cli.blob_host.or(file.blob_host).unwrap_or_else(|| "127.0.0.1".into()),
+            blob_port: cli.blob_port.or(file.blob_port).unwrap_or(10000),
+            location: cli.location.or(file.location).unwrap_or_else(|| PathBuf::from("lazuli-data")),
+            loose: cli.loose || file.loose.unwrap_or(false),
+            skip_api_version_check: cli.skip_api_version_check,
+            debug: cli.debug,
+            silent: cli.silent,
+            metrics_port: cli.metrics_port.or(file.metrics_port).unwrap_or(10010),
+            accounts,
+        })
+    }
+
+    pub fn frontend_config(&self) -> FrontendConfig {
+        FrontendConfig {
+            accounts: self.accounts.clone(),
+            loose: self.loose,
+            skip_api_version_check: self.skip_api_version_check,
+            https: false,
+        }
+    }
+}
+
+/// `name:key1[:key2]`, keys in base64.
+fn parse_account(spec: &str) -> anyhow::Result<Account> {
+    let mut parts = spec.split(':');
+    let name = parts.next().unwrap_or_default().trim().to_string();
+    if !lazuli_types_account_name_ok(&name) {
+        bail!("invalid account name {name:?} (3-24 lowercase letters and digits)");
+    }
+    let keys: Vec<Vec<u8>> = parts
+        .map(|k| BASE64.decode(k.trim()).with_context(|| format!("account {name}: key is not base64")))
+        .collect::<anyhow::Result<_>>()?;
+    if keys.is_empty() || keys.len() > 2 {
+        bail!("account {name}: give one or two keys");
+    }
+    Ok(Account { name, keys })
+}
+
+fn lazuli_types_account_name_ok(name: &str) -> bool {
+    (3..=24).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_parse() {
+        let account = parse_account("acct2:a2V5MQ==:a2V5Mg==").unwrap();
+        assert_eq!(account.name, "acct2");
+        assert_eq!(account.keys, vec![b"key1".to_vec(), b"key2".to_vec()]);
+        assert!(parse_account("Bad:a2V5MQ==").is_err());
+        assert!(parse_account("acct2").is_err());
+        assert!(parse_account("acct2:!!!").is_err());
+    }
+
+    #[test]
+    fn defaults() {
+        let settings = Settings::load(Cli::default()).unwrap();
+        assert_eq!(settings.blob_port, 10000);
+        assert_eq!(settings.blob_host, "127.0.0.1");
+        assert_eq!(settings.accounts[0].name, DEV_ACCOUNT);
+    }
+}
