@@ -15,8 +15,13 @@ use parking_lot::Mutex;
 use crate::rows::{self, BlockRow, Segment};
 use crate::{keys, Partition, PartitionError};
 
-/// Rows read per scan while rebuilding live-byte counts.
+/// Rows read per scan while rebuilding live-byte counts or looking for references.
 const REBUILD_SCAN_ROWS: usize = 4096;
+/// A sealed extent whose live bytes fall below this fraction of its size is rewritten: its
+/// live segments are copied to the open extent so that the whole extent can be dropped.
+/// At one half, each live byte is copied at most once per halving of its extent, bounding
+/// the write amplification of collection to 2x.
+const REWRITE_LIVE_FRACTION: f64 = 0.5;
 
 #[derive(Default)]
 pub(crate) struct GcState {
@@ -29,6 +34,9 @@ pub struct GcReport {
     pub extents_deleted: usize,
     pub bytes_reclaimed: u64,
     pub extents_sealed: usize,
+    /// Extents whose live segments were copied elsewhere (dropped on a later pass).
+    pub extents_rewritten: usize,
+    pub bytes_copied: u64,
 }
 
 impl Partition {
@@ -119,7 +127,101 @@ impl Partition {
             }
         }
         *dead_since = still_dead;
+        drop(dead_since);
+        let mostly_dead: HashSet<ExtentId> = extents
+            .iter()
+            .filter(|e| e.sealed && e.live_bytes > 0 && (e.live_bytes as f64) < e.size_bytes as f64 * REWRITE_LIVE_FRACTION)
+            .map(|e| e.id)
+            .collect();
+        if !mostly_dead.is_empty() {
+            report.bytes_copied = self.rewrite_extents(&mostly_dead)?;
+            report.extents_rewritten = mostly_dead.len();
+        }
         Ok(report)
+    }
+
+    /// Copies every live segment stored in `extents` to the open extent and points the rows
+    /// at the copies. Rows are found by a scan (collection is rare and runs in the background);
+    /// each row is then re-read and rewritten under its blob's locks, so a concurrent write
+    /// to the same blob either comes before (and the copy sees its result) or after.
+    fn rewrite_extents(&self, extents: &HashSet<ExtentId>) -> Result<u64, PartitionError> {
+        let mut referencing = Vec::new();
+        for kind in [b"B", b"K"] {
+            let end = keys::prefix_end(kind);
+            let mut start = kind.to_vec();
+            loop {
+                let found = self.table.scan(&start, end.as_deref(), REBUILD_SCAN_ROWS)?;
+                let Some((last_key, _)) = found.last() else { break };
+                start = [last_key.as_slice(), &[0]].concat();
+                for (key, value) in &found {
+                    if self.segments_of_row(key, value)?.iter().any(|s| extents.contains(&s.extent)) {
+                        referencing.push(key.clone());
+                    }
+                }
+                if found.len() < REBUILD_SCAN_ROWS {
+                    break;
+                }
+            }
+        }
+        let mut copied = 0;
+        for key in referencing {
+            copied += self.rewrite_row(&key, extents)?;
+        }
+        Ok(copied)
+    }
+
+    fn rewrite_row(&self, key: &[u8], extents: &HashSet<ExtentId>) -> Result<u64, PartitionError> {
+        let Some((account, container, blob)) = keys::parse_blob_key(key) else { return Ok(0) };
+        let _container_guard = self.locks.container_shared(&account, &container);
+        let _blob_guard = self.locks.blob(&account, &container, &blob);
+        let Some(value) = self.table.get(key)? else { return Ok(0) };
+        let mut moved: HashMap<Segment, Segment> = HashMap::new();
+        let mut copied = 0u64;
+        let mut relocate = |segment: &mut Segment| -> Result<(), PartitionError> {
+            if !extents.contains(&segment.extent) {
+                return Ok(());
+            }
+            if let Some(new) = moved.get(segment) {
+                *segment = *new;
+                return Ok(());
+            }
+            let bytes = self.read_segment(*segment)?;
+            let new = self.append_segment(&bytes)?;
+            copied += bytes.len() as u64;
+            moved.insert(*segment, new);
+            *segment = new;
+            Ok(())
+        };
+        let new_value = match key.first() {
+            Some(b'B') => {
+                let mut row = rows::decode_blob(&value)?;
+                for block in &mut row.blocks {
+                    for segment in &mut block.segments {
+                        relocate(segment)?;
+                    }
+                }
+                rows::encode_blob(&row)
+            }
+            Some(b'K') => {
+                let (mut row, _): (BlockRow, _) = rows::decode(&value)?;
+                for segment in &mut row.segments {
+                    relocate(segment)?;
+                }
+                rows::encode(&row, None)
+            }
+            _ => return Ok(0),
+        };
+        if moved.is_empty() {
+            return Ok(0);
+        }
+        let mut batch = lazuli_table::WriteBatch::new();
+        batch.put(key.to_vec(), new_value);
+        if let Err(error) = self.table.write(&batch) {
+            self.release_segments(&moved.values().copied().collect::<Vec<_>>());
+            return Err(error.into());
+        }
+        self.release_segments(&moved.keys().copied().collect::<Vec<_>>());
+        Ok(copied)
     }
 
     /// Bytes the blob-data stream holds on disk, and how many of them are live.

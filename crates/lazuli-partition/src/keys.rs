@@ -44,6 +44,20 @@ pub fn container_blocks_prefix(account: &str, container: &str) -> Vec<u8> {
     format!("K{account}/{container}/").into_bytes()
 }
 
+/// (account, container, blob) of a blob row key or an uncommitted block row key.
+pub fn parse_blob_key(key: &[u8]) -> Option<(String, String, String)> {
+    let (kind, rest) = key.split_first()?;
+    let rest = std::str::from_utf8(rest).ok()?;
+    let (account, rest) = rest.split_once('/')?;
+    let (container, blob) = rest.split_once('/')?;
+    let blob = match kind {
+        b'B' => blob,
+        b'K' => blob.split_once('\0')?.0,
+        _ => return None,
+    };
+    Some((account.to_string(), container.to_string(), blob.to_string()))
+}
+
 /// The smallest key greater than every key that starts with `prefix`.
 pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
@@ -64,8 +78,12 @@ mod tests {
     fn blob_keys_sort_by_name_within_container() {
         assert!(blob("a", "c", "x") < blob("a", "c", "x/y"));
         assert!(blob("a", "c", "zzz") < prefix_end(&blobs_prefix("a", "c")).unwrap());
-        assert!(blob("a", "c-1", "a") > prefix_end(&blobs_prefix("a", "c")).unwrap());
+        let other = blob("a", "c-1", "a");
+        assert!(other < blobs_prefix("a", "c") || other >= prefix_end(&blobs_prefix("a", "c")).unwrap());
         assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
         assert_eq!(prefix_end(b"\xff"), None);
+        let parsed = parse_blob_key(&block("a", "c", "x/y", "id")).unwrap();
+        assert_eq!(parsed, ("a".into(), "c".into(), "x/y".into()));
+        assert_eq!(parse_blob_key(&blob("a", "c", "x/y")).unwrap().2, "x/y");
     }
 }

@@ -123,7 +123,7 @@ impl AzureError {
             .with_detail("HeaderValue", value)
     }
     pub fn query(name: &str, value: &str, reason: &str) -> Self {
-        Self::new(ErrorCode::InvalidQueryParameterValue, format!("Value for one of the query parameters specified in the request URI is invalid."))
+        Self::new(ErrorCode::InvalidQueryParameterValue, "Value for one of the query parameters specified in the request URI is invalid.")
             .with_detail("QueryParameterName", name)
             .with_detail("QueryParameterValue", value)
             .with_detail("Reason", reason)
