@@ -82,6 +82,7 @@ error_codes! {
     InvalidBlobType => 409,
     InvalidBlockId => 400,
     InvalidBlockList => 400,
+    InvalidTag => 400,
     UnsupportedRestVersion => 400,
     FeatureVersionMismatch => 409,
 }
