@@ -16,6 +16,26 @@ use tokio::sync::Semaphore;
 use crate::http_util::full;
 use crate::service::Frontend;
 
+/// TLS for the listener, from PEM files (`--cert`, `--key`).
+pub fn tls_acceptor(cert_pem: &std::path::Path, key_pem: &std::path::Path) -> std::io::Result<tokio_rustls::TlsAcceptor> {
+    use std::io::{BufReader, Error};
+    let certs = rustls_pemfile::certs(&mut BufReader::new(std::fs::File::open(cert_pem)?)).collect::<Result<Vec<_>, _>>()?;
+    let key = rustls_pemfile::private_key(&mut BufReader::new(std::fs::File::open(key_pem)?))?
+        .ok_or_else(|| Error::other("no private key found in the key file"))?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(Error::other)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A client must finish the TLS handshake within this time.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Connections served at once; beyond this, accepting waits (the kernel backlog holds the
 /// rest), so a flood of connections cannot exhaust file descriptors or memory.
 pub const CONNECTIONS_MAX: usize = 4096;
@@ -27,6 +47,15 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Serves `frontend` on `listener` until `shutdown` completes, then waits (bounded) for
 /// in-flight requests.
 pub async fn serve(listener: TcpListener, frontend: Arc<Frontend>, shutdown: impl Future<Output = ()>) {
+    serve_with_tls(listener, frontend, None, shutdown).await
+}
+
+pub async fn serve_with_tls(
+    listener: TcpListener,
+    frontend: Arc<Frontend>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
     tokio::pin!(shutdown);
@@ -52,14 +81,23 @@ pub async fn serve(listener: TcpListener, frontend: Arc<Frontend>, shutdown: imp
             let frontend = frontend.clone();
             async move { Ok::<_, std::convert::Infallible>(frontend.handle(request, peer).await) }
         });
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .keep_alive(true)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let mut builder = http1::Builder::new();
+        builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(true);
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let result = match tls {
+                None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
+                Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, %peer, "TLS handshake failed");
+                        Ok(())
+                    }
+                    Err(_) => Ok(()),
+                },
+            };
+            if let Err(error) = result {
                 tracing::debug!(%error, %peer, "connection ended with an error");
             }
             drop(permit);

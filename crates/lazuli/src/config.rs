@@ -43,6 +43,12 @@ pub struct Cli {
     /// Prometheus metrics port (0 disables).
     #[arg(long = "metricsPort", env = "LAZULI_METRICS_PORT")]
     pub metrics_port: Option<u16>,
+    /// PEM certificate chain: serve HTTPS instead of HTTP.
+    #[arg(long = "cert", env = "LAZULI_CERT", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key for `--cert`.
+    #[arg(long = "key", env = "LAZULI_KEY", requires = "cert")]
+    pub key: Option<PathBuf>,
     /// A TOML configuration file.
     #[arg(long = "config", env = "LAZULI_CONFIG")]
     pub config: Option<PathBuf>,
@@ -72,6 +78,7 @@ pub struct Settings {
     pub silent: bool,
     pub metrics_port: u16,
     pub accounts: Vec<Account>,
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Settings {
@@ -103,6 +110,7 @@ impl Settings {
             silent: cli.silent,
             metrics_port: cli.metrics_port.or(file.metrics_port).unwrap_or(10010),
             accounts,
+            tls: cli.cert.zip(cli.key),
         })
     }
 
@@ -111,7 +119,7 @@ impl Settings {
             accounts: self.accounts.clone(),
             loose: self.loose,
             skip_api_version_check: self.skip_api_version_check,
-            https: false,
+            https: self.tls.is_some(),
         }
     }
 }

@@ -2,7 +2,6 @@
 
 mod config;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -51,7 +50,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}:{}", settings.blob_host, settings.blob_port))?;
     let address = listener.local_addr()?;
     tracing::info!(%address, data = %settings.location.display(), "Lazuli blob service listening");
-    println!("Lazuli listening on http://{address} (data in {})", settings.location.display());
+    let scheme = if settings.tls.is_some() { "https" } else { "http" };
+    println!("Lazuli listening on {scheme}://{address} (data in {})", settings.location.display());
 
     if settings.metrics_port != 0 {
         let metrics = TcpListener::bind((settings.blob_host.as_str(), settings.metrics_port))
@@ -76,7 +76,11 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         }
     });
 
-    server::serve(listener, frontend, shutdown_signal()).await;
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(server::tls_acceptor(cert, key).context("loading --cert/--key")?),
+        None => None,
+    };
+    server::serve_with_tls(listener, frontend, tls, shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -113,6 +117,3 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutting down: no new connections; finishing in-flight requests");
 }
-
-#[allow(dead_code)]
-fn _assert_send(_: Arc<Partition>) {}
