@@ -1,0 +1,196 @@
+//! Crash torture: a load generator writes and deletes blobs (small, segmented, block lists)
+//! through HTTP while the server is killed with SIGKILL at random moments, again and again.
+//! After every restart each acknowledged write reads back byte-exact and each acknowledged
+//! delete stays deleted; an operation cut off by the kill may have happened or not, but only
+//! entirely. The server must be serving again within a bound.
+//!
+//! `LAZULI_TORTURE_CYCLES` sets the number of kill cycles (default 8; the full run is 100).
+
+#[path = "../../lazuli-frontend/tests/common/client.rs"]
+mod client;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use client::{send_to, try_send_to, Auth};
+use http::Method;
+use rand::{Rng, SeedableRng};
+
+/// A restarted server must accept requests within this time.
+const STARTUP_BOUND: Duration = Duration::from_secs(20);
+const WRITERS: usize = 8;
+
+/// What a blob may hold: the content's fingerprint, or None for deleted/absent.
+type State = Option<(usize, u64)>;
+
+#[derive(Default)]
+struct Model {
+    /// The last acknowledged state of each blob.
+    acked: HashMap<String, State>,
+    /// States an operation in flight may have left (the kill can land before or after it).
+    pending: HashMap<String, Vec<State>>,
+    /// Operations acknowledged over the whole run.
+    acknowledged: usize,
+}
+
+fn fingerprint(bytes: &[u8]) -> (usize, u64) {
+    // FNV-1a: enough to tell contents apart in a test.
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3));
+    (bytes.len(), hash)
+}
+
+fn content(rng: &mut impl Rng) -> Vec<u8> {
+    let len = match rng.gen_range(0..10) {
+        0..=5 => rng.gen_range(0..2048),
+        6..=8 => rng.gen_range(60_000..200_000),
+        _ => rng.gen_range(4_000_000..9_000_000),
+    };
+    let seed: u8 = rng.gen();
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
+fn start_server(dir: &std::path::Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lazuli"))
+        .args(["--blobHost", "127.0.0.1", "--blobPort", "0", "--metricsPort", "0", "--silent", "--location"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn lazuli");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read startup line");
+    let addr = line
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("http://"))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in startup line {line:?}"));
+    (child, addr)
+}
+
+fn sigkill(child: &mut Child) {
+    // Child::kill sends SIGKILL on Unix: no chance to flush or clean up.
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+async fn put_blob(addr: SocketAddr, name: &str, body: &[u8]) -> bool {
+    let path = format!("/devstoreaccount1/torture/{name}");
+    let reply = try_send_to(addr, Method::PUT, &path, &[("x-ms-blob-type", "BlockBlob")], body, Auth::SharedKey).await;
+    reply.is_ok_and(|r| r.status == 201)
+}
+
+async fn put_block_list(addr: SocketAddr, name: &str, body: &[u8]) -> bool {
+    let parts: Vec<&[u8]> = if body.is_empty() { vec![] } else { body.chunks(body.len().div_ceil(3)).collect() };
+    let mut list = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
+    for (i, part) in parts.iter().enumerate() {
+        let id = format!("YmxvY2st{i:04}"); // equal-length ids
+        let path = format!("/devstoreaccount1/torture/{name}?comp=block&blockid={id}");
+        if !try_send_to(addr, Method::PUT, &path, &[], part, Auth::SharedKey).await.is_ok_and(|r| r.status == 201) {
+            return false;
+        }
+        list.push_str(&format!("<Latest>{id}</Latest>"));
+    }
+    list.push_str("</BlockList>");
+    let path = format!("/devstoreaccount1/torture/{name}?comp=blocklist");
+    try_send_to(addr, Method::PUT, &path, &[], list.as_bytes(), Auth::SharedKey).await.is_ok_and(|r| r.status == 201)
+}
+
+async fn delete_blob(addr: SocketAddr, name: &str) -> bool {
+    let path = format!("/devstoreaccount1/torture/{name}");
+    let reply = try_send_to(addr, Method::DELETE, &path, &[], b"", Auth::SharedKey).await;
+    reply.is_ok_and(|r| r.status == 202 || r.status == 404)
+}
+
+/// One writer: random operations until the server dies under it.
+async fn writer(addr: SocketAddr, model: Arc<Mutex<Model>>, seed: u64, names: Vec<String>) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    loop {
+        let name = names[rng.gen_range(0..names.len())].clone();
+        let delete = rng.gen_range(0..5) == 0;
+        let body = if delete { Vec::new() } else { content(&mut rng) };
+        let new_state: State = if delete { None } else { Some(fingerprint(&body)) };
+        model.lock().expect("model").pending.entry(name.clone()).or_default().push(new_state);
+        let ok = if delete {
+            delete_blob(addr, &name).await
+        } else if rng.gen_bool(0.3) {
+            put_block_list(addr, &name, &body).await
+        } else {
+            put_blob(addr, &name, &body).await
+        };
+        if !ok {
+            // The server is gone (or refused): leave the state pending for the checker.
+            return;
+        }
+        let mut model = model.lock().expect("model");
+        model.acknowledged += 1;
+        model.acked.insert(name.clone(), new_state);
+        if let Some(pending) = model.pending.get_mut(&name) {
+            if let Some(at) = pending.iter().position(|s| *s == new_state) {
+                pending.remove(at);
+            }
+        }
+    }
+}
+
+async fn check(addr: SocketAddr, model: &mut Model) {
+    let names: Vec<String> = model.acked.keys().chain(model.pending.keys()).cloned().collect();
+    for name in names {
+        let reply = send_to(addr, Method::GET, &format!("/devstoreaccount1/torture/{name}"), &[], b"", Auth::SharedKey).await;
+        let found: State = match reply.status.as_u16() {
+            200 => Some(fingerprint(&reply.body)),
+            404 => None,
+            other => panic!("GET {name} after restart answered {other}"),
+        };
+        let acked = model.acked.get(&name).copied().unwrap_or(None);
+        let pending = model.pending.remove(&name).unwrap_or_default();
+        assert!(
+            found == acked || pending.contains(&found),
+            "{name}: found {found:?}, acknowledged {acked:?}, in flight {pending:?}"
+        );
+        // Whatever is there now is the truth the next cycle builds on.
+        model.acked.insert(name, found);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_writes_survive_sigkill() {
+    let cycles: usize = std::env::var("LAZULI_TORTURE_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let names: Vec<String> = (0..24).map(|i| format!("blob-{i:02}")).collect();
+    let mut model = Model::default();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x1a2u64 ^ cycles as u64);
+    for cycle in 0..cycles {
+        let started = Instant::now();
+        let (mut child, addr) = start_server(dir.path());
+        loop {
+            let reply = try_send_to(addr, Method::PUT, "/devstoreaccount1/torture?restype=container", &[], b"", Auth::SharedKey).await;
+            if reply.is_ok_and(|r| r.status == 201 || r.status == 409) {
+                break;
+            }
+            assert!(started.elapsed() < STARTUP_BOUND, "server not serving within {STARTUP_BOUND:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(started.elapsed() < STARTUP_BOUND, "cycle {cycle}: startup took {:?}", started.elapsed());
+        check(addr, &mut model).await;
+        let shared = Arc::new(Mutex::new(std::mem::take(&mut model)));
+        let tasks: Vec<_> = (0..WRITERS)
+            .map(|_| tokio::spawn(writer(addr, shared.clone(), rng.gen(), names.clone())))
+            .collect();
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(100..1200))).await;
+        sigkill(&mut child);
+        for task in tasks {
+            let _ = task.await;
+        }
+        model = Arc::try_unwrap(shared).ok().expect("writers done").into_inner().expect("model");
+    }
+    let (mut child, addr) = start_server(dir.path());
+    check(addr, &mut model).await;
+    sigkill(&mut child);
+    println!("{cycles} kill cycles, {} acknowledged operations checked, none lost", model.acknowledged);
+    assert!(model.acknowledged > cycles, "the load generator made too little progress to prove anything");
+}
