@@ -58,6 +58,13 @@ pub struct ListBlobsPage {
     pub next_marker: Option<String>,
 }
 
+/// Get Block List's answer: the blob's row if committed, and both block lists.
+pub struct BlockLists {
+    pub row: Option<BlobRow>,
+    pub committed: Vec<(String, u64)>,
+    pub uncommitted: Vec<(String, u64)>,
+}
+
 pub fn blob_not_found() -> AzureError {
     AzureError::new(ErrorCode::BlobNotFound, "The specified blob does not exist.")
 }
@@ -174,6 +181,7 @@ impl Partition {
     }
 
     /// Put Blob (block blob, single shot). On any error the body's segments are released.
+    #[allow(clippy::too_many_arguments)]
     pub fn put_blob(
         &self,
         account: &str,
@@ -341,13 +349,8 @@ impl Partition {
         row.ok_or_else(|| AzureError::internal("commit produced no row"))
     }
 
-    /// Get Block List: (committed, uncommitted) as (id, size), in order.
-    pub fn get_block_list(
-        &self,
-        account: &str,
-        container: &str,
-        blob: &str,
-    ) -> Result<(Option<BlobRow>, Vec<(String, u64)>, Vec<(String, u64)>), AzureError> {
+    /// Get Block List: the committed and uncommitted blocks as (id, size), in order.
+    pub fn get_block_list(&self, account: &str, container: &str, blob: &str) -> Result<BlockLists, AzureError> {
         let row = self.read_blob_row(account, container, blob)?;
         let uncommitted: Vec<(String, u64)> = self
             .uncommitted_blocks(account, container, blob)?
@@ -364,7 +367,7 @@ impl Partition {
             .as_ref()
             .map(|row| row.blocks.iter().filter(|b| !b.id.is_empty()).map(|b| (b.id.clone(), b.size)).collect())
             .unwrap_or_default();
-        Ok((row, committed, uncommitted))
+        Ok(BlockLists { row, committed, uncommitted })
     }
 
     /// Changes an existing blob's properties or metadata under write conditions.

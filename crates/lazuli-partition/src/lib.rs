@@ -23,7 +23,7 @@ use lazuli_types::{AzureError, ErrorCode};
 use time::OffsetDateTime;
 
 pub use blob::{
-    BlockListItem, BlockListKind, ListBlobsOptions, ListBlobsPage, UploadedBody, BLOCK_ID_BYTES_MAX, COMMITTED_BLOCKS_MAX,
+    BlockListItem, BlockListKind, BlockLists, ListBlobsOptions, ListBlobsPage, UploadedBody, BLOCK_ID_BYTES_MAX, COMMITTED_BLOCKS_MAX,
 };
 pub use container::ListContainersPage;
 pub use data::GcReport;

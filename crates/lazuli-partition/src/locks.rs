@@ -1,7 +1,7 @@
 //! Striped locks that serialize the read-modify-write of one blob (conditions, block lists)
 //! while writes to different blobs proceed in parallel and share group commits.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -26,9 +26,7 @@ impl Locks {
     }
 
     fn stripe(&self, parts: &[&str]) -> usize {
-        let mut hasher = self.hasher.build_hasher();
-        parts.hash(&mut hasher);
-        (hasher.finish() as usize) % STRIPES
+        (self.hasher.hash_one(parts) as usize) % STRIPES
     }
 
     pub fn container_shared(&self, account: &str, container: &str) -> RwLockReadGuard<'_, ()> {

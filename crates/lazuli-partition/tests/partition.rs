@@ -120,9 +120,9 @@ fn block_lists_commit_in_order_and_discard_the_rest() {
         let body = upload(&partition, data, false);
         partition.put_block(A, "c", "b", id, body).expect("block");
     }
-    let (_, committed, uncommitted) = partition.get_block_list(A, "c", "b").expect("list");
-    assert!(committed.is_empty());
-    assert_eq!(uncommitted.len(), 3);
+    let lists = partition.get_block_list(A, "c", "b").expect("list");
+    assert!(lists.committed.is_empty());
+    assert_eq!(lists.uncommitted.len(), 3);
     let item = |kind, id: &str| BlockListItem { kind, id: id.into() };
     let list = [item(BlockListKind::Latest, "AQ=="), item(BlockListKind::Uncommitted, "AA=="), item(BlockListKind::Latest, "AQ==")];
     let row = partition
@@ -130,9 +130,9 @@ fn block_lists_commit_in_order_and_discard_the_rest() {
         .expect("commit");
     assert_eq!(row.content_length, 11);
     assert_eq!(read_all(&partition, "c", "b"), b"bbbbaaabbbb");
-    let (_, committed, uncommitted) = partition.get_block_list(A, "c", "b").expect("list");
-    assert_eq!(committed.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["AQ==", "AA==", "AQ=="]);
-    assert!(uncommitted.is_empty(), "uncommitted blocks are discarded by a commit");
+    let lists = partition.get_block_list(A, "c", "b").expect("list");
+    assert_eq!(lists.committed.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["AQ==", "AA==", "AQ=="]);
+    assert!(lists.uncommitted.is_empty(), "uncommitted blocks are discarded by a commit");
     // Committed blocks can be reused; a block that no longer exists cannot.
     let body = upload(&partition, b"zz", false);
     partition.put_block(A, "c", "b", "Aw==", body).expect("block");

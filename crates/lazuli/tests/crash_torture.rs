@@ -178,8 +178,13 @@ async fn acknowledged_writes_survive_sigkill() {
         assert!(started.elapsed() < STARTUP_BOUND, "cycle {cycle}: startup took {:?}", started.elapsed());
         check(addr, &mut model).await;
         let shared = Arc::new(Mutex::new(std::mem::take(&mut model)));
+        // Each writer owns its names, so the operations on one blob are sequential and the
+        // last acknowledged one is the one the server must hold.
         let tasks: Vec<_> = (0..WRITERS)
-            .map(|_| tokio::spawn(writer(addr, shared.clone(), rng.gen(), names.clone())))
+            .map(|w| {
+                let owned: Vec<String> = names.iter().skip(w).step_by(WRITERS).cloned().collect();
+                tokio::spawn(writer(addr, shared.clone(), rng.gen(), owned))
+            })
             .collect();
         tokio::time::sleep(Duration::from_millis(rng.gen_range(100..1200))).await;
         sigkill(&mut child);

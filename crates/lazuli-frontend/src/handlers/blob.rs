@@ -155,9 +155,10 @@ pub async fn get_block_list(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Respo
         return Err(AzureError::query("blocklisttype", &which, "Invalid block list type."));
     }
     let (account, container, blob) = (ctx.account().to_string(), ctx.container().to_string(), ctx.blob().to_string());
-    let (row, committed, uncommitted) = blocking(frontend, move |p| p.get_block_list(&account, &container, &blob)).await?;
-    let committed: &[(String, u64)] = if which == "uncommitted" { &[] } else { &committed };
-    let uncommitted = (which != "committed").then_some(uncommitted.as_slice());
+    let lists = blocking(frontend, move |p| p.get_block_list(&account, &container, &blob)).await?;
+    let row = lists.row;
+    let committed: &[(String, u64)] = if which == "uncommitted" { &[] } else { &lists.committed };
+    let uncommitted = (which != "committed").then_some(lists.uncommitted.as_slice());
     let mut r = response(StatusCode::OK, full(xml::write_block_list(committed, uncommitted)));
     set_header(&mut r, "content-type", "application/xml");
     if let Some(row) = &row {

@@ -98,7 +98,7 @@ pub async fn try_send_to(
 }
 
 /// Shared Key string-to-sign (ordinal header order), as documented for version 2015-02-21+.
-fn sign(request: &Request<Full<Bytes>>, key: &str) -> String {
+pub fn sign<B>(request: &Request<B>, key: &str) -> String {
     let headers = request.headers();
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let content_length = get("content-length");
