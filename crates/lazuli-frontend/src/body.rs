@@ -51,7 +51,10 @@ pub async fn receive(
     let inline_max = if inline_allowed { options.inline_bytes_max } else { 0 };
     let mut buffer = BytesMut::new();
     let mut segments: Vec<Segment> = Vec::new();
-    let mut hashers = Hashers { md5: Md5Hasher::new(), crc64: Crc64::new() };
+    let mut hashers = Hashers {
+        md5: Md5Hasher::new(),
+        crc64: Crc64::new(),
+    };
     let mut total: u64 = 0;
     let fail = |partition: &Arc<Partition>, segments: &[Segment], error: AzureError| {
         partition.release_segments(segments);
@@ -63,7 +66,11 @@ pub async fn receive(
             Some(Ok(frame)) => frame,
             Some(Err(error)) => {
                 tracing::debug!(%error, "request body failed");
-                return fail(partition, &segments, AzureError::new(ErrorCode::InvalidInput, "The request body could not be read."));
+                return fail(
+                    partition,
+                    &segments,
+                    AzureError::new(ErrorCode::InvalidInput, "The request body could not be read."),
+                );
             }
         };
         let Ok(data) = frame.into_data() else { continue };
@@ -72,8 +79,11 @@ pub async fn receive(
             return fail(
                 partition,
                 &segments,
-                AzureError::new(ErrorCode::RequestBodyTooLarge, "The request body is too large and exceeds the maximum permissible limit.")
-                    .with_detail("MaxLimit", max_bytes.to_string()),
+                AzureError::new(
+                    ErrorCode::RequestBodyTooLarge,
+                    "The request body is too large and exceeds the maximum permissible limit.",
+                )
+                .with_detail("MaxLimit", max_bytes.to_string()),
             );
         }
         buffer.extend_from_slice(&data);
@@ -90,8 +100,16 @@ pub async fn receive(
     }
     if segments.is_empty() && buffer.len() <= inline_max {
         hashers.update(&buffer);
-        let body = UploadedBody { inline: Some(buffer.to_vec()), segments, len: total, md5: hashers.md5.finish() };
-        return Ok(Received { body, crc64: hashers.crc64.finish() });
+        let body = UploadedBody {
+            inline: Some(buffer.to_vec()),
+            segments,
+            len: total,
+            md5: hashers.md5.finish(),
+        };
+        return Ok(Received {
+            body,
+            crc64: hashers.crc64.finish(),
+        });
     }
     if !buffer.is_empty() {
         match append(partition, buffer.freeze(), hashers).await {
@@ -103,11 +121,20 @@ pub async fn receive(
         }
     }
     let crc64 = hashers.crc64.finish();
-    let body = UploadedBody { inline: None, segments, len: total, md5: hashers.md5.finish() };
+    let body = UploadedBody {
+        inline: None,
+        segments,
+        len: total,
+        md5: hashers.md5.finish(),
+    };
     Ok(Received { body, crc64 })
 }
 
-async fn append(partition: &Arc<Partition>, chunk: Bytes, mut hashers: Hashers) -> Result<(Segment, Hashers), AzureError> {
+async fn append(
+    partition: &Arc<Partition>,
+    chunk: Bytes,
+    mut hashers: Hashers,
+) -> Result<(Segment, Hashers), AzureError> {
     let partition = partition.clone();
     let joined = tokio::task::spawn_blocking(move || {
         hashers.update(&chunk);
@@ -134,20 +161,37 @@ pub fn verify_checksums(
         ));
     }
     if let Some(value) = content_md5 {
-        let expected = lazuli_types::checksum::md5_from_header(value)
-            .ok_or_else(|| AzureError::new(ErrorCode::InvalidMd5, "The MD5 value specified in the request is invalid. The MD5 value must be 128 bits and Base64-encoded."))?;
+        let expected = lazuli_types::checksum::md5_from_header(value).ok_or_else(|| {
+            AzureError::new(
+                ErrorCode::InvalidMd5,
+                "The MD5 value specified in the request is invalid. The MD5 value must be 128 bits and Base64-encoded.",
+            )
+        })?;
         if expected != received.body.md5 {
-            return Err(AzureError::new(ErrorCode::Md5Mismatch, "The MD5 value specified in the request did not match with the MD5 value calculated by the server.")
-                .with_detail("UserSpecifiedMd5", value.to_string())
-                .with_detail("ServerCalculatedMd5", lazuli_types::checksum::md5_to_header(&received.body.md5)));
+            return Err(AzureError::new(
+                ErrorCode::Md5Mismatch,
+                "The MD5 value specified in the request did not match with the MD5 value calculated by the server.",
+            )
+            .with_detail("UserSpecifiedMd5", value.to_string())
+            .with_detail(
+                "ServerCalculatedMd5",
+                lazuli_types::checksum::md5_to_header(&received.body.md5),
+            ));
         }
     }
     if let Some(value) = content_crc64 {
-        let expected = lazuli_types::checksum::crc64_from_header(value).ok_or_else(|| AzureError::header("x-ms-content-crc64", value))?;
+        let expected = lazuli_types::checksum::crc64_from_header(value)
+            .ok_or_else(|| AzureError::header("x-ms-content-crc64", value))?;
         if expected != received.crc64 {
-            return Err(AzureError::new(ErrorCode::Crc64Mismatch, "The CRC64 value specified in the request did not match with the CRC64 value calculated by the server.")
-                .with_detail("UserSpecifiedCrc64", value.to_string())
-                .with_detail("ServerCalculatedCrc64", lazuli_types::checksum::crc64_to_header(received.crc64)));
+            return Err(AzureError::new(
+                ErrorCode::Crc64Mismatch,
+                "The CRC64 value specified in the request did not match with the CRC64 value calculated by the server.",
+            )
+            .with_detail("UserSpecifiedCrc64", value.to_string())
+            .with_detail(
+                "ServerCalculatedCrc64",
+                lazuli_types::checksum::crc64_to_header(received.crc64),
+            ));
         }
     }
     Ok(())
@@ -163,7 +207,10 @@ impl Body for ChannelBody {
     type Data = Bytes;
     type Error = std::io::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         match self.receiver.poll_recv(cx) {
             Poll::Ready(Some(Ok(bytes))) => {
                 self.remaining = self.remaining.saturating_sub(bytes.len() as u64);
@@ -224,5 +271,9 @@ pub fn blob_range(partition: &Arc<Partition>, row: &BlobRow, start: u64, len: u6
             }
         }
     });
-    ChannelBody { receiver, remaining: len }.boxed()
+    ChannelBody {
+        receiver,
+        remaining: len,
+    }
+    .boxed()
 }

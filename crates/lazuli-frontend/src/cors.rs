@@ -15,8 +15,14 @@ use crate::xml::CorsRule;
 fn list_contains(list: &str, item: &str, case_insensitive: bool) -> bool {
     list.split(',').map(str::trim).any(|entry| {
         entry == "*"
-            || if case_insensitive { entry.eq_ignore_ascii_case(item) } else { entry == item }
-            || entry.strip_suffix('*').is_some_and(|prefix| item.to_ascii_lowercase().starts_with(&prefix.to_ascii_lowercase()))
+            || if case_insensitive {
+                entry.eq_ignore_ascii_case(item)
+            } else {
+                entry == item
+            }
+            || entry
+                .strip_suffix('*')
+                .is_some_and(|prefix| item.to_ascii_lowercase().starts_with(&prefix.to_ascii_lowercase()))
     })
 }
 
@@ -25,16 +31,26 @@ fn origin_allowed(rule: &CorsRule, origin: &str) -> bool {
 }
 
 fn preflight_failure() -> AzureError {
-    AzureError::new(ErrorCode::CorsPreflightFailure, "CORS not enabled or no matching rule found for this request.")
+    AzureError::new(
+        ErrorCode::CorsPreflightFailure,
+        "CORS not enabled or no matching rule found for this request.",
+    )
 }
 
 /// OPTIONS: the first rule that allows the origin, the method and every requested header wins.
-pub async fn preflight(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Result<Response<ResponseBody>, AzureError> {
+pub async fn preflight(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+) -> Result<Response<ResponseBody>, AzureError> {
     let origin = header_str(&parts.headers, "origin")?;
     let method = header_str(&parts.headers, "access-control-request-method")?;
     let (Some(origin), Some(method)) = (origin, method) else {
-        return Err(AzureError::new(ErrorCode::InvalidHeaderValue, "A preflight request must carry Origin and Access-Control-Request-Method.")
-            .with_status(400));
+        return Err(AzureError::new(
+            ErrorCode::InvalidHeaderValue,
+            "A preflight request must carry Origin and Access-Control-Request-Method.",
+        )
+        .with_status(400));
     };
     let requested_headers: Vec<String> = header_str(&parts.headers, "access-control-request-headers")?
         .unwrap_or("")
@@ -46,12 +62,20 @@ pub async fn preflight(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Re
     let rule = props.cors.unwrap_or_default().into_iter().find(|rule| {
         origin_allowed(rule, origin)
             && list_contains(&rule.allowed_methods, method, false)
-            && requested_headers.iter().all(|h| list_contains(&rule.allowed_headers, h, true))
+            && requested_headers
+                .iter()
+                .all(|h| list_contains(&rule.allowed_headers, h, true))
     });
-    let Some(rule) = rule else { return Err(preflight_failure()) };
+    let Some(rule) = rule else {
+        return Err(preflight_failure());
+    };
     let mut r = response(StatusCode::OK, empty());
     let wildcard = rule.allowed_origins.trim() == "*";
-    set_header(&mut r, "access-control-allow-origin", if wildcard { "*" } else { origin });
+    set_header(
+        &mut r,
+        "access-control-allow-origin",
+        if wildcard { "*" } else { origin },
+    );
     set_header(&mut r, "access-control-allow-methods", method);
     if !requested_headers.is_empty() {
         set_header(&mut r, "access-control-allow-headers", requested_headers.join(","));
@@ -64,21 +88,38 @@ pub async fn preflight(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Re
 }
 
 /// Adds the CORS headers to the response of an actual request carrying `Origin`.
-pub async fn decorate(frontend: &Arc<Frontend>, account: &str, origin: &HeaderValue, method: &Method, response: &mut Response<ResponseBody>) {
+pub async fn decorate(
+    frontend: &Arc<Frontend>,
+    account: &str,
+    origin: &HeaderValue,
+    method: &Method,
+    response: &mut Response<ResponseBody>,
+) {
     let Ok(origin) = origin.to_str() else { return };
-    let Ok(props) = service_properties(frontend, account).await else { return };
-    let Some(rule) = props.cors.unwrap_or_default().into_iter().find(|rule| {
-        origin_allowed(rule, origin) && list_contains(&rule.allowed_methods, method.as_str(), false)
-    }) else {
+    let Ok(props) = service_properties(frontend, account).await else {
+        return;
+    };
+    let Some(rule) = props
+        .cors
+        .unwrap_or_default()
+        .into_iter()
+        .find(|rule| origin_allowed(rule, origin) && list_contains(&rule.allowed_methods, method.as_str(), false))
+    else {
         return;
     };
     let wildcard = rule.allowed_origins.trim() == "*";
-    set_header(response, "access-control-allow-origin", if wildcard { "*" } else { origin });
+    set_header(
+        response,
+        "access-control-allow-origin",
+        if wildcard { "*" } else { origin },
+    );
     if !rule.exposed_headers.is_empty() {
         set_header(response, "access-control-expose-headers", &rule.exposed_headers);
     }
     if !wildcard {
         set_header(response, "access-control-allow-credentials", "true");
     }
-    response.headers_mut().append(http::header::VARY, HeaderValue::from_static("Origin"));
+    response
+        .headers_mut()
+        .append(http::header::VARY, HeaderValue::from_static("Origin"));
 }

@@ -13,17 +13,24 @@ use lazuli_types::{AzureError, ErrorCode};
 pub type ResponseBody = BoxBody<Bytes, std::io::Error>;
 
 pub fn empty() -> ResponseBody {
-    Empty::<Bytes>::new().map_err(|never: Infallible| match never {}).boxed()
+    Empty::<Bytes>::new()
+        .map_err(|never: Infallible| match never {})
+        .boxed()
 }
 
 pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
-    Full::new(bytes.into()).map_err(|never: Infallible| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed()
 }
 
 pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, AzureError> {
     match headers.get(name) {
         None => Ok(None),
-        Some(value) => value.to_str().map(Some).map_err(|_| AzureError::header(name, "<non-ASCII>")),
+        Some(value) => value
+            .to_str()
+            .map(Some)
+            .map_err(|_| AzureError::header(name, "<non-ASCII>")),
     }
 }
 
@@ -97,7 +104,10 @@ pub fn blob_http_headers(headers: &HeaderMap, fall_back_to_plain: bool) -> Resul
     let content_md5 = match header_str(headers, "x-ms-blob-content-md5")? {
         Some(v) => {
             lazuli_types::checksum::md5_from_header(v).ok_or_else(|| {
-                AzureError::new(ErrorCode::InvalidMd5, "The MD5 value specified in the request is invalid.")
+                AzureError::new(
+                    ErrorCode::InvalidMd5,
+                    "The MD5 value specified in the request is invalid.",
+                )
             })?;
             Some(v.trim().to_string())
         }
@@ -128,7 +138,9 @@ pub fn response(status: StatusCode, body: ResponseBody) -> Response<ResponseBody
 /// Appends metadata as `x-ms-meta-*` response headers.
 pub fn put_metadata_headers(response: &mut Response<ResponseBody>, metadata: &[(String, String)]) {
     for (name, value) in metadata {
-        let Ok(name) = http::HeaderName::from_bytes(format!("x-ms-meta-{name}").as_bytes()) else { continue };
+        let Ok(name) = http::HeaderName::from_bytes(format!("x-ms-meta-{name}").as_bytes()) else {
+            continue;
+        };
         if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
             response.headers_mut().append(name, value);
         }

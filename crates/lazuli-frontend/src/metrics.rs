@@ -8,7 +8,9 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 /// Latency histogram bucket bounds in seconds.
-const LATENCY_BUCKETS_SECONDS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+const LATENCY_BUCKETS_SECONDS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -44,7 +46,10 @@ impl Metrics {
         let mut requests: Vec<_> = self.requests.lock().iter().map(|(k, v)| (*k, *v)).collect();
         requests.sort();
         for ((operation, status), count) in requests {
-            let _ = writeln!(out, "lazuli_requests_total{{operation=\"{operation}\",status=\"{status}\"}} {count}");
+            let _ = writeln!(
+                out,
+                "lazuli_requests_total{{operation=\"{operation}\",status=\"{status}\"}} {count}"
+            );
         }
         out.push_str("# TYPE lazuli_request_duration_seconds histogram\n");
         let latency = self.latency.lock();
@@ -53,11 +58,26 @@ impl Metrics {
         for operation in operations {
             let Some(h) = latency.get(operation) else { continue };
             for (bound, count) in LATENCY_BUCKETS_SECONDS.iter().zip(h.buckets) {
-                let _ = writeln!(out, "lazuli_request_duration_seconds_bucket{{operation=\"{operation}\",le=\"{bound}\"}} {count}");
+                let _ = writeln!(
+                    out,
+                    "lazuli_request_duration_seconds_bucket{{operation=\"{operation}\",le=\"{bound}\"}} {count}"
+                );
             }
-            let _ = writeln!(out, "lazuli_request_duration_seconds_bucket{{operation=\"{operation}\",le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "lazuli_request_duration_seconds_sum{{operation=\"{operation}\"}} {}", h.sum_seconds);
-            let _ = writeln!(out, "lazuli_request_duration_seconds_count{{operation=\"{operation}\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "lazuli_request_duration_seconds_bucket{{operation=\"{operation}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "lazuli_request_duration_seconds_sum{{operation=\"{operation}\"}} {}",
+                h.sum_seconds
+            );
+            let _ = writeln!(
+                out,
+                "lazuli_request_duration_seconds_count{{operation=\"{operation}\"}} {}",
+                h.count
+            );
         }
         out
     }

@@ -144,7 +144,10 @@ impl Query {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -155,7 +158,13 @@ impl Query {
 /// Host names that mean "the account is in the path" (the emulator convention that the SDKs
 /// use for IP addresses and localhost).
 fn is_path_style_host(host: &str) -> bool {
-    let host = host.rsplit_once(':').map_or(host, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host });
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
     host.parse::<std::net::IpAddr>().is_ok()
         || host.starts_with('[')
         || host.eq_ignore_ascii_case("localhost")
@@ -174,7 +183,10 @@ fn decode_segment(segment: &str) -> Result<String, AzureError> {
 /// (`account.blob.example`) carry the account in the host.
 pub fn parse_target(raw_path: &str, host: Option<&str>) -> Result<Target, AzureError> {
     let path = raw_path.strip_prefix('/').unwrap_or(raw_path);
-    let host_account = host.filter(|h| !is_path_style_host(h)).and_then(|h| h.split('.').next()).map(str::to_string);
+    let host_account = host
+        .filter(|h| !is_path_style_host(h))
+        .and_then(|h| h.split('.').next())
+        .map(str::to_string);
     let (account, rest, path_style) = match host_account {
         Some(account) => (account, path, false),
         None => {
@@ -188,7 +200,12 @@ pub fn parse_target(raw_path: &str, host: Option<&str>) -> Result<Target, AzureE
     };
     let container = (!container.is_empty()).then(|| decode_segment(container)).transpose()?;
     let blob = (!blob.is_empty()).then(|| decode_segment(blob)).transpose()?;
-    Ok(Target { account, container, blob, path_style })
+    Ok(Target {
+        account,
+        container,
+        blob,
+        path_style,
+    })
 }
 
 fn unknown_comp(comp: &str) -> AzureError {
@@ -211,7 +228,10 @@ pub fn classify(method: &Method, target: &Target, query: &Query, headers: &Heade
     if restype == Some("account") && comp == Some("properties") && matches!(*method, Method::GET | Method::HEAD) {
         return Ok(GetAccountInfo);
     }
-    if method == Method::PATCH || query.has("action") || resource.is_some_and(|r| r != "account" || target.container.is_none()) {
+    if method == Method::PATCH
+        || query.has("action")
+        || resource.is_some_and(|r| r != "account" || target.container.is_none())
+    {
         return Ok(Unsupported("DfsOperation"));
     }
     match (&target.container, &target.blob) {
@@ -223,7 +243,12 @@ pub fn classify(method: &Method, target: &Target, query: &Query, headers: &Heade
             ("POST", Some("service"), Some("userdelegationkey")) => Ok(Unsupported("GetUserDelegationKey")),
             ("GET", _, Some("blobs")) => Ok(Unsupported("FindBlobsByTags")),
             ("POST", _, Some("batch")) => Ok(Unsupported("BlobBatch")),
-            (_, _, Some(other)) if !matches!(other, "list" | "properties" | "stats" | "userdelegationkey" | "blobs" | "batch") => {
+            (_, _, Some(other))
+                if !matches!(
+                    other,
+                    "list" | "properties" | "stats" | "userdelegationkey" | "blobs" | "batch"
+                ) =>
+            {
                 Err(unknown_comp(other))
             }
             ("GET" | "HEAD" | "PUT" | "POST" | "DELETE", _, _) => Err(AzureError::new(
@@ -236,9 +261,12 @@ pub fn classify(method: &Method, target: &Target, query: &Query, headers: &Heade
         (Some(_), None) => {
             if restype != Some("container") {
                 // A container URL without restype=container addresses a blob in $root.
-                return Err(AzureError::new(ErrorCode::InvalidQueryParameterValue, "Value for one of the query parameters specified in the request URI is invalid.")
-                    .with_detail("QueryParameterName", "restype")
-                    .with_detail("QueryParameterValue", restype.unwrap_or("")));
+                return Err(AzureError::new(
+                    ErrorCode::InvalidQueryParameterValue,
+                    "Value for one of the query parameters specified in the request URI is invalid.",
+                )
+                .with_detail("QueryParameterName", "restype")
+                .with_detail("QueryParameterValue", restype.unwrap_or("")));
             }
             match (method.as_str(), comp) {
                 ("PUT", None) => Ok(CreateContainer),
@@ -254,7 +282,12 @@ pub fn classify(method: &Method, target: &Target, query: &Query, headers: &Heade
                 ("PUT", Some("rename")) => Ok(Unsupported("RenameContainer")),
                 ("GET", Some("blobs")) => Ok(Unsupported("FindBlobsByTags")),
                 ("POST", Some("batch")) => Ok(Unsupported("BlobBatch")),
-                (_, Some(other)) if !matches!(other, "metadata" | "acl" | "list" | "lease" | "undelete" | "rename" | "blobs" | "batch") => {
+                (_, Some(other))
+                    if !matches!(
+                        other,
+                        "metadata" | "acl" | "list" | "lease" | "undelete" | "rename" | "blobs" | "batch"
+                    ) =>
+                {
                     Err(unknown_comp(other))
                 }
                 _ => Err(unsupported_verb()),
@@ -270,8 +303,11 @@ pub fn classify(method: &Method, target: &Target, query: &Query, headers: &Heade
                     Some(t) if t.eq_ignore_ascii_case("PageBlob") => Ok(Unsupported("PutPageBlob")),
                     Some(t) if t.eq_ignore_ascii_case("AppendBlob") => Ok(Unsupported("PutAppendBlob")),
                     Some(t) => Err(AzureError::header("x-ms-blob-type", t)),
-                    None => Err(AzureError::new(ErrorCode::MissingRequiredHeader, "An HTTP header that's mandatory for this request is not specified.")
-                        .with_detail("HeaderName", "x-ms-blob-type")),
+                    None => Err(AzureError::new(
+                        ErrorCode::MissingRequiredHeader,
+                        "An HTTP header that's mandatory for this request is not specified.",
+                    )
+                    .with_detail("HeaderName", "x-ms-blob-type")),
                 },
                 ("PUT", Some("block")) if has_copy_source => Ok(Unsupported("PutBlockFromUrl")),
                 ("PUT", Some("block")) => Ok(PutBlock),
@@ -302,9 +338,25 @@ pub fn classify(method: &Method, target: &Target, query: &Query, headers: &Heade
                 (_, Some(other))
                     if !matches!(
                         other,
-                        "block" | "blocklist" | "properties" | "metadata" | "lease" | "snapshot" | "copy" | "tier" | "tags"
-                            | "appendblock" | "seal" | "page" | "pagelist" | "incrementalcopy" | "undelete" | "expiry"
-                            | "immutabilityPolicies" | "legalhold" | "query"
+                        "block"
+                            | "blocklist"
+                            | "properties"
+                            | "metadata"
+                            | "lease"
+                            | "snapshot"
+                            | "copy"
+                            | "tier"
+                            | "tags"
+                            | "appendblock"
+                            | "seal"
+                            | "page"
+                            | "pagelist"
+                            | "incrementalcopy"
+                            | "undelete"
+                            | "expiry"
+                            | "immutabilityPolicies"
+                            | "legalhold"
+                            | "query"
                     ) =>
                 {
                     Err(unknown_comp(other))
@@ -316,7 +368,10 @@ pub fn classify(method: &Method, target: &Target, query: &Query, headers: &Heade
 }
 
 fn unsupported_verb() -> AzureError {
-    AzureError::new(ErrorCode::UnsupportedHttpVerb, "The resource doesn't support specified Http Verb.")
+    AzureError::new(
+        ErrorCode::UnsupportedHttpVerb,
+        "The resource doesn't support specified Http Verb.",
+    )
 }
 
 #[cfg(test)]
@@ -328,7 +383,10 @@ mod tests {
         let query = Query::parse(Some(query))?;
         let mut map = HeaderMap::new();
         for (name, value) in headers {
-            map.insert(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
+            map.insert(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
         }
         classify(&method, &target, &query, &map)
     }
@@ -341,7 +399,15 @@ mod tests {
         assert_eq!(t.blob.as_deref(), Some("a b/c.txt"));
         assert!(t.path_style);
         let t = parse_target("/c/b", Some("acct.blob.localhost:10000")).unwrap();
-        assert_eq!((t.account.as_str(), t.container.as_deref(), t.blob.as_deref(), t.path_style), ("acct", Some("c"), Some("b"), false));
+        assert_eq!(
+            (
+                t.account.as_str(),
+                t.container.as_deref(),
+                t.blob.as_deref(),
+                t.path_style
+            ),
+            ("acct", Some("c"), Some("b"), false)
+        );
         let t = parse_target("/devstoreaccount1", Some("localhost")).unwrap();
         assert_eq!(t.container, None);
         assert!(parse_target("/a/c/%FF", None).is_err());
@@ -351,19 +417,52 @@ mod tests {
     fn routes() {
         use Operation::*;
         assert_eq!(route(Method::GET, "/a", "comp=list", &[]).unwrap(), ListContainers);
-        assert_eq!(route(Method::PUT, "/a", "restype=service&comp=properties", &[]).unwrap(), SetServiceProperties);
-        assert_eq!(route(Method::GET, "/a/c/b", "restype=account&comp=properties", &[]).unwrap(), GetAccountInfo);
-        assert_eq!(route(Method::PUT, "/a/c", "restype=container", &[]).unwrap(), CreateContainer);
-        assert_eq!(route(Method::GET, "/a/c", "restype=container&comp=list", &[]).unwrap(), ListBlobs);
-        assert_eq!(route(Method::PUT, "/a/c/b", "", &[("x-ms-blob-type", "BlockBlob")]).unwrap(), PutBlob);
-        assert_eq!(route(Method::PUT, "/a/c/b", "comp=block&blockid=AA%3D%3D", &[]).unwrap(), PutBlock);
+        assert_eq!(
+            route(Method::PUT, "/a", "restype=service&comp=properties", &[]).unwrap(),
+            SetServiceProperties
+        );
+        assert_eq!(
+            route(Method::GET, "/a/c/b", "restype=account&comp=properties", &[]).unwrap(),
+            GetAccountInfo
+        );
+        assert_eq!(
+            route(Method::PUT, "/a/c", "restype=container", &[]).unwrap(),
+            CreateContainer
+        );
+        assert_eq!(
+            route(Method::GET, "/a/c", "restype=container&comp=list", &[]).unwrap(),
+            ListBlobs
+        );
+        assert_eq!(
+            route(Method::PUT, "/a/c/b", "", &[("x-ms-blob-type", "BlockBlob")]).unwrap(),
+            PutBlob
+        );
+        assert_eq!(
+            route(Method::PUT, "/a/c/b", "comp=block&blockid=AA%3D%3D", &[]).unwrap(),
+            PutBlock
+        );
         assert_eq!(route(Method::HEAD, "/a/c/b", "", &[]).unwrap(), GetBlobProperties);
         assert_eq!(route(Method::DELETE, "/a/c/b", "", &[]).unwrap(), DeleteBlob);
-        assert_eq!(route(Method::PUT, "/a/c/b", "comp=lease", &[]).unwrap(), Unsupported("LeaseBlob"));
+        assert_eq!(
+            route(Method::PUT, "/a/c/b", "comp=lease", &[]).unwrap(),
+            Unsupported("LeaseBlob")
+        );
         assert_eq!(route(Method::OPTIONS, "/a/c/b", "", &[]).unwrap(), Preflight);
-        assert_eq!(route(Method::PATCH, "/a/c/b", "action=append", &[]).unwrap(), Unsupported("DfsOperation"));
-        assert_eq!(route(Method::PUT, "/a/c/b", "", &[]).unwrap_err().code, ErrorCode::MissingRequiredHeader);
-        assert_eq!(route(Method::PUT, "/a/c/b", "comp=bogus", &[]).unwrap_err().code, ErrorCode::InvalidQueryParameterValue);
-        assert_eq!(route(Method::TRACE, "/a/c/b", "", &[]).unwrap_err().code, ErrorCode::UnsupportedHttpVerb);
+        assert_eq!(
+            route(Method::PATCH, "/a/c/b", "action=append", &[]).unwrap(),
+            Unsupported("DfsOperation")
+        );
+        assert_eq!(
+            route(Method::PUT, "/a/c/b", "", &[]).unwrap_err().code,
+            ErrorCode::MissingRequiredHeader
+        );
+        assert_eq!(
+            route(Method::PUT, "/a/c/b", "comp=bogus", &[]).unwrap_err().code,
+            ErrorCode::InvalidQueryParameterValue
+        );
+        assert_eq!(
+            route(Method::TRACE, "/a/c/b", "", &[]).unwrap_err().code,
+            ErrorCode::UnsupportedHttpVerb
+        );
     }
 }

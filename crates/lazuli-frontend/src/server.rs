@@ -17,9 +17,13 @@ use crate::http_util::full;
 use crate::service::Frontend;
 
 /// TLS for the listener, from PEM files (`--cert`, `--key`).
-pub fn tls_acceptor(cert_pem: &std::path::Path, key_pem: &std::path::Path) -> std::io::Result<tokio_rustls::TlsAcceptor> {
+pub fn tls_acceptor(
+    cert_pem: &std::path::Path,
+    key_pem: &std::path::Path,
+) -> std::io::Result<tokio_rustls::TlsAcceptor> {
     use std::io::{BufReader, Error};
-    let certs = rustls_pemfile::certs(&mut BufReader::new(std::fs::File::open(cert_pem)?)).collect::<Result<Vec<_>, _>>()?;
+    let certs =
+        rustls_pemfile::certs(&mut BufReader::new(std::fs::File::open(cert_pem)?)).collect::<Result<Vec<_>, _>>()?;
     let key = rustls_pemfile::private_key(&mut BufReader::new(std::fs::File::open(key_pem)?))?
         .ok_or_else(|| Error::other("no private key found in the key file"))?;
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
@@ -60,7 +64,9 @@ pub async fn serve_with_tls(
     let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
     tokio::pin!(shutdown);
     loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else { break };
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = &mut shutdown => break,
@@ -82,14 +88,25 @@ pub async fn serve_with_tls(
             async move { Ok::<_, std::convert::Infallible>(frontend.handle(request, peer).await) }
         });
         let mut builder = http1::Builder::new();
-        builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(true);
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .keep_alive(true);
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {
             let result = match tls {
-                None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
+                None => {
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
                 Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
+                    Ok(Ok(stream)) => {
+                        watcher
+                            .watch(builder.serve_connection(TokioIo::new(stream), service))
+                            .await
+                    }
                     Ok(Err(error)) => {
                         tracing::debug!(%error, %peer, "TLS handshake failed");
                         Ok(())
@@ -113,7 +130,9 @@ pub async fn serve_with_tls(
 /// Serves Prometheus metrics at `/metrics`.
 pub async fn serve_metrics(listener: TcpListener, frontend: Arc<Frontend>, render_extra: fn() -> String) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let frontend = frontend.clone();
         let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
             let frontend = frontend.clone();
@@ -127,12 +146,17 @@ pub async fn serve_metrics(listener: TcpListener, frontend: Arc<Frontend>, rende
                     *r.status_mut() = hyper::StatusCode::NOT_FOUND;
                     r
                 };
-                response.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"));
+                response.headers_mut().insert(
+                    "content-type",
+                    hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
                 Ok::<_, std::convert::Infallible>(response)
             }
         });
         tokio::spawn(async move {
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }

@@ -80,7 +80,15 @@ impl Frontend {
         let accounts = config
             .accounts
             .iter()
-            .map(|a| (a.name.clone(), AccountKeys { name: a.name.clone(), keys: a.keys.clone() }))
+            .map(|a| {
+                (
+                    a.name.clone(),
+                    AccountKeys {
+                        name: a.name.clone(),
+                        keys: a.keys.clone(),
+                    },
+                )
+            })
             .collect();
         let salt = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
         Arc::new(Frontend {
@@ -118,12 +126,17 @@ impl Frontend {
         let origin = request.headers().get(http::header::ORIGIN).cloned();
         let (mut response, operation, account) = match self.clone().run(request, peer, &request_id).await {
             Ok((response, ctx)) => (response, ctx.operation.name(), Some(ctx.target.account)),
-            Err((error, operation, account, dfs)) => {
-                (render_error(&error, &request_id, &method, dfs), operation.map_or("Unknown", Operation::name), account)
-            }
+            Err((error, operation, account, dfs)) => (
+                render_error(&error, &request_id, &method, dfs),
+                operation.map_or("Unknown", Operation::name),
+                account,
+            ),
         };
         let headers = response.headers_mut();
-        headers.insert("x-ms-request-id", HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-")));
+        headers.insert(
+            "x-ms-request-id",
+            HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-")),
+        );
         headers.insert("x-ms-version", HeaderValue::from_static(SERVICE_VERSION));
         headers.insert(
             http::header::DATE,
@@ -165,7 +178,10 @@ impl Frontend {
             .map_err(|e| (e, None, Some(target.account.clone()), false))?;
         let fail = |e: AzureError| (e, Some(operation), Some(target.account.clone()), operation.is_dfs());
         let Some(keys) = self.accounts.get(&target.account) else {
-            return Err(fail(AzureError::new(ErrorCode::ResourceNotFound, "The specified resource does not exist.")));
+            return Err(fail(AzureError::new(
+                ErrorCode::ResourceNotFound,
+                "The specified resource does not exist.",
+            )));
         };
         if let Some(container) = &target.container {
             lazuli_types::names::validate_container_name(container).map_err(fail)?;
@@ -186,11 +202,18 @@ impl Frontend {
                 path_style: target.path_style,
                 container: target.container.as_deref(),
                 blob: target.blob.as_deref(),
-                protocol: if self.config.https { auth::Protocol::Https } else { auth::Protocol::Http },
+                protocol: if self.config.https {
+                    auth::Protocol::Https
+                } else {
+                    auth::Protocol::Http
+                },
                 client_ip: peer.ip(),
                 now,
             };
-            let lookup = PolicyLookup { frontend: &self, account: &target.account };
+            let lookup = PolicyLookup {
+                frontend: &self,
+                account: &target.account,
+            };
             auth::authenticate(&info, keys, &lookup).map_err(fail)?
         };
         let ctx = Ctx {
@@ -204,7 +227,9 @@ impl Frontend {
             https: self.config.https,
         };
         self.authorize(&ctx).await.map_err(fail)?;
-        let response = crate::handlers::dispatch(&self, &ctx, parts, body).await.map_err(fail)?;
+        let response = crate::handlers::dispatch(&self, &ctx, parts, body)
+            .await
+            .map_err(fail)?;
         Ok((response, ctx))
     }
 
@@ -216,7 +241,9 @@ impl Frontend {
         match &ctx.credential {
             Credential::SharedKey => Ok(()),
             Credential::Sas(grant) => {
-                let Some((permission, resource)) = required_access(op) else { return Ok(()) };
+                let Some((permission, resource)) = required_access(op) else {
+                    return Ok(());
+                };
                 grant.authorize(&RequiredAccess {
                     permission,
                     resource,
@@ -317,7 +344,15 @@ pub fn render_error(error: &AzureError, request_id: &str, method: &Method, dfs: 
     let mut response = response(status, body);
     set_header(&mut response, "x-ms-error-code", error.code.as_str());
     if method != Method::HEAD {
-        set_header(&mut response, "content-type", if dfs { "application/json;charset=utf-8" } else { "application/xml" });
+        set_header(
+            &mut response,
+            "content-type",
+            if dfs {
+                "application/json;charset=utf-8"
+            } else {
+                "application/xml"
+            },
+        );
     }
     response
 }

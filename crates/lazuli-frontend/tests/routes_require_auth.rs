@@ -9,7 +9,8 @@ use http::Method;
 use lazuli_frontend::router::Operation;
 
 const BLOCK_LIST: &[u8] = b"<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList><Latest>QUE=</Latest></BlockList>";
-const SERVICE_PROPERTIES: &[u8] = b"<?xml version=\"1.0\" encoding=\"utf-8\"?><StorageServiceProperties></StorageServiceProperties>";
+const SERVICE_PROPERTIES: &[u8] =
+    b"<?xml version=\"1.0\" encoding=\"utf-8\"?><StorageServiceProperties></StorageServiceProperties>";
 const ACL: &[u8] = b"<?xml version=\"1.0\" encoding=\"utf-8\"?><SignedIdentifiers></SignedIdentifiers>";
 const WRONG_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==";
 
@@ -21,8 +22,20 @@ struct Route {
     body: &'static [u8],
 }
 
-fn route(operation: Operation, method: Method, path: &'static str, headers: &[(&'static str, &'static str)], body: &'static [u8]) -> Route {
-    Route { operation, method, path, headers: headers.to_vec(), body }
+fn route(
+    operation: Operation,
+    method: Method,
+    path: &'static str,
+    headers: &[(&'static str, &'static str)],
+    body: &'static [u8],
+) -> Route {
+    Route {
+        operation,
+        method,
+        path,
+        headers: headers.to_vec(),
+        body,
+    }
 }
 
 fn routes() -> Vec<Route> {
@@ -31,40 +44,199 @@ fn routes() -> Vec<Route> {
     let _ = a;
     vec![
         route(ListContainers, Method::GET, "/devstoreaccount1?comp=list", &[], b""),
-        route(GetServiceProperties, Method::GET, "/devstoreaccount1?restype=service&comp=properties", &[], b""),
-        route(SetServiceProperties, Method::PUT, "/devstoreaccount1?restype=service&comp=properties", &[], SERVICE_PROPERTIES),
-        route(GetAccountInfo, Method::GET, "/devstoreaccount1?restype=account&comp=properties", &[], b""),
-        route(Preflight, Method::OPTIONS, "/devstoreaccount1/cnt/b", &[("origin", "http://example.com"), ("access-control-request-method", "GET")], b""),
-        route(CreateContainer, Method::PUT, "/devstoreaccount1/cnt2?restype=container", &[], b""),
-        route(DeleteContainer, Method::DELETE, "/devstoreaccount1/cnt?restype=container", &[], b""),
-        route(GetContainerProperties, Method::GET, "/devstoreaccount1/cnt?restype=container", &[], b""),
-        route(GetContainerMetadata, Method::GET, "/devstoreaccount1/cnt?restype=container&comp=metadata", &[], b""),
-        route(SetContainerMetadata, Method::PUT, "/devstoreaccount1/cnt?restype=container&comp=metadata", &[("x-ms-meta-a", "1")], b""),
-        route(GetContainerAcl, Method::GET, "/devstoreaccount1/cnt?restype=container&comp=acl", &[], b""),
-        route(SetContainerAcl, Method::PUT, "/devstoreaccount1/cnt?restype=container&comp=acl", &[], ACL),
-        route(ListBlobs, Method::GET, "/devstoreaccount1/cnt?restype=container&comp=list", &[], b""),
-        route(PutBlob, Method::PUT, "/devstoreaccount1/cnt/b2", &[("x-ms-blob-type", "BlockBlob")], b"data"),
-        route(PutBlock, Method::PUT, "/devstoreaccount1/cnt/b3?comp=block&blockid=QUE%3D", &[], b"data"),
-        route(PutBlockList, Method::PUT, "/devstoreaccount1/cnt/b3?comp=blocklist", &[], BLOCK_LIST),
-        route(GetBlockList, Method::GET, "/devstoreaccount1/cnt/b?comp=blocklist", &[], b""),
+        route(
+            GetServiceProperties,
+            Method::GET,
+            "/devstoreaccount1?restype=service&comp=properties",
+            &[],
+            b"",
+        ),
+        route(
+            SetServiceProperties,
+            Method::PUT,
+            "/devstoreaccount1?restype=service&comp=properties",
+            &[],
+            SERVICE_PROPERTIES,
+        ),
+        route(
+            GetAccountInfo,
+            Method::GET,
+            "/devstoreaccount1?restype=account&comp=properties",
+            &[],
+            b"",
+        ),
+        route(
+            Preflight,
+            Method::OPTIONS,
+            "/devstoreaccount1/cnt/b",
+            &[
+                ("origin", "http://example.com"),
+                ("access-control-request-method", "GET"),
+            ],
+            b"",
+        ),
+        route(
+            CreateContainer,
+            Method::PUT,
+            "/devstoreaccount1/cnt2?restype=container",
+            &[],
+            b"",
+        ),
+        route(
+            DeleteContainer,
+            Method::DELETE,
+            "/devstoreaccount1/cnt?restype=container",
+            &[],
+            b"",
+        ),
+        route(
+            GetContainerProperties,
+            Method::GET,
+            "/devstoreaccount1/cnt?restype=container",
+            &[],
+            b"",
+        ),
+        route(
+            GetContainerMetadata,
+            Method::GET,
+            "/devstoreaccount1/cnt?restype=container&comp=metadata",
+            &[],
+            b"",
+        ),
+        route(
+            SetContainerMetadata,
+            Method::PUT,
+            "/devstoreaccount1/cnt?restype=container&comp=metadata",
+            &[("x-ms-meta-a", "1")],
+            b"",
+        ),
+        route(
+            GetContainerAcl,
+            Method::GET,
+            "/devstoreaccount1/cnt?restype=container&comp=acl",
+            &[],
+            b"",
+        ),
+        route(
+            SetContainerAcl,
+            Method::PUT,
+            "/devstoreaccount1/cnt?restype=container&comp=acl",
+            &[],
+            ACL,
+        ),
+        route(
+            ListBlobs,
+            Method::GET,
+            "/devstoreaccount1/cnt?restype=container&comp=list",
+            &[],
+            b"",
+        ),
+        route(
+            PutBlob,
+            Method::PUT,
+            "/devstoreaccount1/cnt/b2",
+            &[("x-ms-blob-type", "BlockBlob")],
+            b"data",
+        ),
+        route(
+            PutBlock,
+            Method::PUT,
+            "/devstoreaccount1/cnt/b3?comp=block&blockid=QUE%3D",
+            &[],
+            b"data",
+        ),
+        route(
+            PutBlockList,
+            Method::PUT,
+            "/devstoreaccount1/cnt/b3?comp=blocklist",
+            &[],
+            BLOCK_LIST,
+        ),
+        route(
+            GetBlockList,
+            Method::GET,
+            "/devstoreaccount1/cnt/b?comp=blocklist",
+            &[],
+            b"",
+        ),
         route(GetBlob, Method::GET, "/devstoreaccount1/cnt/b", &[], b""),
         route(GetBlobProperties, Method::HEAD, "/devstoreaccount1/cnt/b", &[], b""),
-        route(SetBlobProperties, Method::PUT, "/devstoreaccount1/cnt/b?comp=properties", &[], b""),
-        route(GetBlobMetadata, Method::GET, "/devstoreaccount1/cnt/b?comp=metadata", &[], b""),
-        route(SetBlobMetadata, Method::PUT, "/devstoreaccount1/cnt/b?comp=metadata", &[("x-ms-meta-a", "1")], b""),
+        route(
+            SetBlobProperties,
+            Method::PUT,
+            "/devstoreaccount1/cnt/b?comp=properties",
+            &[],
+            b"",
+        ),
+        route(
+            GetBlobMetadata,
+            Method::GET,
+            "/devstoreaccount1/cnt/b?comp=metadata",
+            &[],
+            b"",
+        ),
+        route(
+            SetBlobMetadata,
+            Method::PUT,
+            "/devstoreaccount1/cnt/b?comp=metadata",
+            &[("x-ms-meta-a", "1")],
+            b"",
+        ),
         route(DeleteBlob, Method::DELETE, "/devstoreaccount1/cnt/b", &[], b""),
-        route(Unsupported("LeaseBlob"), Method::PUT, "/devstoreaccount1/cnt/b?comp=lease", &[("x-ms-lease-action", "acquire")], b""),
-        route(Unsupported("SnapshotBlob"), Method::PUT, "/devstoreaccount1/cnt/b?comp=snapshot", &[], b""),
-        route(Unsupported("DfsOperation"), Method::PATCH, "/devstoreaccount1/cnt/b?action=append&position=0", &[], b"x"),
+        route(
+            Unsupported("LeaseBlob"),
+            Method::PUT,
+            "/devstoreaccount1/cnt/b?comp=lease",
+            &[("x-ms-lease-action", "acquire")],
+            b"",
+        ),
+        route(
+            Unsupported("SnapshotBlob"),
+            Method::PUT,
+            "/devstoreaccount1/cnt/b?comp=snapshot",
+            &[],
+            b"",
+        ),
+        route(
+            Unsupported("DfsOperation"),
+            Method::PATCH,
+            "/devstoreaccount1/cnt/b?action=append&position=0",
+            &[],
+            b"x",
+        ),
     ]
 }
 
 /// Fresh container `cnt` (private) with blob `b`, through the account key.
 async fn setup(server: &TestServer) {
-    send(server, Method::DELETE, "/devstoreaccount1/cnt?restype=container", &[], b"", Auth::SharedKey).await;
-    let created = send(server, Method::PUT, "/devstoreaccount1/cnt?restype=container", &[], b"", Auth::SharedKey).await;
+    send(
+        server,
+        Method::DELETE,
+        "/devstoreaccount1/cnt?restype=container",
+        &[],
+        b"",
+        Auth::SharedKey,
+    )
+    .await;
+    let created = send(
+        server,
+        Method::PUT,
+        "/devstoreaccount1/cnt?restype=container",
+        &[],
+        b"",
+        Auth::SharedKey,
+    )
+    .await;
     assert_eq!(created.status, 201, "setup: create container: {:?}", created.body);
-    let put = send(server, Method::PUT, "/devstoreaccount1/cnt/b", &[("x-ms-blob-type", "BlockBlob")], b"hello", Auth::SharedKey).await;
+    let put = send(
+        server,
+        Method::PUT,
+        "/devstoreaccount1/cnt/b",
+        &[("x-ms-blob-type", "BlockBlob")],
+        b"hello",
+        Auth::SharedKey,
+    )
+    .await;
     assert_eq!(put.status, 201, "setup: put blob: {:?}", put.body);
 }
 
@@ -82,10 +254,21 @@ async fn no_route_answers_without_valid_credentials() {
     setup(&server).await;
     for route in routes() {
         let headers: Vec<(&str, &str)> = route.headers.clone();
-        let anonymous = send(&server, route.method.clone(), route.path, &headers, route.body, Auth::None).await;
+        let anonymous = send(
+            &server,
+            route.method.clone(),
+            route.path,
+            &headers,
+            route.body,
+            Auth::None,
+        )
+        .await;
         if route.operation == Operation::Preflight {
             // Preflight is unauthenticated by design; with no CORS rules it must still refuse.
-            assert_eq!((anonymous.status.as_u16(), anonymous.error_code()), (403, "CorsPreflightFailure"));
+            assert_eq!(
+                (anonymous.status.as_u16(), anonymous.error_code()),
+                (403, "CorsPreflightFailure")
+            );
             continue;
         }
         assert_eq!(
@@ -115,14 +298,37 @@ async fn every_route_is_served_with_the_account_key() {
         }
         setup(&server).await;
         if route.operation == Operation::PutBlockList {
-            let block = send(&server, Method::PUT, "/devstoreaccount1/cnt/b3?comp=block&blockid=QUE%3D", &[], b"abc", common::Auth::SharedKey).await;
+            let block = send(
+                &server,
+                Method::PUT,
+                "/devstoreaccount1/cnt/b3?comp=block&blockid=QUE%3D",
+                &[],
+                b"abc",
+                common::Auth::SharedKey,
+            )
+            .await;
             assert_eq!(block.status, 201);
         }
         let headers: Vec<(&str, &str)> = route.headers.clone();
-        let reply = send(&server, route.method.clone(), route.path, &headers, route.body, Auth::SharedKey).await;
+        let reply = send(
+            &server,
+            route.method.clone(),
+            route.path,
+            &headers,
+            route.body,
+            Auth::SharedKey,
+        )
+        .await;
         match route.operation {
-            Operation::Unsupported(_) => assert_eq!((reply.status.as_u16(), reply.error_code()), (501, "NotImplemented")),
-            operation => assert!(reply.status.is_success(), "{operation:?} answered {} {:?}", reply.status, reply.body),
+            Operation::Unsupported(_) => {
+                assert_eq!((reply.status.as_u16(), reply.error_code()), (501, "NotImplemented"))
+            }
+            operation => assert!(
+                reply.status.is_success(),
+                "{operation:?} answered {} {:?}",
+                reply.status,
+                reply.body
+            ),
         }
     }
 }
@@ -131,23 +337,62 @@ async fn every_route_is_served_with_the_account_key() {
 async fn public_containers_allow_anonymous_reads_only() {
     let server = start().await;
     setup(&server).await;
-    let acl = send(&server, Method::PUT, "/devstoreaccount1/cnt?restype=container&comp=acl", &[("x-ms-blob-public-access", "blob")], ACL, Auth::SharedKey).await;
+    let acl = send(
+        &server,
+        Method::PUT,
+        "/devstoreaccount1/cnt?restype=container&comp=acl",
+        &[("x-ms-blob-public-access", "blob")],
+        ACL,
+        Auth::SharedKey,
+    )
+    .await;
     assert_eq!(acl.status, 200);
     let read = send(&server, Method::GET, "/devstoreaccount1/cnt/b", &[], b"", Auth::None).await;
     assert_eq!((read.status.as_u16(), read.body.as_ref()), (200, b"hello".as_ref()));
-    let list = send(&server, Method::GET, "/devstoreaccount1/cnt?restype=container&comp=list", &[], b"", Auth::None).await;
+    let list = send(
+        &server,
+        Method::GET,
+        "/devstoreaccount1/cnt?restype=container&comp=list",
+        &[],
+        b"",
+        Auth::None,
+    )
+    .await;
     assert_eq!(list.status, 404, "blob-level access does not allow listing");
-    let acl = send(&server, Method::PUT, "/devstoreaccount1/cnt?restype=container&comp=acl", &[("x-ms-blob-public-access", "container")], ACL, Auth::SharedKey).await;
+    let acl = send(
+        &server,
+        Method::PUT,
+        "/devstoreaccount1/cnt?restype=container&comp=acl",
+        &[("x-ms-blob-public-access", "container")],
+        ACL,
+        Auth::SharedKey,
+    )
+    .await;
     assert_eq!(acl.status, 200);
-    let list = send(&server, Method::GET, "/devstoreaccount1/cnt?restype=container&comp=list", &[], b"", Auth::None).await;
+    let list = send(
+        &server,
+        Method::GET,
+        "/devstoreaccount1/cnt?restype=container&comp=list",
+        &[],
+        b"",
+        Auth::None,
+    )
+    .await;
     assert_eq!(list.status, 200);
     for (method, path, headers) in [
-        (Method::PUT, "/devstoreaccount1/cnt/x", vec![("x-ms-blob-type", "BlockBlob")]),
+        (
+            Method::PUT,
+            "/devstoreaccount1/cnt/x",
+            vec![("x-ms-blob-type", "BlockBlob")],
+        ),
         (Method::DELETE, "/devstoreaccount1/cnt/b", vec![]),
         (Method::PUT, "/devstoreaccount1/cnt/b?comp=metadata", vec![]),
         (Method::GET, "/devstoreaccount1/cnt?restype=container&comp=acl", vec![]),
     ] {
         let reply = send(&server, method.clone(), path, &headers, b"", Auth::None).await;
-        assert_eq!(reply.status, 404, "anonymous {method} {path} on a public container must be refused");
+        assert_eq!(
+            reply.status, 404,
+            "anonymous {method} {path} on a public container must be refused"
+        );
     }
 }

@@ -75,7 +75,11 @@ fn invalid_block_list() -> AzureError {
 
 impl Partition {
     fn read_blob_row(&self, account: &str, container: &str, blob: &str) -> Result<Option<BlobRow>, AzureError> {
-        match self.table.get(&keys::blob(account, container, blob)).map_err(PartitionError::from)? {
+        match self
+            .table
+            .get(&keys::blob(account, container, blob))
+            .map_err(PartitionError::from)?
+        {
             Some(bytes) => Ok(Some(rows::decode_blob(&bytes)?)),
             None => Ok(None),
         }
@@ -199,7 +203,11 @@ impl Partition {
             let blocks = if body.segments.is_empty() {
                 Vec::new()
             } else {
-                vec![CommittedBlock { id: String::new(), size: body.len, segments: body.segments }]
+                vec![CommittedBlock {
+                    id: String::new(),
+                    size: body.len,
+                    segments: body.segments,
+                }]
             };
             let row = BlobRow {
                 blob_type: "BlockBlob".into(),
@@ -209,7 +217,11 @@ impl Partition {
                 content_length: body.len,
                 headers,
                 metadata,
-                inline: if blocks.is_empty() { Some(body.inline.unwrap_or_default()) } else { None },
+                inline: if blocks.is_empty() {
+                    Some(body.inline.unwrap_or_default())
+                } else {
+                    None
+                },
                 blocks,
             };
             let mut batch = WriteBatch::new();
@@ -250,7 +262,10 @@ impl Partition {
                     ));
                 }
             }
-            let replaced = existing.iter().find(|(id, _)| id == block_id).map(|(_, row)| row.segments.clone());
+            let replaced = existing
+                .iter()
+                .find(|(id, _)| id == block_id)
+                .map(|(_, row)| row.segments.clone());
             if replaced.is_none() && existing.len() >= UNCOMMITTED_BLOCKS_MAX {
                 return Err(AzureError::new(
                     ErrorCode::BlockCountExceedsLimit,
@@ -267,9 +282,16 @@ impl Partition {
             } else {
                 body.segments.clone()
             };
-            let row = BlockRow { size: body.len, segments: segments.clone(), created: now_nanos() };
+            let row = BlockRow {
+                size: body.len,
+                segments: segments.clone(),
+                created: now_nanos(),
+            };
             let mut batch = WriteBatch::new();
-            batch.put(keys::block(account, container, blob, block_id), rows::encode(&row, None));
+            batch.put(
+                keys::block(account, container, blob, block_id),
+                rows::encode(&row, None),
+            );
             if let Err(error) = self.table.write(&batch) {
                 self.release_segments(&segments);
                 return Err(PartitionError::from(error).into());
@@ -309,7 +331,13 @@ impl Partition {
             let uncommitted: HashMap<String, BlockRow> =
                 self.uncommitted_blocks(account, container, blob)?.into_iter().collect();
             let committed: HashMap<&str, &CommittedBlock> = current
-                .map(|row| row.blocks.iter().filter(|b| !b.id.is_empty()).map(|b| (b.id.as_str(), b)).collect())
+                .map(|row| {
+                    row.blocks
+                        .iter()
+                        .filter(|b| !b.id.is_empty())
+                        .map(|b| (b.id.as_str(), b))
+                        .collect()
+                })
                 .unwrap_or_default();
             let mut blocks = Vec::with_capacity(list.len());
             for item in list {
@@ -365,9 +393,19 @@ impl Partition {
         }
         let committed = row
             .as_ref()
-            .map(|row| row.blocks.iter().filter(|b| !b.id.is_empty()).map(|b| (b.id.clone(), b.size)).collect())
+            .map(|row| {
+                row.blocks
+                    .iter()
+                    .filter(|b| !b.id.is_empty())
+                    .map(|b| (b.id.clone(), b.size))
+                    .collect()
+            })
             .unwrap_or_default();
-        Ok(BlockLists { row, committed, uncommitted })
+        Ok(BlockLists {
+            row,
+            committed,
+            uncommitted,
+        })
     }
 
     /// Changes an existing blob's properties or metadata under write conditions.
@@ -380,7 +418,9 @@ impl Partition {
         change: impl FnOnce(&mut BlobRow),
     ) -> Result<BlobRow, AzureError> {
         let row = self.modify_blob(account, container, blob, |current| {
-            let Some(current) = current else { return Err(blob_not_found()) };
+            let Some(current) = current else {
+                return Err(blob_not_found());
+            };
             Self::check_write_conditions(Some(current), conditions)?;
             let mut row = current.clone();
             change(&mut row);
@@ -399,7 +439,9 @@ impl Partition {
         conditions: &Conditions,
     ) -> Result<(), AzureError> {
         self.modify_blob(account, container, blob, |current| {
-            let Some(current) = current else { return Err(blob_not_found()) };
+            let Some(current) = current else {
+                return Err(blob_not_found());
+            };
             Self::check_write_conditions(Some(current), conditions)?;
             let mut batch = WriteBatch::new();
             let released = self.discard_uncommitted(account, container, blob, &mut batch, &HashSet::new())?;
@@ -445,7 +487,8 @@ impl Partition {
                 }
                 let rolled_up = delimiter.and_then(|d| {
                     let rest = name.get(options.prefix.len()..)?;
-                    rest.find(d).map(|at| name[..options.prefix.len() + at + d.len()].to_string())
+                    rest.find(d)
+                        .map(|at| name[..options.prefix.len() + at + d.len()].to_string())
                 });
                 match rolled_up {
                     Some(blob_prefix) => {

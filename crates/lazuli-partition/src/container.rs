@@ -30,7 +30,11 @@ impl Partition {
     }
 
     pub(crate) fn container_exists(&self, account: &str, container: &str) -> Result<bool, AzureError> {
-        Ok(self.table.get(&keys::container(account, container)).map_err(PartitionError::from)?.is_some())
+        Ok(self
+            .table
+            .get(&keys::container(account, container))
+            .map_err(PartitionError::from)?
+            .is_some())
     }
 
     pub fn create_container(
@@ -42,7 +46,10 @@ impl Partition {
     ) -> Result<ContainerRow, AzureError> {
         let _guard = self.locks.container_exclusive(account, container);
         if self.container_exists(account, container)? {
-            return Err(AzureError::new(ErrorCode::ContainerAlreadyExists, "The specified container already exists."));
+            return Err(AzureError::new(
+                ErrorCode::ContainerAlreadyExists,
+                "The specified container already exists.",
+            ));
         }
         let now = now_nanos();
         let row = ContainerRow {
@@ -65,7 +72,10 @@ impl Partition {
     }
 
     fn check_container_conditions(row: &ContainerRow, conditions: &Conditions) -> Result<(), AzureError> {
-        conditions.check_write(Some((&row.etag, time_from_nanos(row.last_modified))), ErrorCode::ContainerAlreadyExists)
+        conditions.check_write(
+            Some((&row.etag, time_from_nanos(row.last_modified))),
+            ErrorCode::ContainerAlreadyExists,
+        )
     }
 
     /// Applies `change` to an existing container row under the container's lock, with a new
@@ -119,7 +129,10 @@ impl Partition {
         let _guard = self.locks.container_exclusive(account, container);
         let row = self.get_container(account, container)?;
         Self::check_container_conditions(&row, conditions)?;
-        for prefix in [keys::blobs_prefix(account, container), keys::container_blocks_prefix(account, container)] {
+        for prefix in [
+            keys::blobs_prefix(account, container),
+            keys::container_blocks_prefix(account, container),
+        ] {
             let end = keys::prefix_end(&prefix);
             loop {
                 let found = self
@@ -176,6 +189,9 @@ impl Partition {
             }
             containers.push((name, rows::decode::<ContainerRow>(&value)?.0));
         }
-        Ok(ListContainersPage { containers, next_marker })
+        Ok(ListContainersPage {
+            containers,
+            next_marker,
+        })
     }
 }

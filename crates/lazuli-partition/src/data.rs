@@ -130,7 +130,9 @@ impl Partition {
         drop(dead_since);
         let mostly_dead: HashSet<ExtentId> = extents
             .iter()
-            .filter(|e| e.sealed && e.live_bytes > 0 && (e.live_bytes as f64) < e.size_bytes as f64 * REWRITE_LIVE_FRACTION)
+            .filter(|e| {
+                e.sealed && e.live_bytes > 0 && (e.live_bytes as f64) < e.size_bytes as f64 * REWRITE_LIVE_FRACTION
+            })
             .map(|e| e.id)
             .collect();
         if !mostly_dead.is_empty() {
@@ -154,7 +156,11 @@ impl Partition {
                 let Some((last_key, _)) = found.last() else { break };
                 start = [last_key.as_slice(), &[0]].concat();
                 for (key, value) in &found {
-                    if self.segments_of_row(key, value)?.iter().any(|s| extents.contains(&s.extent)) {
+                    if self
+                        .segments_of_row(key, value)?
+                        .iter()
+                        .any(|s| extents.contains(&s.extent))
+                    {
                         referencing.push(key.clone());
                     }
                 }
@@ -171,10 +177,14 @@ impl Partition {
     }
 
     fn rewrite_row(&self, key: &[u8], extents: &HashSet<ExtentId>) -> Result<u64, PartitionError> {
-        let Some((account, container, blob)) = keys::parse_blob_key(key) else { return Ok(0) };
+        let Some((account, container, blob)) = keys::parse_blob_key(key) else {
+            return Ok(0);
+        };
         let _container_guard = self.locks.container_shared(&account, &container);
         let _blob_guard = self.locks.blob(&account, &container, &blob);
-        let Some(value) = self.table.get(key)? else { return Ok(0) };
+        let Some(value) = self.table.get(key)? else {
+            return Ok(0);
+        };
         let mut moved: HashMap<Segment, Segment> = HashMap::new();
         let mut copied = 0u64;
         let mut relocate = |segment: &mut Segment| -> Result<(), PartitionError> {
@@ -226,6 +236,9 @@ impl Partition {
 
     /// Bytes the blob-data stream holds on disk, and how many of them are live.
     pub fn data_usage(&self) -> (u64, u64) {
-        self.data.extents().iter().fold((0, 0), |(size, live), e| (size + e.size_bytes, live + e.live_bytes))
+        self.data
+            .extents()
+            .iter()
+            .fold((0, 0), |(size, live), e| (size + e.size_bytes, live + e.live_bytes))
     }
 }

@@ -23,7 +23,8 @@ use lazuli_types::{AzureError, ErrorCode};
 use time::OffsetDateTime;
 
 pub use blob::{
-    BlockListItem, BlockListKind, BlockLists, ListBlobsOptions, ListBlobsPage, UploadedBody, BLOCK_ID_BYTES_MAX, COMMITTED_BLOCKS_MAX,
+    BlockListItem, BlockListKind, BlockLists, ListBlobsOptions, ListBlobsPage, UploadedBody, BLOCK_ID_BYTES_MAX,
+    COMMITTED_BLOCKS_MAX,
 };
 pub use container::ListContainersPage;
 pub use data::GcReport;
@@ -123,13 +124,20 @@ impl Partition {
     fn new_etag(&self) -> String {
         let now_ticks = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 100) as u64;
         let previous = self.last_etag_tick.fetch_max(now_ticks, Ordering::Relaxed);
-        let tick = if previous >= now_ticks { self.last_etag_tick.fetch_add(1, Ordering::Relaxed) + 1 } else { now_ticks };
+        let tick = if previous >= now_ticks {
+            self.last_etag_tick.fetch_add(1, Ordering::Relaxed) + 1
+        } else {
+            now_ticks
+        };
         format!("\"0x8D{tick:013X}\"")
     }
 
     /// An opaque per-account setting (e.g. the service properties document).
     pub fn account_setting(&self, account: &str, setting: &str) -> Result<Option<Vec<u8>>, AzureError> {
-        Ok(self.table.get(&keys::account_setting(account, setting)).map_err(PartitionError::from)?)
+        Ok(self
+            .table
+            .get(&keys::account_setting(account, setting))
+            .map_err(PartitionError::from)?)
     }
 
     pub fn set_account_setting(&self, account: &str, setting: &str, value: &[u8]) -> Result<(), AzureError> {

@@ -34,13 +34,21 @@ pub struct Segment {
 
 impl From<RecordLocation> for Segment {
     fn from(location: RecordLocation) -> Self {
-        Segment { extent: location.extent, offset: location.offset, len: location.len }
+        Segment {
+            extent: location.extent,
+            offset: location.offset,
+            len: location.len,
+        }
     }
 }
 
 impl From<Segment> for RecordLocation {
     fn from(segment: Segment) -> Self {
-        RecordLocation { extent: segment.extent, offset: segment.offset, len: segment.len }
+        RecordLocation {
+            extent: segment.extent,
+            offset: segment.offset,
+            len: segment.len,
+        }
     }
 }
 
@@ -110,7 +118,10 @@ pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<(T, &[u8]), 
     if version != ROW_FORMAT_VERSION {
         return Err(corrupt("unknown format version"));
     }
-    let length_bytes: [u8; 4] = rest.get(..4).and_then(|s| s.try_into().ok()).ok_or_else(|| corrupt("short"))?;
+    let length_bytes: [u8; 4] = rest
+        .get(..4)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| corrupt("short"))?;
     let json_len = u32::from_le_bytes(length_bytes) as usize;
     let json = rest.get(4..4 + json_len).ok_or_else(|| corrupt("json length"))?;
     let inline = rest.get(4 + json_len..).unwrap_or_default();

@@ -19,7 +19,11 @@ fn options() -> PartitionOptions {
         inline_bytes_max: 16,
         segment_bytes_max: 64,
         gc_grace: Duration::ZERO,
-        table: TableOptions { memtable_bytes_max: 64 * 1024, background: false, ..Default::default() },
+        table: TableOptions {
+            memtable_bytes_max: 64 * 1024,
+            background: false,
+            ..Default::default()
+        },
     }
 }
 
@@ -31,27 +35,50 @@ fn open(store: Arc<dyn StreamStore>) -> Arc<Partition> {
 fn upload(partition: &Partition, data: &[u8], inline_allowed: bool) -> UploadedBody {
     let md5 = lazuli_types::checksum::md5(data);
     if inline_allowed && data.len() <= partition.options().inline_bytes_max {
-        return UploadedBody { inline: Some(data.to_vec()), segments: vec![], len: data.len() as u64, md5 };
+        return UploadedBody {
+            inline: Some(data.to_vec()),
+            segments: vec![],
+            len: data.len() as u64,
+            md5,
+        };
     }
     let segments = data
         .chunks(partition.options().segment_bytes_max)
         .map(|chunk| partition.append_segment(chunk).expect("append"))
         .collect();
-    UploadedBody { inline: None, segments, len: data.len() as u64, md5 }
+    UploadedBody {
+        inline: None,
+        segments,
+        len: data.len() as u64,
+        md5,
+    }
 }
 
 fn read_all(partition: &Partition, container: &str, blob: &str) -> Vec<u8> {
-    let row = partition.get_blob(A, container, blob, &Conditions::default()).expect("get").expect("not 304");
+    let row = partition
+        .get_blob(A, container, blob, &Conditions::default())
+        .expect("get")
+        .expect("not 304");
     if let Some(inline) = &row.inline {
         return inline.clone();
     }
-    row.segments().flat_map(|s| partition.read_segment(*s).expect("read")).collect()
+    row.segments()
+        .flat_map(|s| partition.read_segment(*s).expect("read"))
+        .collect()
 }
 
 fn put(partition: &Partition, container: &str, blob: &str, data: &[u8]) {
     let body = upload(partition, data, true);
     partition
-        .put_blob(A, container, blob, body, HttpHeaders::default(), vec![], &Conditions::default())
+        .put_blob(
+            A,
+            container,
+            blob,
+            body,
+            HttpHeaders::default(),
+            vec![],
+            &Conditions::default(),
+        )
         .expect("put");
 }
 
@@ -59,7 +86,9 @@ fn put(partition: &Partition, container: &str, blob: &str, data: &[u8]) {
 fn blobs_round_trip_inline_and_segmented_and_survive_reopen() {
     let store = MemStore::new();
     let partition = open(store.clone());
-    partition.create_container(A, "c", vec![("k".into(), "v".into())], None).expect("create");
+    partition
+        .create_container(A, "c", vec![("k".into(), "v".into())], None)
+        .expect("create");
     let small = b"tiny".to_vec();
     let large: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
     put(&partition, "c", "small", &small);
@@ -69,7 +98,10 @@ fn blobs_round_trip_inline_and_segmented_and_survive_reopen() {
     drop(partition);
     let partition = open(store);
     assert_eq!(read_all(&partition, "c", "large"), large);
-    assert_eq!(partition.get_container(A, "c").expect("container").metadata, vec![("k".into(), "v".into())]);
+    assert_eq!(
+        partition.get_container(A, "c").expect("container").metadata,
+        vec![("k".into(), "v".into())]
+    );
 }
 
 #[test]
@@ -78,12 +110,29 @@ fn missing_things_answer_the_service_codes() {
     let get = partition.get_blob(A, "nope", "b", &Conditions::default()).unwrap_err();
     assert_eq!(get.code, ErrorCode::ContainerNotFound);
     partition.create_container(A, "c", vec![], None).expect("create");
-    assert_eq!(partition.create_container(A, "c", vec![], None).unwrap_err().code, ErrorCode::ContainerAlreadyExists);
+    assert_eq!(
+        partition.create_container(A, "c", vec![], None).unwrap_err().code,
+        ErrorCode::ContainerAlreadyExists
+    );
     let get = partition.get_blob(A, "c", "b", &Conditions::default()).unwrap_err();
     assert_eq!(get.code, ErrorCode::BlobNotFound);
-    assert_eq!(partition.delete_blob(A, "c", "b", &Conditions::default()).unwrap_err().code, ErrorCode::BlobNotFound);
+    assert_eq!(
+        partition
+            .delete_blob(A, "c", "b", &Conditions::default())
+            .unwrap_err()
+            .code,
+        ErrorCode::BlobNotFound
+    );
     let body = upload(&partition, b"x", true);
-    let put = partition.put_blob(A, "missing", "b", body, HttpHeaders::default(), vec![], &Conditions::default());
+    let put = partition.put_blob(
+        A,
+        "missing",
+        "b",
+        body,
+        HttpHeaders::default(),
+        vec![],
+        &Conditions::default(),
+    );
     assert_eq!(put.unwrap_err().code, ErrorCode::ContainerNotFound);
 }
 
@@ -92,23 +141,44 @@ fn write_conditions() {
     let partition = open(MemStore::new());
     partition.create_container(A, "c", vec![], None).expect("create");
     put(&partition, "c", "b", b"one");
-    let etag = partition.get_blob(A, "c", "b", &Conditions::default()).expect("get").expect("row").etag;
-    let star = Conditions { if_none_match: Some("*".into()), ..Default::default() };
+    let etag = partition
+        .get_blob(A, "c", "b", &Conditions::default())
+        .expect("get")
+        .expect("row")
+        .etag;
+    let star = Conditions {
+        if_none_match: Some("*".into()),
+        ..Default::default()
+    };
     let body = upload(&partition, b"two", true);
     let refused = partition.put_blob(A, "c", "b", body, HttpHeaders::default(), vec![], &star);
     assert_eq!(refused.unwrap_err().code, ErrorCode::BlobAlreadyExists);
-    let stale = Conditions { if_match: Some("\"0xdead\"".into()), ..Default::default() };
+    let stale = Conditions {
+        if_match: Some("\"0xdead\"".into()),
+        ..Default::default()
+    };
     let body = upload(&partition, b"two", true);
     assert_eq!(
-        partition.put_blob(A, "c", "b", body, HttpHeaders::default(), vec![], &stale).unwrap_err().code,
+        partition
+            .put_blob(A, "c", "b", body, HttpHeaders::default(), vec![], &stale)
+            .unwrap_err()
+            .code,
         ErrorCode::ConditionNotMet
     );
-    let current = Conditions { if_match: Some(etag.clone()), ..Default::default() };
+    let current = Conditions {
+        if_match: Some(etag.clone()),
+        ..Default::default()
+    };
     let body = upload(&partition, b"two", true);
-    let row = partition.put_blob(A, "c", "b", body, HttpHeaders::default(), vec![], &current).expect("put");
+    let row = partition
+        .put_blob(A, "c", "b", body, HttpHeaders::default(), vec![], &current)
+        .expect("put");
     assert_ne!(row.etag, etag);
     assert_eq!(read_all(&partition, "c", "b"), b"two");
-    let read = Conditions { if_none_match: Some(row.etag.clone()), ..Default::default() };
+    let read = Conditions {
+        if_none_match: Some(row.etag.clone()),
+        ..Default::default()
+    };
     assert!(partition.get_blob(A, "c", "b", &read).expect("get").is_none(), "304");
 }
 
@@ -124,29 +194,73 @@ fn block_lists_commit_in_order_and_discard_the_rest() {
     assert!(lists.committed.is_empty());
     assert_eq!(lists.uncommitted.len(), 3);
     let item = |kind, id: &str| BlockListItem { kind, id: id.into() };
-    let list = [item(BlockListKind::Latest, "AQ=="), item(BlockListKind::Uncommitted, "AA=="), item(BlockListKind::Latest, "AQ==")];
+    let list = [
+        item(BlockListKind::Latest, "AQ=="),
+        item(BlockListKind::Uncommitted, "AA=="),
+        item(BlockListKind::Latest, "AQ=="),
+    ];
     let row = partition
-        .put_block_list(A, "c", "b", &list, HttpHeaders::default(), vec![], &Conditions::default())
+        .put_block_list(
+            A,
+            "c",
+            "b",
+            &list,
+            HttpHeaders::default(),
+            vec![],
+            &Conditions::default(),
+        )
         .expect("commit");
     assert_eq!(row.content_length, 11);
     assert_eq!(read_all(&partition, "c", "b"), b"bbbbaaabbbb");
     let lists = partition.get_block_list(A, "c", "b").expect("list");
-    assert_eq!(lists.committed.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["AQ==", "AA==", "AQ=="]);
-    assert!(lists.uncommitted.is_empty(), "uncommitted blocks are discarded by a commit");
+    assert_eq!(
+        lists.committed.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+        ["AQ==", "AA==", "AQ=="]
+    );
+    assert!(
+        lists.uncommitted.is_empty(),
+        "uncommitted blocks are discarded by a commit"
+    );
     // Committed blocks can be reused; a block that no longer exists cannot.
     let body = upload(&partition, b"zz", false);
     partition.put_block(A, "c", "b", "Aw==", body).expect("block");
-    let list = [item(BlockListKind::Committed, "AA=="), item(BlockListKind::Uncommitted, "Aw==")];
-    partition.put_block_list(A, "c", "b", &list, HttpHeaders::default(), vec![], &Conditions::default()).expect("commit");
+    let list = [
+        item(BlockListKind::Committed, "AA=="),
+        item(BlockListKind::Uncommitted, "Aw=="),
+    ];
+    partition
+        .put_block_list(
+            A,
+            "c",
+            "b",
+            &list,
+            HttpHeaders::default(),
+            vec![],
+            &Conditions::default(),
+        )
+        .expect("commit");
     assert_eq!(read_all(&partition, "c", "b"), b"aaazz");
     let bad = [item(BlockListKind::Committed, "Ag==")];
-    let refused = partition.put_block_list(A, "c", "b", &bad, HttpHeaders::default(), vec![], &Conditions::default());
+    let refused = partition.put_block_list(
+        A,
+        "c",
+        "b",
+        &bad,
+        HttpHeaders::default(),
+        vec![],
+        &Conditions::default(),
+    );
     assert_eq!(refused.unwrap_err().code, ErrorCode::InvalidBlockList);
     // Block ids of one blob must have one length.
     let body = upload(&partition, b"q", false);
-    partition.put_block(A, "c", "b", "AAAA", body).expect("different length after a commit is fine");
+    partition
+        .put_block(A, "c", "b", "AAAA", body)
+        .expect("different length after a commit is fine");
     let body = upload(&partition, b"q", false);
-    assert_eq!(partition.put_block(A, "c", "b", "AAAAAAAA", body).unwrap_err().code, ErrorCode::InvalidBlobOrBlock);
+    assert_eq!(
+        partition.put_block(A, "c", "b", "AAAAAAAA", body).unwrap_err().code,
+        ErrorCode::InvalidBlobOrBlock
+    );
 }
 
 /// Listing with prefix, delimiter and pagination equals a model computed from the names.
@@ -158,10 +272,21 @@ fn listing_matches_a_model() {
     for name in names {
         put(&partition, "c", name, name.as_bytes());
     }
-    for (prefix, delimiter) in [("", None), ("", Some("/")), ("a", Some("/")), ("a/", Some("/")), ("b/", None), ("zzz", None)] {
+    for (prefix, delimiter) in [
+        ("", None),
+        ("", Some("/")),
+        ("a", Some("/")),
+        ("a/", Some("/")),
+        ("b/", None),
+        ("zzz", None),
+    ] {
         let mut model: Vec<String> = Vec::new();
         for name in names.iter().filter(|n| n.starts_with(prefix)) {
-            let item = match delimiter.and_then(|d| name[prefix.len()..].find(d).map(|at| &name[..prefix.len() + at + d.len()])) {
+            let item = match delimiter.and_then(|d| {
+                name[prefix.len()..]
+                    .find(d)
+                    .map(|at| &name[..prefix.len() + at + d.len()])
+            }) {
                 Some(p) => format!("P:{p}"),
                 None => format!("B:{name}"),
             };
@@ -173,7 +298,12 @@ fn listing_matches_a_model() {
             let mut got = Vec::new();
             let mut marker: Option<String> = None;
             loop {
-                let options = ListBlobsOptions { prefix, delimiter, marker: marker.as_deref(), max_results: page_size };
+                let options = ListBlobsOptions {
+                    prefix,
+                    delimiter,
+                    marker: marker.as_deref(),
+                    max_results: page_size,
+                };
                 let page = partition.list_blobs(A, "c", &options).expect("list");
                 assert!(page.items.len() <= page_size);
                 for item in page.items {
@@ -201,20 +331,42 @@ fn deleting_a_container_removes_its_blobs() {
         put(&partition, "c", &format!("blob-{i:05}"), b"x");
     }
     put(&partition, "c-1", "keep", b"kept");
-    partition.delete_container(A, "c", &Conditions::default()).expect("delete");
+    partition
+        .delete_container(A, "c", &Conditions::default())
+        .expect("delete");
     partition.create_container(A, "c", vec![], None).expect("recreate");
-    let page = partition.list_blobs(A, "c", &ListBlobsOptions { max_results: 10, ..Default::default() }).expect("list");
+    let page = partition
+        .list_blobs(
+            A,
+            "c",
+            &ListBlobsOptions {
+                max_results: 10,
+                ..Default::default()
+            },
+        )
+        .expect("list");
     assert!(page.items.is_empty(), "a re-created container must be empty");
     assert_eq!(read_all(&partition, "c-1", "keep"), b"kept");
     let containers = partition.list_containers(A, "", None, 10).expect("list");
-    assert_eq!(containers.containers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["c", "c-1"]);
+    assert_eq!(
+        containers
+            .containers
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>(),
+        ["c", "c-1"]
+    );
 }
 
 fn dir_bytes(path: &std::path::Path) -> u64 {
     let mut total = 0;
     for entry in std::fs::read_dir(path).expect("read_dir").flatten() {
         let meta = entry.metadata().expect("metadata");
-        total += if meta.is_dir() { dir_bytes(&entry.path()) } else { meta.len() };
+        total += if meta.is_dir() {
+            dir_bytes(&entry.path())
+        } else {
+            meta.len()
+        };
     }
     total
 }
@@ -223,10 +375,23 @@ fn dir_bytes(path: &std::path::Path) -> u64 {
 /// `LAZULI_GC_TEST_BYTES` sets the volume (default 2 GiB).
 #[test]
 fn garbage_collection_returns_space_of_deleted_blobs() {
-    let total: u64 = std::env::var("LAZULI_GC_TEST_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(2 << 30);
+    let total: u64 = std::env::var("LAZULI_GC_TEST_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2 << 30);
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = LocalStore::open(dir.path(), StoreOptions { extent_size_bytes_max: 64 << 20, ..Default::default() }).expect("store");
-    let options = PartitionOptions { gc_grace: Duration::ZERO, ..PartitionOptions::default() };
+    let store = LocalStore::open(
+        dir.path(),
+        StoreOptions {
+            extent_size_bytes_max: 64 << 20,
+            ..Default::default()
+        },
+    )
+    .expect("store");
+    let options = PartitionOptions {
+        gc_grace: Duration::ZERO,
+        ..PartitionOptions::default()
+    };
     let partition = Partition::open(store, options).expect("open");
     partition.create_container(A, "c", vec![], None).expect("create");
     let blob_bytes = 16usize << 20;
@@ -236,18 +401,33 @@ fn garbage_collection_returns_space_of_deleted_blobs() {
     for i in 0..blobs {
         let body = UploadedBody {
             inline: None,
-            segments: chunk.chunks(4 << 20).map(|c| partition.append_segment(c).expect("append")).collect(),
+            segments: chunk
+                .chunks(4 << 20)
+                .map(|c| partition.append_segment(c).expect("append"))
+                .collect(),
             len: blob_bytes as u64,
             md5: [0; 16],
         };
         let name = format!("blob-{i}");
-        partition.put_blob(A, "c", &name, body, HttpHeaders::default(), vec![], &Conditions::default()).expect("put");
+        partition
+            .put_blob(
+                A,
+                "c",
+                &name,
+                body,
+                HttpHeaders::default(),
+                vec![],
+                &Conditions::default(),
+            )
+            .expect("put");
         live.insert(name, ());
     }
     // Keep one blob in ten; delete the rest.
     for i in 0..blobs {
         if i % 10 != 0 {
-            partition.delete_blob(A, "c", &format!("blob-{i}"), &Conditions::default()).expect("delete");
+            partition
+                .delete_blob(A, "c", &format!("blob-{i}"), &Conditions::default())
+                .expect("delete");
             live.remove(&format!("blob-{i}"));
         }
     }
@@ -258,9 +438,20 @@ fn garbage_collection_returns_space_of_deleted_blobs() {
     let expected_live = live.len() as u64 * blob_bytes as u64;
     assert_eq!(live_bytes, expected_live);
     let on_disk = dir_bytes(&dir.path().join("blobdata"));
-    assert_eq!(on_disk, data_bytes, "the stream's view of its extents matches the files");
-    println!("written {} MiB, live {} MiB, blob-data on disk {} MiB", blobs * 16, expected_live >> 20, on_disk >> 20);
-    assert!(on_disk as f64 <= expected_live as f64 * 1.1, "on disk {on_disk} bytes for {expected_live} live bytes");
+    assert_eq!(
+        on_disk, data_bytes,
+        "the stream's view of its extents matches the files"
+    );
+    println!(
+        "written {} MiB, live {} MiB, blob-data on disk {} MiB",
+        blobs * 16,
+        expected_live >> 20,
+        on_disk >> 20
+    );
+    assert!(
+        on_disk as f64 <= expected_live as f64 * 1.1,
+        "on disk {on_disk} bytes for {expected_live} live bytes"
+    );
     for name in live.keys() {
         assert_eq!(read_all(&partition, "c", name).len(), blob_bytes);
     }

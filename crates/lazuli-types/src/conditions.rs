@@ -21,11 +21,16 @@ pub enum ConditionFailure {
 }
 
 fn etag_matches(list: &str, etag: &str) -> bool {
-    list.split(',').map(str::trim).any(|candidate| candidate == "*" || candidate == etag)
+    list.split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate == etag)
 }
 
 fn not_met() -> AzureError {
-    AzureError::new(ErrorCode::ConditionNotMet, "The condition specified using HTTP conditional header(s) is not met.")
+    AzureError::new(
+        ErrorCode::ConditionNotMet,
+        "The condition specified using HTTP conditional header(s) is not met.",
+    )
 }
 
 /// Times on the wire have second precision: compare at that precision, as the service does.
@@ -121,32 +126,60 @@ mod tests {
         let etag = "\"0x1\"";
         let none = Conditions::default();
         assert!(none.check_read(etag, at(100)).is_ok());
-        let c = Conditions { if_none_match: Some(etag.into()), ..Default::default() };
+        let c = Conditions {
+            if_none_match: Some(etag.into()),
+            ..Default::default()
+        };
         assert_eq!(c.check_read(etag, at(100)), Err(ConditionFailure::NotModified));
-        let c = Conditions { if_match: Some("\"0x2\"".into()), ..Default::default() };
+        let c = Conditions {
+            if_match: Some("\"0x2\"".into()),
+            ..Default::default()
+        };
         assert!(matches!(c.check_read(etag, at(100)), Err(ConditionFailure::Failed(_))));
-        let c = Conditions { if_modified_since: Some(at(100)), ..Default::default() };
+        let c = Conditions {
+            if_modified_since: Some(at(100)),
+            ..Default::default()
+        };
         assert_eq!(c.check_read(etag, at(100)), Err(ConditionFailure::NotModified));
         assert!(c.check_read(etag, at(101)).is_ok());
-        let c = Conditions { if_unmodified_since: Some(at(99)), ..Default::default() };
+        let c = Conditions {
+            if_unmodified_since: Some(at(99)),
+            ..Default::default()
+        };
         assert!(matches!(c.check_read(etag, at(100)), Err(ConditionFailure::Failed(_))));
     }
 
     #[test]
     fn writes() {
         let etag = "\"0x1\"";
-        let star = Conditions { if_none_match: Some("*".into()), ..Default::default() };
+        let star = Conditions {
+            if_none_match: Some("*".into()),
+            ..Default::default()
+        };
         assert!(star.check_write(None, ErrorCode::BlobAlreadyExists).is_ok());
         assert_eq!(
-            star.check_write(Some((etag, at(1))), ErrorCode::BlobAlreadyExists).unwrap_err().code,
+            star.check_write(Some((etag, at(1))), ErrorCode::BlobAlreadyExists)
+                .unwrap_err()
+                .code,
             ErrorCode::BlobAlreadyExists
         );
-        let m = Conditions { if_match: Some(etag.into()), ..Default::default() };
+        let m = Conditions {
+            if_match: Some(etag.into()),
+            ..Default::default()
+        };
         assert!(m.check_write(Some((etag, at(1))), ErrorCode::BlobAlreadyExists).is_ok());
-        assert_eq!(m.check_write(None, ErrorCode::BlobAlreadyExists).unwrap_err().code, ErrorCode::ConditionNotMet);
-        let nm = Conditions { if_none_match: Some(etag.into()), ..Default::default() };
         assert_eq!(
-            nm.check_write(Some((etag, at(1))), ErrorCode::BlobAlreadyExists).unwrap_err().code,
+            m.check_write(None, ErrorCode::BlobAlreadyExists).unwrap_err().code,
+            ErrorCode::ConditionNotMet
+        );
+        let nm = Conditions {
+            if_none_match: Some(etag.into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            nm.check_write(Some((etag, at(1))), ErrorCode::BlobAlreadyExists)
+                .unwrap_err()
+                .code,
             ErrorCode::ConditionNotMet
         );
     }

@@ -102,7 +102,12 @@ pub struct AzureError {
 
 impl AzureError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        AzureError { code, message: message.into(), details: Vec::new(), status: None }
+        AzureError {
+            code,
+            message: message.into(),
+            details: Vec::new(),
+            status: None,
+        }
     }
     pub fn with_detail(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.details.push((name, value.into()));
@@ -119,15 +124,21 @@ impl AzureError {
         Self::new(ErrorCode::InternalError, message)
     }
     pub fn header(name: &str, value: &str) -> Self {
-        Self::new(ErrorCode::InvalidHeaderValue, "The value for one of the HTTP headers is not in the correct format.")
-            .with_detail("HeaderName", name)
-            .with_detail("HeaderValue", value)
+        Self::new(
+            ErrorCode::InvalidHeaderValue,
+            "The value for one of the HTTP headers is not in the correct format.",
+        )
+        .with_detail("HeaderName", name)
+        .with_detail("HeaderValue", value)
     }
     pub fn query(name: &str, value: &str, reason: &str) -> Self {
-        Self::new(ErrorCode::InvalidQueryParameterValue, "Value for one of the query parameters specified in the request URI is invalid.")
-            .with_detail("QueryParameterName", name)
-            .with_detail("QueryParameterValue", value)
-            .with_detail("Reason", reason)
+        Self::new(
+            ErrorCode::InvalidQueryParameterValue,
+            "Value for one of the query parameters specified in the request URI is invalid.",
+        )
+        .with_detail("QueryParameterName", name)
+        .with_detail("QueryParameterValue", value)
+        .with_detail("Reason", reason)
     }
 }
 

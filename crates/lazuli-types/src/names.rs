@@ -12,7 +12,10 @@ pub const BLOB_NAME_SEGMENTS_MAX: usize = 254;
 pub const METADATA_BYTES_MAX: usize = 8 * 1024;
 
 pub fn invalid_name() -> AzureError {
-    AzureError::new(ErrorCode::InvalidResourceName, "The specifed resource name contains invalid characters.")
+    AzureError::new(
+        ErrorCode::InvalidResourceName,
+        "The specifed resource name contains invalid characters.",
+    )
 }
 
 /// Container names: 3–63 characters of lowercase letters, digits and single hyphens, starting
@@ -23,13 +26,18 @@ pub fn validate_container_name(name: &str) -> Result<(), AzureError> {
     }
     let bytes = name.as_bytes();
     let length_ok = (CONTAINER_NAME_LEN_MIN..=CONTAINER_NAME_LEN_MAX).contains(&bytes.len());
-    let chars_ok = bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
+    let chars_ok = bytes
+        .iter()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
     let edges_ok = bytes.first().is_some_and(|b| *b != b'-') && bytes.last().is_some_and(|b| *b != b'-');
     let no_double_hyphen = !name.contains("--");
     if length_ok && chars_ok && edges_ok && no_double_hyphen {
         Ok(())
     } else if !length_ok {
-        Err(AzureError::new(ErrorCode::OutOfRangeInput, "The specified resource name length is not within the permissible limits."))
+        Err(AzureError::new(
+            ErrorCode::OutOfRangeInput,
+            "The specified resource name length is not within the permissible limits.",
+        ))
     } else {
         Err(invalid_name())
     }
@@ -42,7 +50,10 @@ pub fn validate_container_name(name: &str) -> Result<(), AzureError> {
 pub fn validate_blob_name(name: &str) -> Result<(), AzureError> {
     let length = name.encode_utf16().count();
     if length == 0 || length > BLOB_NAME_LEN_MAX {
-        return Err(AzureError::new(ErrorCode::OutOfRangeInput, "The specified resource name length is not within the permissible limits."));
+        return Err(AzureError::new(
+            ErrorCode::OutOfRangeInput,
+            "The specified resource name length is not within the permissible limits.",
+        ));
     }
     if name.split('/').count() > BLOB_NAME_SEGMENTS_MAX {
         return Err(invalid_name());
@@ -60,9 +71,15 @@ pub fn validate_metadata_name(name: &str) -> Result<(), AzureError> {
     if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
         Ok(())
     } else if name.is_empty() {
-        Err(AzureError::new(ErrorCode::EmptyMetadataKey, "The key for one of the metadata key-value pairs is empty."))
+        Err(AzureError::new(
+            ErrorCode::EmptyMetadataKey,
+            "The key for one of the metadata key-value pairs is empty.",
+        ))
     } else {
-        Err(AzureError::new(ErrorCode::InvalidMetadata, "The metadata specified is invalid. It has characters that are not permitted."))
+        Err(AzureError::new(
+            ErrorCode::InvalidMetadata,
+            "The metadata specified is invalid. It has characters that are not permitted.",
+        ))
     }
 }
 
@@ -73,7 +90,10 @@ pub fn validate_metadata(pairs: &[(String, String)]) -> Result<(), AzureError> {
         total += name.len() + value.len();
     }
     if total > METADATA_BYTES_MAX {
-        return Err(AzureError::new(ErrorCode::MetadataTooLarge, "The size of the request metadata exceeds the maximum size permitted."));
+        return Err(AzureError::new(
+            ErrorCode::MetadataTooLarge,
+            "The size of the request metadata exceeds the maximum size permitted.",
+        ));
     }
     Ok(())
 }
@@ -89,14 +109,26 @@ mod tests {
 
     #[test]
     fn container_names() {
-        for ok in ["abc", "a-b-c", "0abc", "$root", "a23456789012345678901234567890123456789012345678901234567890123"] {
+        for ok in [
+            "abc",
+            "a-b-c",
+            "0abc",
+            "$root",
+            "a23456789012345678901234567890123456789012345678901234567890123",
+        ] {
             assert!(validate_container_name(ok).is_ok(), "{ok}");
         }
         for bad in ["ab", "Abc", "a--b", "-ab", "ab-", "a_b", "a.b", "", "$other"] {
             assert!(validate_container_name(bad).is_err(), "{bad}");
         }
-        assert_eq!(validate_container_name("ab").unwrap_err().code, ErrorCode::OutOfRangeInput);
-        assert_eq!(validate_container_name("A_B").unwrap_err().code, ErrorCode::InvalidResourceName);
+        assert_eq!(
+            validate_container_name("ab").unwrap_err().code,
+            ErrorCode::OutOfRangeInput
+        );
+        assert_eq!(
+            validate_container_name("A_B").unwrap_err().code,
+            ErrorCode::InvalidResourceName
+        );
     }
 
     #[test]
@@ -113,7 +145,13 @@ mod tests {
     #[test]
     fn metadata() {
         assert!(validate_metadata(&[("a_b1".into(), "x".into())]).is_ok());
-        assert_eq!(validate_metadata(&[("1a".into(), "x".into())]).unwrap_err().code, ErrorCode::InvalidMetadata);
-        assert_eq!(validate_metadata(&[("a".into(), "x".repeat(9000))]).unwrap_err().code, ErrorCode::MetadataTooLarge);
+        assert_eq!(
+            validate_metadata(&[("1a".into(), "x".into())]).unwrap_err().code,
+            ErrorCode::InvalidMetadata
+        );
+        assert_eq!(
+            validate_metadata(&[("a".into(), "x".repeat(9000))]).unwrap_err().code,
+            ErrorCode::MetadataTooLarge
+        );
     }
 }

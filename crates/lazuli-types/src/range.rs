@@ -37,12 +37,16 @@ impl ByteRange {
             return Resolved::Unsatisfiable;
         }
         let last = self.end.map_or(size - 1, |end| end.min(size - 1));
-        Resolved::Partial { start: self.start, len: last - self.start + 1 }
+        Resolved::Partial {
+            start: self.start,
+            len: last - self.start + 1,
+        }
     }
 
-    /// The length requested, if the range is closed.
+    /// The length requested, if the range is closed (and, for `bytes=0-18446744073709551615`,
+    /// representable).
     pub fn requested_len(&self) -> Option<u64> {
-        self.end.map(|end| end - self.start + 1)
+        self.end.and_then(|end| end.checked_sub(self.start)?.checked_add(1))
     }
 }
 
@@ -52,7 +56,13 @@ mod tests {
 
     #[test]
     fn parse_and_resolve() {
-        assert_eq!(ByteRange::parse("bytes=0-99"), Some(ByteRange { start: 0, end: Some(99) }));
+        assert_eq!(
+            ByteRange::parse("bytes=0-99"),
+            Some(ByteRange {
+                start: 0,
+                end: Some(99)
+            })
+        );
         assert_eq!(ByteRange::parse("bytes=5-"), Some(ByteRange { start: 5, end: None }));
         assert_eq!(ByteRange::parse("bytes=-5"), None);
         assert_eq!(ByteRange::parse("bytes=9-3"), None);
@@ -61,6 +71,25 @@ mod tests {
         let range = ByteRange::parse("bytes=10-1000").unwrap();
         assert_eq!(range.resolve(100), Resolved::Partial { start: 10, len: 90 });
         assert_eq!(range.resolve(10), Resolved::Unsatisfiable);
-        assert_eq!(ByteRange::parse("bytes=0-").unwrap().resolve(0), Resolved::Unsatisfiable);
+        assert_eq!(
+            ByteRange::parse("bytes=0-").unwrap().resolve(0),
+            Resolved::Unsatisfiable
+        );
+    }
+
+    /// Found by `fuzz/fuzz_targets/range.rs`: `bytes=0-18446744073709551615` asks for 2^64 bytes,
+    /// which overflowed `requested_len`.
+    #[test]
+    fn requested_len_of_the_whole_u64_range_does_not_overflow() {
+        let range = ByteRange::parse("bytes= 0 - 18446744073709551615").unwrap();
+        assert_eq!(range.requested_len(), None);
+        assert_eq!(
+            range.resolve(3_070_230_528),
+            Resolved::Partial {
+                start: 0,
+                len: 3_070_230_528
+            }
+        );
+        assert_eq!(ByteRange::parse("bytes=5-9").unwrap().requested_len(), Some(5));
     }
 }

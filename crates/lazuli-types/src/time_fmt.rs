@@ -43,7 +43,13 @@ mod tests {
         let t = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789).unwrap();
         assert_eq!(iso8601_7(t), "2023-11-14T22:13:20.1234567Z");
         assert_eq!(rfc1123(t), "Tue, 14 Nov 2023 22:13:20 GMT");
-        assert_eq!(parse_rfc1123("Tue, 14 Nov 2023 22:13:20 GMT").unwrap().unix_timestamp(), 1_700_000_000);
-        assert_eq!(parse_iso8601("2023-11-14T22:13:20.1234567Z").unwrap().nanosecond(), 123_456_700);
+        assert_eq!(
+            parse_rfc1123("Tue, 14 Nov 2023 22:13:20 GMT").unwrap().unix_timestamp(),
+            1_700_000_000
+        );
+        assert_eq!(
+            parse_iso8601("2023-11-14T22:13:20.1234567Z").unwrap().nanosecond(),
+            123_456_700
+        );
     }
 }

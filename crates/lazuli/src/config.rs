@@ -92,9 +92,12 @@ impl Settings {
         };
         let mut accounts = vec![parse_account(&format!("{DEV_ACCOUNT}:{DEV_ACCOUNT_KEY}"))?];
         let env_accounts = std::env::var("AZURITE_ACCOUNTS").ok();
-        let extra = file.accounts.iter().cloned().chain(
-            env_accounts.iter().flat_map(|v| v.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)),
-        );
+        let extra = file.accounts.iter().cloned().chain(env_accounts.iter().flat_map(|v| {
+            v.split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        }));
         for spec in extra {
             let account = parse_account(&spec)?;
             accounts.retain(|a| a.name != account.name);
@@ -103,7 +106,10 @@ impl Settings {
         Ok(Settings {
             blob_host: cli.blob_host.or(file.blob_host).unwrap_or_else(|| "127.0.0.1".into()),
             blob_port: cli.blob_port.or(file.blob_port).unwrap_or(10000),
-            location: cli.location.or(file.location).unwrap_or_else(|| PathBuf::from("lazuli-data")),
+            location: cli
+                .location
+                .or(file.location)
+                .unwrap_or_else(|| PathBuf::from("lazuli-data")),
             loose: cli.loose || file.loose.unwrap_or(false),
             skip_api_version_check: cli.skip_api_version_check,
             debug: cli.debug,
@@ -132,7 +138,11 @@ fn parse_account(spec: &str) -> anyhow::Result<Account> {
         bail!("invalid account name {name:?} (3-24 lowercase letters and digits)");
     }
     let keys: Vec<Vec<u8>> = parts
-        .map(|k| BASE64.decode(k.trim()).with_context(|| format!("account {name}: key is not base64")))
+        .map(|k| {
+            BASE64
+                .decode(k.trim())
+                .with_context(|| format!("account {name}: key is not base64"))
+        })
         .collect::<anyhow::Result<_>>()?;
     if keys.is_empty() || keys.len() > 2 {
         bail!("account {name}: give one or two keys");

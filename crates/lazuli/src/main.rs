@@ -25,11 +25,21 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn init_logging(settings: &Settings) {
-    let default_level = if settings.debug.is_some() { "debug" } else if settings.silent { "warn" } else { "info" };
+    let default_level = if settings.debug.is_some() {
+        "debug"
+    } else if settings.silent {
+        "warn"
+    } else {
+        "info"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("LAZULI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-    match settings.debug.as_ref().and_then(|path| std::fs::File::create(path).ok()) {
+    match settings
+        .debug
+        .as_ref()
+        .and_then(|path| std::fs::File::create(path).ok())
+    {
         Some(file) => builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init(),
         None => builder.with_writer(std::io::stderr).init(),
     }
@@ -51,7 +61,10 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, data = %settings.location.display(), "Lazuli blob service listening");
     let scheme = if settings.tls.is_some() { "https" } else { "http" };
-    println!("Lazuli listening on {scheme}://{address} (data in {})", settings.location.display());
+    println!(
+        "Lazuli listening on {scheme}://{address} (data in {})",
+        settings.location.display()
+    );
 
     if settings.metrics_port != 0 {
         let metrics = TcpListener::bind((settings.blob_host.as_str(), settings.metrics_port))
@@ -68,7 +81,11 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             let partition = collector.clone();
             match tokio::task::spawn_blocking(move || partition.collect_garbage()).await {
                 Ok(Ok(report)) if report.extents_deleted > 0 => {
-                    tracing::info!(deleted = report.extents_deleted, bytes = report.bytes_reclaimed, "blob data reclaimed")
+                    tracing::info!(
+                        deleted = report.extents_deleted,
+                        bytes = report.bytes_reclaimed,
+                        "blob data reclaimed"
+                    )
                 }
                 Ok(Err(error)) => tracing::warn!(%error, "garbage collection failed"),
                 _ => {}

@@ -39,7 +39,9 @@ struct Model {
 
 fn fingerprint(bytes: &[u8]) -> (usize, u64) {
     // FNV-1a: enough to tell contents apart in a test.
-    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3));
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100_0000_01b3)
+    });
     (bytes.len(), hash)
 }
 
@@ -50,12 +52,23 @@ fn content(rng: &mut impl Rng) -> Vec<u8> {
         _ => rng.gen_range(4_000_000..9_000_000),
     };
     let seed: u8 = rng.gen();
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 fn start_server(dir: &std::path::Path) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lazuli"))
-        .args(["--blobHost", "127.0.0.1", "--blobPort", "0", "--metricsPort", "0", "--silent", "--location"])
+        .args([
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            "0",
+            "--metricsPort",
+            "0",
+            "--silent",
+            "--location",
+        ])
         .arg(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -80,24 +93,41 @@ fn sigkill(child: &mut Child) {
 
 async fn put_blob(addr: SocketAddr, name: &str, body: &[u8]) -> bool {
     let path = format!("/devstoreaccount1/torture/{name}");
-    let reply = try_send_to(addr, Method::PUT, &path, &[("x-ms-blob-type", "BlockBlob")], body, Auth::SharedKey).await;
+    let reply = try_send_to(
+        addr,
+        Method::PUT,
+        &path,
+        &[("x-ms-blob-type", "BlockBlob")],
+        body,
+        Auth::SharedKey,
+    )
+    .await;
     reply.is_ok_and(|r| r.status == 201)
 }
 
 async fn put_block_list(addr: SocketAddr, name: &str, body: &[u8]) -> bool {
-    let parts: Vec<&[u8]> = if body.is_empty() { vec![] } else { body.chunks(body.len().div_ceil(3)).collect() };
+    let parts: Vec<&[u8]> = if body.is_empty() {
+        vec![]
+    } else {
+        body.chunks(body.len().div_ceil(3)).collect()
+    };
     let mut list = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
     for (i, part) in parts.iter().enumerate() {
         let id = format!("YmxvY2st{i:04}"); // equal-length ids
         let path = format!("/devstoreaccount1/torture/{name}?comp=block&blockid={id}");
-        if !try_send_to(addr, Method::PUT, &path, &[], part, Auth::SharedKey).await.is_ok_and(|r| r.status == 201) {
+        if !try_send_to(addr, Method::PUT, &path, &[], part, Auth::SharedKey)
+            .await
+            .is_ok_and(|r| r.status == 201)
+        {
             return false;
         }
         list.push_str(&format!("<Latest>{id}</Latest>"));
     }
     list.push_str("</BlockList>");
     let path = format!("/devstoreaccount1/torture/{name}?comp=blocklist");
-    try_send_to(addr, Method::PUT, &path, &[], list.as_bytes(), Auth::SharedKey).await.is_ok_and(|r| r.status == 201)
+    try_send_to(addr, Method::PUT, &path, &[], list.as_bytes(), Auth::SharedKey)
+        .await
+        .is_ok_and(|r| r.status == 201)
 }
 
 async fn delete_blob(addr: SocketAddr, name: &str) -> bool {
@@ -114,7 +144,13 @@ async fn writer(addr: SocketAddr, model: Arc<Mutex<Model>>, seed: u64, names: Ve
         let delete = rng.gen_range(0..5) == 0;
         let body = if delete { Vec::new() } else { content(&mut rng) };
         let new_state: State = if delete { None } else { Some(fingerprint(&body)) };
-        model.lock().expect("model").pending.entry(name.clone()).or_default().push(new_state);
+        model
+            .lock()
+            .expect("model")
+            .pending
+            .entry(name.clone())
+            .or_default()
+            .push(new_state);
         let ok = if delete {
             delete_blob(addr, &name).await
         } else if rng.gen_bool(0.3) {
@@ -140,7 +176,15 @@ async fn writer(addr: SocketAddr, model: Arc<Mutex<Model>>, seed: u64, names: Ve
 async fn check(addr: SocketAddr, model: &mut Model) {
     let names: Vec<String> = model.acked.keys().chain(model.pending.keys()).cloned().collect();
     for name in names {
-        let reply = send_to(addr, Method::GET, &format!("/devstoreaccount1/torture/{name}"), &[], b"", Auth::SharedKey).await;
+        let reply = send_to(
+            addr,
+            Method::GET,
+            &format!("/devstoreaccount1/torture/{name}"),
+            &[],
+            b"",
+            Auth::SharedKey,
+        )
+        .await;
         let found: State = match reply.status.as_u16() {
             200 => Some(fingerprint(&reply.body)),
             404 => None,
@@ -159,7 +203,10 @@ async fn check(addr: SocketAddr, model: &mut Model) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_writes_survive_sigkill() {
-    let cycles: usize = std::env::var("LAZULI_TORTURE_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    let cycles: usize = std::env::var("LAZULI_TORTURE_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
     let dir = tempfile::tempdir().expect("tempdir");
     let names: Vec<String> = (0..24).map(|i| format!("blob-{i:02}")).collect();
     let mut model = Model::default();
@@ -168,14 +215,29 @@ async fn acknowledged_writes_survive_sigkill() {
         let started = Instant::now();
         let (mut child, addr) = start_server(dir.path());
         loop {
-            let reply = try_send_to(addr, Method::PUT, "/devstoreaccount1/torture?restype=container", &[], b"", Auth::SharedKey).await;
+            let reply = try_send_to(
+                addr,
+                Method::PUT,
+                "/devstoreaccount1/torture?restype=container",
+                &[],
+                b"",
+                Auth::SharedKey,
+            )
+            .await;
             if reply.is_ok_and(|r| r.status == 201 || r.status == 409) {
                 break;
             }
-            assert!(started.elapsed() < STARTUP_BOUND, "server not serving within {STARTUP_BOUND:?}");
+            assert!(
+                started.elapsed() < STARTUP_BOUND,
+                "server not serving within {STARTUP_BOUND:?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(started.elapsed() < STARTUP_BOUND, "cycle {cycle}: startup took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < STARTUP_BOUND,
+            "cycle {cycle}: startup took {:?}",
+            started.elapsed()
+        );
         check(addr, &mut model).await;
         let shared = Arc::new(Mutex::new(std::mem::take(&mut model)));
         // Each writer owns its names, so the operations on one blob are sequential and the
@@ -191,11 +253,21 @@ async fn acknowledged_writes_survive_sigkill() {
         for task in tasks {
             let _ = task.await;
         }
-        model = Arc::try_unwrap(shared).ok().expect("writers done").into_inner().expect("model");
+        model = Arc::try_unwrap(shared)
+            .ok()
+            .expect("writers done")
+            .into_inner()
+            .expect("model");
     }
     let (mut child, addr) = start_server(dir.path());
     check(addr, &mut model).await;
     sigkill(&mut child);
-    println!("{cycles} kill cycles, {} acknowledged operations checked, none lost", model.acknowledged);
-    assert!(model.acknowledged > cycles, "the load generator made too little progress to prove anything");
+    println!(
+        "{cycles} kill cycles, {} acknowledged operations checked, none lost",
+        model.acknowledged
+    );
+    assert!(
+        model.acknowledged > cycles,
+        "the load generator made too little progress to prove anything"
+    );
 }

@@ -56,30 +56,60 @@ fn peak_rss_bytes(pid: u32) -> u64 {
 
 async fn connect(addr: std::net::SocketAddr) -> hyper::client::conn::http1::SendRequest<Generated> {
     let stream = TcpStream::connect(addr).await.expect("connect");
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
     tokio::spawn(connection);
     sender
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_gib_blob_streams_in_bounded_memory() {
-    let size: u64 = std::env::var("LAZULI_STREAMING_TEST_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(1 << 30);
+    let size: u64 = std::env::var("LAZULI_STREAMING_TEST_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1 << 30);
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_lazuli"))
-        .args(["--blobHost", "127.0.0.1", "--blobPort", "0", "--metricsPort", "0", "--silent", "--location"])
+        .args([
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            "0",
+            "--metricsPort",
+            "0",
+            "--silent",
+            "--location",
+        ])
         .arg(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("startup line");
-    let addr: std::net::SocketAddr =
-        line.split_whitespace().find_map(|w| w.strip_prefix("http://")).and_then(|a| a.parse().ok()).expect("address");
-    let created = client::send_to(addr, Method::PUT, "/devstoreaccount1/big?restype=container", &[], b"", client::Auth::SharedKey).await;
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("startup line");
+    let addr: std::net::SocketAddr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http://"))
+        .and_then(|a| a.parse().ok())
+        .expect("address");
+    let created = client::send_to(
+        addr,
+        Method::PUT,
+        "/devstoreaccount1/big?restype=container",
+        &[],
+        b"",
+        client::Auth::SharedKey,
+    )
+    .await;
     assert_eq!(created.status, 201);
 
-    let chunk: Bytes = (0..CHUNK_BYTES).map(|i| (i * 131 % 251) as u8).collect::<Vec<u8>>().into();
+    let chunk: Bytes = (0..CHUNK_BYTES)
+        .map(|i| (i * 131 % 251) as u8)
+        .collect::<Vec<u8>>()
+        .into();
     let date = httpdate::fmt_http_date(std::time::SystemTime::now());
     let mut request = Request::builder()
         .method(Method::PUT)
@@ -89,10 +119,18 @@ async fn multi_gib_blob_streams_in_bounded_memory() {
         .header("x-ms-version", client::VERSION)
         .header("x-ms-blob-type", "BlockBlob")
         .header("content-length", size.to_string())
-        .body(Generated { remaining: size, chunk: chunk.clone() })
+        .body(Generated {
+            remaining: size,
+            chunk: chunk.clone(),
+        })
         .expect("request");
     let signature = client::sign(&request, client::KEY);
-    request.headers_mut().insert("authorization", format!("SharedKey {}:{signature}", client::ACCOUNT).parse().expect("header"));
+    request.headers_mut().insert(
+        "authorization",
+        format!("SharedKey {}:{signature}", client::ACCOUNT)
+            .parse()
+            .expect("header"),
+    );
     let mut sender = connect(addr).await;
     let response = sender.send_request(request).await.expect("upload");
     assert_eq!(response.status(), 201, "upload answered {}", response.status());
@@ -104,10 +142,18 @@ async fn multi_gib_blob_streams_in_bounded_memory() {
         .header("host", addr.to_string())
         .header("x-ms-date", &date)
         .header("x-ms-version", client::VERSION)
-        .body(Generated { remaining: 0, chunk: Bytes::new() })
+        .body(Generated {
+            remaining: 0,
+            chunk: Bytes::new(),
+        })
         .expect("request");
     let signature = client::sign(&download, client::KEY);
-    download.headers_mut().insert("authorization", format!("SharedKey {}:{signature}", client::ACCOUNT).parse().expect("header"));
+    download.headers_mut().insert(
+        "authorization",
+        format!("SharedKey {}:{signature}", client::ACCOUNT)
+            .parse()
+            .expect("header"),
+    );
     let mut sender = connect(addr).await;
     let response = sender.send_request(download).await.expect("download");
     assert_eq!(response.status(), 200);
@@ -130,6 +176,11 @@ async fn multi_gib_blob_streams_in_bounded_memory() {
     let peak = peak_rss_bytes(child.id());
     let _ = child.kill();
     let _ = child.wait();
-    println!("{} MiB up and down; server peak RSS after upload {} MiB, at the end {} MiB", size >> 20, after_upload >> 20, peak >> 20);
+    println!(
+        "{} MiB up and down; server peak RSS after upload {} MiB, at the end {} MiB",
+        size >> 20,
+        after_upload >> 20,
+        peak >> 20
+    );
     assert!(peak < RSS_LIMIT_BYTES, "peak RSS {peak} bytes");
 }

@@ -15,7 +15,9 @@ use lazuli_types::{AzureError, ErrorCode};
 
 use super::{blocking, read_small_body, XML_BODY_BYTES_MAX};
 use crate::body::{self, Received};
-use crate::http_util::{self, empty, full, header_bool, header_str, put_metadata_headers, response, set_header, ResponseBody};
+use crate::http_util::{
+    self, empty, full, header_bool, header_str, put_metadata_headers, response, set_header, ResponseBody,
+};
 use crate::service::{Ctx, Frontend};
 use crate::xml;
 
@@ -28,13 +30,20 @@ pub const RANGE_CHECKSUM_BYTES_MAX: u64 = 4 * 1024 * 1024;
 
 fn require_content_length(parts: &Parts) -> Result<u64, AzureError> {
     http_util::header_u64(&parts.headers, "content-length")?.ok_or_else(|| {
-        AzureError::new(ErrorCode::MissingContentLengthHeader, "Content-Length HTTP header is missing.")
+        AzureError::new(
+            ErrorCode::MissingContentLengthHeader,
+            "Content-Length HTTP header is missing.",
+        )
     })
 }
 
 fn write_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
     set_header(r, "etag", &row.etag);
-    set_header(r, "last-modified", rfc1123(lazuli_partition::time_from_nanos(row.last_modified)));
+    set_header(
+        r,
+        "last-modified",
+        rfc1123(lazuli_partition::time_from_nanos(row.last_modified)),
+    );
 }
 
 async fn receive_checked(
@@ -47,8 +56,11 @@ async fn receive_checked(
 ) -> Result<Received, AzureError> {
     let declared = require_content_length(parts)?;
     if declared > max {
-        return Err(AzureError::new(ErrorCode::RequestBodyTooLarge, "The request body is too large and exceeds the maximum permissible limit.")
-            .with_detail("MaxLimit", max.to_string()));
+        return Err(AzureError::new(
+            ErrorCode::RequestBodyTooLarge,
+            "The request body is too large and exceeds the maximum permissible limit.",
+        )
+        .with_detail("MaxLimit", max.to_string()));
     }
     let received = body::receive(&frontend.partition, body, max, inline_allowed).await?;
     let verified = body::verify_checksums(
@@ -63,20 +75,44 @@ async fn receive_checked(
     Ok(received)
 }
 
-pub async fn put_blob(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts, body: Incoming) -> Result<Response<ResponseBody>, AzureError> {
+pub async fn put_blob(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+    body: Incoming,
+) -> Result<Response<ResponseBody>, AzureError> {
     let metadata = http_util::metadata(&parts.headers)?;
     let mut headers = http_util::blob_http_headers(&parts.headers, true)?;
     let conditions = http_util::conditions(&parts.headers)?;
     // x-ms-blob-content-md5, when sent, both validates the body and is stored; otherwise the
     // service stores the MD5 it computed.
-    let md5_header = if headers.content_md5.is_some() { "x-ms-blob-content-md5" } else { "content-md5" };
+    let md5_header = if headers.content_md5.is_some() {
+        "x-ms-blob-content-md5"
+    } else {
+        "content-md5"
+    };
     let received = receive_checked(frontend, parts, body, PUT_BLOB_BYTES_MAX, true, md5_header).await?;
     if headers.content_md5.is_none() {
         headers.content_md5 = Some(md5_to_header(&received.body.md5));
     }
     let crc = received.crc64;
-    let (account, container, blob) = (ctx.account().to_string(), ctx.container().to_string(), ctx.blob().to_string());
-    let row = blocking(frontend, move |p| p.put_blob(&account, &container, &blob, received.body, headers, metadata, &conditions)).await?;
+    let (account, container, blob) = (
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+        ctx.blob().to_string(),
+    );
+    let row = blocking(frontend, move |p| {
+        p.put_blob(
+            &account,
+            &container,
+            &blob,
+            received.body,
+            headers,
+            metadata,
+            &conditions,
+        )
+    })
+    .await?;
     let mut r = response(StatusCode::CREATED, empty());
     write_headers(&mut r, &row);
     if let Some(md5) = &row.headers.content_md5 {
@@ -89,12 +125,20 @@ pub async fn put_blob(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts, body: 
 
 fn block_id(ctx: &Ctx) -> Result<String, AzureError> {
     let id = ctx.query.get("blockid").ok_or_else(|| {
-        AzureError::new(ErrorCode::MissingRequiredQueryParameter, "A query parameter that's mandatory for this request is not specified.")
-            .with_detail("QueryParameterName", "blockid")
-    })?;
-    let invalid = || AzureError::new(ErrorCode::InvalidQueryParameterValue, "Value for one of the query parameters specified in the request URI is invalid.")
+        AzureError::new(
+            ErrorCode::MissingRequiredQueryParameter,
+            "A query parameter that's mandatory for this request is not specified.",
+        )
         .with_detail("QueryParameterName", "blockid")
-        .with_detail("QueryParameterValue", id.to_string());
+    })?;
+    let invalid = || {
+        AzureError::new(
+            ErrorCode::InvalidQueryParameterValue,
+            "Value for one of the query parameters specified in the request URI is invalid.",
+        )
+        .with_detail("QueryParameterName", "blockid")
+        .with_detail("QueryParameterValue", id.to_string())
+    };
     let decoded = BASE64.decode(id).map_err(|_| invalid())?;
     if decoded.is_empty() || decoded.len() > lazuli_partition::BLOCK_ID_BYTES_MAX {
         return Err(invalid());
@@ -102,12 +146,24 @@ fn block_id(ctx: &Ctx) -> Result<String, AzureError> {
     Ok(id.to_string())
 }
 
-pub async fn put_block(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts, body: Incoming) -> Result<Response<ResponseBody>, AzureError> {
+pub async fn put_block(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+    body: Incoming,
+) -> Result<Response<ResponseBody>, AzureError> {
     let id = block_id(ctx)?;
     let received = receive_checked(frontend, parts, body, PUT_BLOCK_BYTES_MAX, false, "content-md5").await?;
     let (md5_value, crc) = (received.body.md5, received.crc64);
-    let (account, container, blob) = (ctx.account().to_string(), ctx.container().to_string(), ctx.blob().to_string());
-    blocking(frontend, move |p| p.put_block(&account, &container, &blob, &id, received.body)).await?;
+    let (account, container, blob) = (
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+        ctx.blob().to_string(),
+    );
+    blocking(frontend, move |p| {
+        p.put_block(&account, &container, &blob, &id, received.body)
+    })
+    .await?;
     let mut r = response(StatusCode::CREATED, empty());
     if parts.headers.contains_key("content-md5") {
         set_header(&mut r, "content-md5", md5_to_header(&md5_value));
@@ -118,16 +174,28 @@ pub async fn put_block(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts, body:
     Ok(r)
 }
 
-pub async fn put_block_list(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts, body: Incoming) -> Result<Response<ResponseBody>, AzureError> {
+pub async fn put_block_list(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+    body: Incoming,
+) -> Result<Response<ResponseBody>, AzureError> {
     let metadata = http_util::metadata(&parts.headers)?;
     let headers = http_util::blob_http_headers(&parts.headers, false)?;
     let conditions = http_util::conditions(&parts.headers)?;
     let body = read_small_body(body, XML_BODY_BYTES_MAX).await?;
     if let Some(value) = header_str(&parts.headers, "content-md5")? {
-        let expected = lazuli_types::checksum::md5_from_header(value)
-            .ok_or_else(|| AzureError::new(ErrorCode::InvalidMd5, "The MD5 value specified in the request is invalid."))?;
+        let expected = lazuli_types::checksum::md5_from_header(value).ok_or_else(|| {
+            AzureError::new(
+                ErrorCode::InvalidMd5,
+                "The MD5 value specified in the request is invalid.",
+            )
+        })?;
         if expected != md5(&body) {
-            return Err(AzureError::new(ErrorCode::Md5Mismatch, "The MD5 value specified in the request did not match with the MD5 value calculated by the server."));
+            return Err(AzureError::new(
+                ErrorCode::Md5Mismatch,
+                "The MD5 value specified in the request did not match with the MD5 value calculated by the server.",
+            ));
         }
     }
     let list: Vec<BlockListItem> = xml::parse_block_list(&body)?
@@ -141,8 +209,15 @@ pub async fn put_block_list(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts, 
             id: item.id,
         })
         .collect();
-    let (account, container, blob) = (ctx.account().to_string(), ctx.container().to_string(), ctx.blob().to_string());
-    let row = blocking(frontend, move |p| p.put_block_list(&account, &container, &blob, &list, headers, metadata, &conditions)).await?;
+    let (account, container, blob) = (
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+        ctx.blob().to_string(),
+    );
+    let row = blocking(frontend, move |p| {
+        p.put_block_list(&account, &container, &blob, &list, headers, metadata, &conditions)
+    })
+    .await?;
     let mut r = response(StatusCode::CREATED, empty());
     write_headers(&mut r, &row);
     set_header(&mut r, "x-ms-request-server-encrypted", "true");
@@ -150,11 +225,19 @@ pub async fn put_block_list(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts, 
 }
 
 pub async fn get_block_list(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<ResponseBody>, AzureError> {
-    let which = ctx.query.get("blocklisttype").unwrap_or("committed").to_ascii_lowercase();
+    let which = ctx
+        .query
+        .get("blocklisttype")
+        .unwrap_or("committed")
+        .to_ascii_lowercase();
     if !matches!(which.as_str(), "committed" | "uncommitted" | "all") {
         return Err(AzureError::query("blocklisttype", &which, "Invalid block list type."));
     }
-    let (account, container, blob) = (ctx.account().to_string(), ctx.container().to_string(), ctx.blob().to_string());
+    let (account, container, blob) = (
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+        ctx.blob().to_string(),
+    );
     let lists = blocking(frontend, move |p| p.get_block_list(&account, &container, &blob)).await?;
     let row = lists.row;
     let committed: &[(String, u64)] = if which == "uncommitted" { &[] } else { &lists.committed };
@@ -172,7 +255,10 @@ fn property_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
     write_headers(r, row);
     let h = &row.headers;
     for (name, value) in [
-        ("content-type", h.content_type.as_deref().or(Some("application/octet-stream"))),
+        (
+            "content-type",
+            h.content_type.as_deref().or(Some("application/octet-stream")),
+        ),
         ("content-encoding", h.content_encoding.as_deref()),
         ("content-language", h.content_language.as_deref()),
         ("cache-control", h.cache_control.as_deref()),
@@ -184,7 +270,11 @@ fn property_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
     }
     put_metadata_headers(r, &row.metadata);
     set_header(r, "x-ms-blob-type", &row.blob_type);
-    set_header(r, "x-ms-creation-time", rfc1123(lazuli_partition::time_from_nanos(row.created)));
+    set_header(
+        r,
+        "x-ms-creation-time",
+        rfc1123(lazuli_partition::time_from_nanos(row.created)),
+    );
     set_header(r, "x-ms-lease-status", "unlocked");
     set_header(r, "x-ms-lease-state", "available");
     set_header(r, "x-ms-server-encrypted", "true");
@@ -195,7 +285,11 @@ fn property_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
 }
 
 /// Get Blob and Get Blob Properties (HEAD): whole or ranged, with range checksums.
-pub async fn get_blob(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Result<Response<ResponseBody>, AzureError> {
+pub async fn get_blob(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+) -> Result<Response<ResponseBody>, AzureError> {
     let conditions = http_util::conditions(&parts.headers)?;
     let range_header = match header_str(&parts.headers, "x-ms-range")? {
         Some(v) => Some(v),
@@ -207,7 +301,11 @@ pub async fn get_blob(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Res
     if want_md5 && want_crc64 {
         return Err(AzureError::header("x-ms-range-get-content-crc64", "true"));
     }
-    let (account, container, blob) = (ctx.account().to_string(), ctx.container().to_string(), ctx.blob().to_string());
+    let (account, container, blob) = (
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+        ctx.blob().to_string(),
+    );
     let found = blocking(frontend, move |p| p.get_blob(&account, &container, &blob, &conditions)).await?;
     let Some(row) = found else {
         let mut r = response(StatusCode::NOT_MODIFIED, empty());
@@ -221,26 +319,44 @@ pub async fn get_blob(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Res
         Some(range) => match range.resolve(size) {
             Resolved::Partial { start, len } => (StatusCode::PARTIAL_CONTENT, start, len),
             Resolved::Unsatisfiable => {
-                return Err(AzureError::new(ErrorCode::InvalidRange, "The range specified is invalid for the current size of the resource.")
-                    .with_status(416));
+                return Err(AzureError::new(
+                    ErrorCode::InvalidRange,
+                    "The range specified is invalid for the current size of the resource.",
+                )
+                .with_status(416));
             }
         },
     };
     if (want_md5 || want_crc64) && (status != StatusCode::PARTIAL_CONTENT || len > RANGE_CHECKSUM_BYTES_MAX) {
-        return Err(AzureError::new(ErrorCode::OutOfRangeInput, "The specified range is too large to compute a range checksum; ranges of at most 4 MiB are allowed."));
+        return Err(AzureError::new(
+            ErrorCode::OutOfRangeInput,
+            "The specified range is too large to compute a range checksum; ranges of at most 4 MiB are allowed.",
+        ));
     }
     let range_checksum = if want_md5 || want_crc64 {
         let bytes = collect(body::blob_range(&frontend.partition, &row, start, len)).await?;
-        Some(if want_md5 { ("content-md5", md5_to_header(&md5(&bytes))) } else { ("x-ms-content-crc64", crc64_to_header(crc64(&bytes))) })
+        Some(if want_md5 {
+            ("content-md5", md5_to_header(&md5(&bytes)))
+        } else {
+            ("x-ms-content-crc64", crc64_to_header(crc64(&bytes)))
+        })
     } else {
         None
     };
-    let body = if head { empty() } else { body::blob_range(&frontend.partition, &row, start, len) };
+    let body = if head {
+        empty()
+    } else {
+        body::blob_range(&frontend.partition, &row, start, len)
+    };
     let mut r = response(status, body);
     property_headers(&mut r, &row);
     set_header(&mut r, "content-length", len.to_string());
     if status == StatusCode::PARTIAL_CONTENT {
-        set_header(&mut r, "content-range", format!("bytes {}-{}/{}", start, start + len.saturating_sub(1), size));
+        set_header(
+            &mut r,
+            "content-range",
+            format!("bytes {}-{}/{}", start, start + len.saturating_sub(1), size),
+        );
         if let Some(md5) = &row.headers.content_md5 {
             set_header(&mut r, "x-ms-blob-content-md5", md5);
         }
@@ -258,36 +374,71 @@ pub async fn get_blob(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Res
 
 async fn collect(body: ResponseBody) -> Result<Vec<u8>, AzureError> {
     use http_body_util::BodyExt;
-    body.collect().await.map(|c| c.to_bytes().to_vec()).map_err(|e| AzureError::internal(e.to_string()))
+    body.collect()
+        .await
+        .map(|c| c.to_bytes().to_vec())
+        .map_err(|e| AzureError::internal(e.to_string()))
 }
 
-pub async fn get_metadata(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Result<Response<ResponseBody>, AzureError> {
+pub async fn get_metadata(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+) -> Result<Response<ResponseBody>, AzureError> {
     let conditions = http_util::conditions(&parts.headers)?;
-    let (account, container, blob) = (ctx.account().to_string(), ctx.container().to_string(), ctx.blob().to_string());
+    let (account, container, blob) = (
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+        ctx.blob().to_string(),
+    );
     let found = blocking(frontend, move |p| p.get_blob(&account, &container, &blob, &conditions)).await?;
-    let Some(row) = found else { return Ok(response(StatusCode::NOT_MODIFIED, empty())) };
+    let Some(row) = found else {
+        return Ok(response(StatusCode::NOT_MODIFIED, empty()));
+    };
     let mut r = response(StatusCode::OK, empty());
     write_headers(&mut r, &row);
     put_metadata_headers(&mut r, &row.metadata);
     Ok(r)
 }
 
-pub async fn set_properties(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Result<Response<ResponseBody>, AzureError> {
+pub async fn set_properties(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+) -> Result<Response<ResponseBody>, AzureError> {
     // Set Blob Properties replaces all the HTTP headers: any not sent are cleared.
     let headers = http_util::blob_http_headers(&parts.headers, false)?;
     let conditions = http_util::conditions(&parts.headers)?;
-    let (account, container, blob) = (ctx.account().to_string(), ctx.container().to_string(), ctx.blob().to_string());
-    let row = blocking(frontend, move |p| p.update_blob(&account, &container, &blob, &conditions, |row| row.headers = headers)).await?;
+    let (account, container, blob) = (
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+        ctx.blob().to_string(),
+    );
+    let row = blocking(frontend, move |p| {
+        p.update_blob(&account, &container, &blob, &conditions, |row| row.headers = headers)
+    })
+    .await?;
     let mut r = response(StatusCode::OK, empty());
     write_headers(&mut r, &row);
     Ok(r)
 }
 
-pub async fn set_metadata(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Result<Response<ResponseBody>, AzureError> {
+pub async fn set_metadata(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+) -> Result<Response<ResponseBody>, AzureError> {
     let metadata = http_util::metadata(&parts.headers)?;
     let conditions = http_util::conditions(&parts.headers)?;
-    let (account, container, blob) = (ctx.account().to_string(), ctx.container().to_string(), ctx.blob().to_string());
-    let row = blocking(frontend, move |p| p.update_blob(&account, &container, &blob, &conditions, |row| row.metadata = metadata)).await?;
+    let (account, container, blob) = (
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+        ctx.blob().to_string(),
+    );
+    let row = blocking(frontend, move |p| {
+        p.update_blob(&account, &container, &blob, &conditions, |row| row.metadata = metadata)
+    })
+    .await?;
     let mut r = response(StatusCode::OK, empty());
     write_headers(&mut r, &row);
     set_header(&mut r, "x-ms-request-server-encrypted", "true");
@@ -296,8 +447,15 @@ pub async fn set_metadata(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) ->
 
 pub async fn delete(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Result<Response<ResponseBody>, AzureError> {
     let conditions = http_util::conditions(&parts.headers)?;
-    let (account, container, blob) = (ctx.account().to_string(), ctx.container().to_string(), ctx.blob().to_string());
-    blocking(frontend, move |p| p.delete_blob(&account, &container, &blob, &conditions)).await?;
+    let (account, container, blob) = (
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+        ctx.blob().to_string(),
+    );
+    blocking(frontend, move |p| {
+        p.delete_blob(&account, &container, &blob, &conditions)
+    })
+    .await?;
     let mut r = response(StatusCode::ACCEPTED, empty());
     set_header(&mut r, "x-ms-delete-type-permanent", "true");
     Ok(r)

@@ -26,7 +26,11 @@ fn public_access(parts: &Parts) -> Result<Option<String>, AzureError> {
 
 fn container_headers(r: &mut Response<ResponseBody>, row: &ContainerRow) {
     set_header(r, "etag", &row.etag);
-    set_header(r, "last-modified", rfc1123(lazuli_partition::time_from_nanos(row.last_modified)));
+    set_header(
+        r,
+        "last-modified",
+        rfc1123(lazuli_partition::time_from_nanos(row.last_modified)),
+    );
 }
 
 pub fn container_item(name: &str, row: &ContainerRow, include_metadata: bool) -> xml::ContainerItem {
@@ -55,7 +59,10 @@ pub async fn create(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Resul
     let metadata = http_util::metadata(&parts.headers)?;
     let access = public_access(parts)?;
     let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
-    let row = blocking(frontend, move |p| p.create_container(&account, &container, metadata, access)).await?;
+    let row = blocking(frontend, move |p| {
+        p.create_container(&account, &container, metadata, access)
+    })
+    .await?;
     let mut r = response(StatusCode::CREATED, empty());
     container_headers(&mut r, &row);
     Ok(r)
@@ -64,7 +71,10 @@ pub async fn create(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Resul
 pub async fn delete(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Result<Response<ResponseBody>, AzureError> {
     let conditions = http_util::conditions(&parts.headers)?;
     if conditions.if_match.is_some() || conditions.if_none_match.is_some() {
-        return Err(AzureError::new(ErrorCode::UnsupportedHeader, "One of the HTTP headers specified in the request is not supported."));
+        return Err(AzureError::new(
+            ErrorCode::UnsupportedHeader,
+            "One of the HTTP headers specified in the request is not supported.",
+        ));
     }
     let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
     blocking(frontend, move |p| p.delete_container(&account, &container, &conditions)).await?;
@@ -89,11 +99,18 @@ pub async fn properties(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<
     Ok(r)
 }
 
-pub async fn set_metadata(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Result<Response<ResponseBody>, AzureError> {
+pub async fn set_metadata(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+) -> Result<Response<ResponseBody>, AzureError> {
     let metadata = http_util::metadata(&parts.headers)?;
     let conditions = http_util::conditions(&parts.headers)?;
     let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
-    let row = blocking(frontend, move |p| p.set_container_metadata(&account, &container, metadata, &conditions)).await?;
+    let row = blocking(frontend, move |p| {
+        p.set_container_metadata(&account, &container, metadata, &conditions)
+    })
+    .await?;
     let mut r = response(StatusCode::OK, empty());
     container_headers(&mut r, &row);
     Ok(r)
@@ -102,8 +119,11 @@ pub async fn set_metadata(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) ->
 pub async fn get_acl(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<ResponseBody>, AzureError> {
     let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
     let row = blocking(frontend, move |p| p.get_container(&account, &container)).await?;
-    let identifiers: Vec<xml::SignedIdentifier> =
-        row.signed_identifiers.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+    let identifiers: Vec<xml::SignedIdentifier> = row
+        .signed_identifiers
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
     let mut r = response(StatusCode::OK, full(xml::write_signed_identifiers(&identifiers)));
     set_header(&mut r, "content-type", "application/xml");
     container_headers(&mut r, &row);
@@ -113,14 +133,22 @@ pub async fn get_acl(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<Res
     Ok(r)
 }
 
-pub async fn set_acl(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts, body: Incoming) -> Result<Response<ResponseBody>, AzureError> {
+pub async fn set_acl(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+    body: Incoming,
+) -> Result<Response<ResponseBody>, AzureError> {
     let access = public_access(parts)?;
     let conditions = http_util::conditions(&parts.headers)?;
     let body = read_small_body(body, XML_BODY_BYTES_MAX).await?;
     let identifiers = xml::parse_signed_identifiers(&body)?;
     let json = serde_json::to_string(&identifiers).map_err(|e| AzureError::internal(e.to_string()))?;
     let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
-    let row = blocking(frontend, move |p| p.set_container_acl(&account, &container, access, Some(json), &conditions)).await?;
+    let row = blocking(frontend, move |p| {
+        p.set_container_acl(&account, &container, access, Some(json), &conditions)
+    })
+    .await?;
     let mut r = response(StatusCode::OK, empty());
     container_headers(&mut r, &row);
     Ok(r)
@@ -161,9 +189,29 @@ pub async fn list_blobs(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<
     let prefix = ctx.query.get("prefix").unwrap_or("").to_string();
     let delimiter = ctx.query.get("delimiter").filter(|d| !d.is_empty()).map(str::to_string);
     let marker = ctx.query.get("marker").filter(|m| !m.is_empty()).map(str::to_string);
-    let include: Vec<String> = ctx.query.get("include").unwrap_or("").split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect();
+    let include: Vec<String> = ctx
+        .query
+        .get("include")
+        .unwrap_or("")
+        .split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
     for item in &include {
-        if !matches!(item.as_str(), "metadata" | "snapshots" | "uncommittedblobs" | "copy" | "deleted" | "tags" | "versions" | "deletedwithversions" | "immutabilitypolicy" | "legalhold" | "permissions") {
+        if !matches!(
+            item.as_str(),
+            "metadata"
+                | "snapshots"
+                | "uncommittedblobs"
+                | "copy"
+                | "deleted"
+                | "tags"
+                | "versions"
+                | "deletedwithversions"
+                | "immutabilitypolicy"
+                | "legalhold"
+                | "permissions"
+        ) {
             return Err(AzureError::query("include", item, "Invalid value for include."));
         }
     }
@@ -174,7 +222,12 @@ pub async fn list_blobs(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<
         partition.list_blobs(
             &account,
             &container,
-            &ListBlobsOptions { prefix: &p, delimiter: d.as_deref(), marker: m.as_deref(), max_results: max },
+            &ListBlobsOptions {
+                prefix: &p,
+                delimiter: d.as_deref(),
+                marker: m.as_deref(),
+                max_results: max,
+            },
         )
     })
     .await?;

@@ -74,7 +74,8 @@ pub async fn read_small_body(body: Incoming, max: usize) -> Result<Vec<u8>, Azur
     let mut body = body;
     let mut out = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| AzureError::new(ErrorCode::InvalidInput, "The request body could not be read."))?;
+        let frame =
+            frame.map_err(|_| AzureError::new(ErrorCode::InvalidInput, "The request body could not be read."))?;
         if let Ok(data) = frame.into_data() {
             if out.len() + data.len() > max {
                 return Err(AzureError::new(

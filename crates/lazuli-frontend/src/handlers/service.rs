@@ -21,10 +21,13 @@ pub fn max_results(ctx: &Ctx) -> Result<usize, AzureError> {
         None => Ok(LIST_RESULTS_MAX),
         Some(v) => match v.parse::<i64>() {
             Ok(n) if n >= 1 => Ok((n as usize).min(LIST_RESULTS_MAX)),
-            _ => Err(AzureError::new(ErrorCode::OutOfRangeQueryParameterValue, "One of the query parameters specified in the request URI is outside the permissible range.")
-                .with_detail("QueryParameterName", "maxresults")
-                .with_detail("QueryParameterValue", v.to_string())
-                .with_detail("MinimumAllowed", "1")),
+            _ => Err(AzureError::new(
+                ErrorCode::OutOfRangeQueryParameterValue,
+                "One of the query parameters specified in the request URI is outside the permissible range.",
+            )
+            .with_detail("QueryParameterName", "maxresults")
+            .with_detail("QueryParameterValue", v.to_string())
+            .with_detail("MinimumAllowed", "1")),
         },
     }
 }
@@ -48,10 +51,16 @@ pub async fn list_containers(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Resp
     let max = max_results(ctx)?;
     let prefix = ctx.query.get("prefix").unwrap_or("").to_string();
     let marker = ctx.query.get("marker").filter(|m| !m.is_empty()).map(str::to_string);
-    let include_metadata = ctx.query.get("include").is_some_and(|i| i.split(',').any(|p| p == "metadata"));
+    let include_metadata = ctx
+        .query
+        .get("include")
+        .is_some_and(|i| i.split(',').any(|p| p == "metadata"));
     let account = ctx.account().to_string();
     let (p, m) = (prefix.clone(), marker.clone());
-    let page = blocking(frontend, move |partition| partition.list_containers(&account, &p, m.as_deref(), max)).await?;
+    let page = blocking(frontend, move |partition| {
+        partition.list_containers(&account, &p, m.as_deref(), max)
+    })
+    .await?;
     let mut writer = xml::ListContainersWriter::new(
         &service_endpoint(ctx),
         ctx.query.get("prefix"),
@@ -64,10 +73,18 @@ pub async fn list_containers(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Resp
     Ok(xml_response(writer.finish(page.next_marker.as_deref())))
 }
 
-pub async fn load_service_properties(frontend: &Arc<Frontend>, account: &str) -> Result<xml::ServiceProperties, AzureError> {
+pub async fn load_service_properties(
+    frontend: &Arc<Frontend>,
+    account: &str,
+) -> Result<xml::ServiceProperties, AzureError> {
     let account = account.to_string();
-    let stored = blocking(frontend, move |p| p.account_setting(&account, SERVICE_PROPERTIES_SETTING)).await?;
-    Ok(stored.and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default())
+    let stored = blocking(frontend, move |p| {
+        p.account_setting(&account, SERVICE_PROPERTIES_SETTING)
+    })
+    .await?;
+    Ok(stored
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default())
 }
 
 pub async fn get_properties(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<ResponseBody>, AzureError> {
@@ -77,15 +94,30 @@ pub async fn get_properties(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Respo
 
 /// Set Blob Service Properties: elements present in the request replace the stored ones;
 /// absent ones are kept, as the service does.
-pub async fn set_properties(frontend: &Arc<Frontend>, ctx: &Ctx, body: Incoming) -> Result<Response<ResponseBody>, AzureError> {
+pub async fn set_properties(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    body: Incoming,
+) -> Result<Response<ResponseBody>, AzureError> {
     let body = read_small_body(body, XML_BODY_BYTES_MAX).await?;
     let update = xml::parse_service_properties(&body)?;
     let mut props = load_service_properties(frontend, ctx.account()).await?;
     macro_rules! merge { ($($field:ident),*) => { $(if update.$field.is_some() { props.$field = update.$field; })* } }
-    merge!(logging, hour_metrics, minute_metrics, cors, default_service_version, delete_retention_policy, static_website);
+    merge!(
+        logging,
+        hour_metrics,
+        minute_metrics,
+        cors,
+        default_service_version,
+        delete_retention_policy,
+        static_website
+    );
     let bytes = serde_json::to_vec(&props).map_err(|e| AzureError::internal(e.to_string()))?;
     let account = ctx.account().to_string();
-    blocking(frontend, move |p| p.set_account_setting(&account, SERVICE_PROPERTIES_SETTING, &bytes)).await?;
+    blocking(frontend, move |p| {
+        p.set_account_setting(&account, SERVICE_PROPERTIES_SETTING, &bytes)
+    })
+    .await?;
     Ok(response(StatusCode::ACCEPTED, empty()))
 }
 

@@ -27,7 +27,10 @@ pub struct Reply {
 
 impl Reply {
     pub fn error_code(&self) -> &str {
-        self.headers.get("x-ms-error-code").and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get("x-ms-error-code")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 }
 
@@ -50,7 +53,9 @@ pub async fn send_to(
     body: &[u8],
     auth: Auth<'_>,
 ) -> Reply {
-    try_send_to(addr, method, path_and_query, headers, body, auth).await.expect("request failed")
+    try_send_to(addr, method, path_and_query, headers, body, auth)
+        .await
+        .expect("request failed")
 }
 
 /// Like [`send_to`], but a connection failure is an error rather than a panic (for tests
@@ -82,27 +87,44 @@ pub async fn try_send_to(
         Auth::BadSignature => Some(BASE64.encode([7u8; 32])),
     };
     if let Some(signature) = signature {
-        request
-            .headers_mut()
-            .insert("authorization", format!("SharedKey {ACCOUNT}:{signature}").parse().expect("header"));
+        request.headers_mut().insert(
+            "authorization",
+            format!("SharedKey {ACCOUNT}:{signature}").parse().expect("header"),
+        );
     }
     let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("handshake: {e}"))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
     tokio::spawn(connection);
     let response = sender.send_request(request).await.map_err(|e| format!("send: {e}"))?;
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.into_body().collect().await.map(|c| c.to_bytes()).map_err(|e| format!("body: {e}"))?;
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| format!("body: {e}"))?;
     Ok(Reply { status, headers, body })
 }
 
 /// Shared Key string-to-sign (ordinal header order), as documented for version 2015-02-21+.
 pub fn sign<B>(request: &Request<B>, key: &str) -> String {
     let headers = request.headers();
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
     let content_length = get("content-length");
-    let content_length = if content_length == "0" { String::new() } else { content_length };
+    let content_length = if content_length == "0" {
+        String::new()
+    } else {
+        content_length
+    };
     let mut canonical_headers: Vec<(String, String)> = headers
         .iter()
         .filter(|(n, _)| n.as_str().starts_with("x-ms-"))

@@ -39,7 +39,10 @@ pub async fn start() -> TestServer {
         .expect("join")
         .expect("partition");
     let config = FrontendConfig {
-        accounts: vec![Account { name: ACCOUNT.into(), keys: vec![BASE64.decode(KEY).expect("key")] }],
+        accounts: vec![Account {
+            name: ACCOUNT.into(),
+            keys: vec![BASE64.decode(KEY).expect("key")],
+        }],
         ..Default::default()
     };
     let frontend = Frontend::new(partition, config);
@@ -49,7 +52,11 @@ pub async fn start() -> TestServer {
     tokio::spawn(lazuli_frontend::server::serve(listener, frontend, async move {
         let _ = rx.await;
     }));
-    TestServer { addr, _dir: dir, shutdown: Some(tx) }
+    TestServer {
+        addr,
+        _dir: dir,
+        shutdown: Some(tx),
+    }
 }
 
 pub async fn send(
