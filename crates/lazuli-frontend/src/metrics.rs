@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use parking_lot::Mutex;
 
 /// Latency histogram bucket bounds in seconds.
@@ -23,9 +25,18 @@ struct Histogram {
 pub struct Metrics {
     requests: Mutex<HashMap<(&'static str, u16), u64>>,
     latency: Mutex<HashMap<&'static str, Histogram>>,
+    /// Request body bytes declared by clients (Content-Length).
+    bytes_in: AtomicU64,
+    /// Response body bytes announced to clients.
+    bytes_out: AtomicU64,
 }
 
 impl Metrics {
+    pub fn add_bytes(&self, bytes_in: u64, bytes_out: u64) {
+        self.bytes_in.fetch_add(bytes_in, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes_out, Ordering::Relaxed);
+    }
+
     pub fn observe(&self, operation: &'static str, status: u16, elapsed: Duration) {
         *self.requests.lock().entry((operation, status)).or_default() += 1;
         let seconds = elapsed.as_secs_f64();
@@ -42,6 +53,8 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut out = String::new();
+        let _ = writeln!(out, "# TYPE lazuli_request_bytes_total counter\nlazuli_request_bytes_total {}", self.bytes_in.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# TYPE lazuli_response_bytes_total counter\nlazuli_response_bytes_total {}", self.bytes_out.load(Ordering::Relaxed));
         out.push_str("# TYPE lazuli_requests_total counter\n");
         let mut requests: Vec<_> = self.requests.lock().iter().map(|(k, v)| (*k, *v)).collect();
         requests.sort();
@@ -80,5 +93,24 @@ impl Metrics {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histograms() {
+        let metrics = Metrics::default();
+        metrics.observe("GetBlob", 200, Duration::from_millis(3));
+        metrics.observe("GetBlob", 200, Duration::from_millis(30));
+        metrics.observe("PutBlob", 201, Duration::from_micros(100));
+        metrics.add_bytes(10, 20);
+        let text = metrics.render();
+        assert!(text.contains("lazuli_requests_total{operation=\"GetBlob\",status=\"200\"} 2"), "{text}");
+        assert!(text.contains("lazuli_request_duration_seconds_bucket{operation=\"GetBlob\",le=\"0.005\"} 1"), "{text}");
+        assert!(text.contains("lazuli_request_duration_seconds_count{operation=\"PutBlob\"} 1"), "{text}");
+        assert!(text.contains("lazuli_request_bytes_total 10") && text.contains("lazuli_response_bytes_total 20"), "{text}");
     }
 }

@@ -124,6 +124,12 @@ impl Frontend {
         let request_id = self.new_request_id();
         let method = request.method().clone();
         let origin = request.headers().get(http::header::ORIGIN).cloned();
+        let bytes_in = request
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
         let (mut response, operation, account) = match self.clone().run(request, peer, &request_id).await {
             Ok((response, ctx)) => (response, ctx.operation.name(), Some(ctx.target.account)),
             Err((error, operation, account, dfs)) => (
@@ -151,6 +157,8 @@ impl Frontend {
         }
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
+        let bytes_out = hyper::body::Body::size_hint(response.body()).exact().unwrap_or(0);
+        self.metrics.add_bytes(bytes_in, bytes_out);
         self.metrics.observe(operation, status, elapsed);
         tracing::info!(
             request_id = %request_id,
