@@ -1,0 +1,180 @@
+//! Disk full: on a small filesystem, writes fail with the service's codes once space runs out,
+//! reads keep working, nothing acknowledged is lost, and writes succeed again once space is
+//! freed. The test mounts its own tmpfs (it needs root, as CI has); without the privilege it
+//! says so and skips.
+
+#[path = "../../lazuli-frontend/tests/common/client.rs"]
+mod client;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use client::{send_to, try_send_to, Auth};
+use http::Method;
+
+const FILESYSTEM_MIB: u64 = 64;
+const BALLAST_BYTES: usize = 8 << 20;
+const BLOB_BYTES: usize = 1 << 20;
+
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn start(dir: &Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lazuli"))
+        .args([
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            "0",
+            "--metricsPort",
+            "0",
+            "--silent",
+            "--location",
+        ])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("startup line");
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http://"))
+        .and_then(|a| a.parse().ok());
+    (child, addr.unwrap_or_else(|| panic!("no address in {line:?}")))
+}
+
+fn blob_body(i: usize) -> Vec<u8> {
+    (0..BLOB_BYTES)
+        .map(|j| (j.wrapping_mul(7).wrapping_add(i * 13)) as u8)
+        .collect()
+}
+
+#[tokio::test]
+async fn full_disk_fails_writes_cleanly_and_recovers() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={FILESYSTEM_MIB}m"), "tmpfs"])
+        .arg(root.path())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let _mount = Mount(root.path().to_path_buf());
+    let ballast = root.path().join("ballast");
+    std::fs::write(&ballast, vec![0u8; BALLAST_BYTES]).expect("ballast");
+    let data = root.path().join("data");
+    let (mut child, addr) = start(&data);
+    let created = send_to(
+        addr,
+        Method::PUT,
+        "/devstoreaccount1/full?restype=container",
+        &[],
+        b"",
+        Auth::SharedKey,
+    )
+    .await;
+    assert_eq!(created.status, 201);
+
+    let mut acknowledged = Vec::new();
+    let mut refusal = None;
+    for i in 0..(FILESYSTEM_MIB as usize * 2) {
+        let path = format!("/devstoreaccount1/full/blob-{i}");
+        let reply = send_to(
+            addr,
+            Method::PUT,
+            &path,
+            &[("x-ms-blob-type", "BlockBlob")],
+            &blob_body(i),
+            Auth::SharedKey,
+        )
+        .await;
+        if reply.status == 201 {
+            acknowledged.push(i);
+        } else {
+            refusal = Some((reply.status.as_u16(), reply.error_code().to_string()));
+            break;
+        }
+    }
+    let (status, code) = refusal.expect("the filesystem never filled up");
+    assert!(
+        (status == 503 && code == "ServerBusy") || (status == 500 && code == "InternalError"),
+        "a full disk answered {status} {code}"
+    );
+    assert!(!acknowledged.is_empty());
+    for &i in &acknowledged {
+        let reply = send_to(
+            addr,
+            Method::GET,
+            &format!("/devstoreaccount1/full/blob-{i}"),
+            &[],
+            b"",
+            Auth::SharedKey,
+        )
+        .await;
+        assert_eq!(reply.status, 200, "read of blob-{i} while the disk is full");
+        assert!(
+            reply.body.as_ref() == blob_body(i).as_slice(),
+            "blob-{i} content while the disk is full"
+        );
+    }
+
+    std::fs::remove_file(&ballast).expect("free space");
+    let path = "/devstoreaccount1/full/after";
+    let reply = send_to(
+        addr,
+        Method::PUT,
+        path,
+        &[("x-ms-blob-type", "BlockBlob")],
+        b"space again",
+        Auth::SharedKey,
+    )
+    .await;
+    assert_eq!(
+        reply.status, 201,
+        "writes must succeed once space is freed: {:?}",
+        reply.body
+    );
+
+    // Nothing acknowledged was lost or corrupted, across a restart too.
+    let _ = child.kill();
+    let _ = child.wait();
+    let (mut child, addr) = start(&data);
+    for &i in &acknowledged {
+        let reply = try_send_to(
+            addr,
+            Method::GET,
+            &format!("/devstoreaccount1/full/blob-{i}"),
+            &[],
+            b"",
+            Auth::SharedKey,
+        )
+        .await
+        .expect("request");
+        assert!(
+            reply.status == 200 && reply.body.as_ref() == blob_body(i).as_slice(),
+            "blob-{i} after restart"
+        );
+    }
+    let reply = send_to(addr, Method::GET, path, &[], b"", Auth::SharedKey).await;
+    assert_eq!(reply.body.as_ref(), b"space again");
+    let _ = child.kill();
+    let _ = child.wait();
+    println!(
+        "{} blobs acknowledged before the disk filled; refused with {status} {code}",
+        acknowledged.len()
+    );
+}
