@@ -6,17 +6,15 @@
 //!
 //! `LAZULI_TORTURE_CYCLES` sets the number of kill cycles (default 8; the full run is 100).
 
-#[path = "../../lazuli-frontend/tests/common/client.rs"]
-mod client;
+mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use client::{send_to, try_send_to, Auth};
+use common::client::{send_to, try_send_to, Auth};
+use common::ServerProcess;
 use http::Method;
 use rand::{Rng, SeedableRng};
 
@@ -55,40 +53,6 @@ fn content(rng: &mut impl Rng) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
         .collect()
-}
-
-fn start_server(dir: &std::path::Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lazuli"))
-        .args([
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            "0",
-            "--metricsPort",
-            "0",
-            "--silent",
-            "--location",
-        ])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn lazuli");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read startup line");
-    let addr = line
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix("http://"))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in startup line {line:?}"));
-    (child, addr)
-}
-
-fn sigkill(child: &mut Child) {
-    // Child::kill sends SIGKILL on Unix: no chance to flush or clean up.
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 async fn put_blob(addr: SocketAddr, name: &str, body: &[u8]) -> bool {
@@ -213,7 +177,8 @@ async fn acknowledged_writes_survive_sigkill() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x1a2u64 ^ cycles as u64);
     for cycle in 0..cycles {
         let started = Instant::now();
-        let (mut child, addr) = start_server(dir.path());
+        let server = ServerProcess::start(dir.path());
+        let addr = server.addr;
         loop {
             let reply = try_send_to(
                 addr,
@@ -249,7 +214,7 @@ async fn acknowledged_writes_survive_sigkill() {
             })
             .collect();
         tokio::time::sleep(Duration::from_millis(rng.gen_range(100..1200))).await;
-        sigkill(&mut child);
+        server.kill();
         for task in tasks {
             let _ = task.await;
         }
@@ -259,9 +224,9 @@ async fn acknowledged_writes_survive_sigkill() {
             .into_inner()
             .expect("model");
     }
-    let (mut child, addr) = start_server(dir.path());
-    check(addr, &mut model).await;
-    sigkill(&mut child);
+    let server = ServerProcess::start(dir.path());
+    check(server.addr, &mut model).await;
+    server.kill();
     println!(
         "{cycles} kill cycles, {} acknowledged operations checked, none lost",
         model.acknowledged

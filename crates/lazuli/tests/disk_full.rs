@@ -3,15 +3,12 @@
 //! freed. The test mounts its own tmpfs (it needs root, as CI has); without the privilege it
 //! says so and skips.
 
-#[path = "../../lazuli-frontend/tests/common/client.rs"]
-mod client;
+mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use client::{send_to, try_send_to, Auth};
+use common::client::{send_to, try_send_to, Auth};
+use common::ServerProcess;
 use http::Method;
 
 const FILESYSTEM_MIB: u64 = 64;
@@ -24,34 +21,6 @@ impl Drop for Mount {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
-}
-
-fn start(dir: &Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lazuli"))
-        .args([
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            "0",
-            "--metricsPort",
-            "0",
-            "--silent",
-            "--location",
-        ])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("startup line");
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http://"))
-        .and_then(|a| a.parse().ok());
-    (child, addr.unwrap_or_else(|| panic!("no address in {line:?}")))
 }
 
 fn blob_body(i: usize) -> Vec<u8> {
@@ -77,7 +46,8 @@ async fn full_disk_fails_writes_cleanly_and_recovers() {
     let ballast = root.path().join("ballast");
     std::fs::write(&ballast, vec![0u8; BALLAST_BYTES]).expect("ballast");
     let data = root.path().join("data");
-    let (mut child, addr) = start(&data);
+    let server = ServerProcess::start(&data);
+    let addr = server.addr;
     let created = send_to(
         addr,
         Method::PUT,
@@ -150,9 +120,9 @@ async fn full_disk_fails_writes_cleanly_and_recovers() {
     );
 
     // Nothing acknowledged was lost or corrupted, across a restart too.
-    let _ = child.kill();
-    let _ = child.wait();
-    let (mut child, addr) = start(&data);
+    server.kill();
+    let server = ServerProcess::start(&data);
+    let addr = server.addr;
     for &i in &acknowledged {
         let reply = try_send_to(
             addr,
@@ -171,8 +141,7 @@ async fn full_disk_fails_writes_cleanly_and_recovers() {
     }
     let reply = send_to(addr, Method::GET, path, &[], b"", Auth::SharedKey).await;
     assert_eq!(reply.body.as_ref(), b"space again");
-    let _ = child.kill();
-    let _ = child.wait();
+    server.kill();
     println!(
         "{} blobs acknowledged before the disk filled; refused with {status} {code}",
         acknowledged.len()

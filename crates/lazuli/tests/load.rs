@@ -4,12 +4,9 @@
 //!
 //! `LAZULI_LOAD_SECONDS` sets the duration (default 5; the full run is 60).
 
-#[path = "../../lazuli-frontend/tests/common/client.rs"]
-mod client;
+mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +18,8 @@ use hyper_util::rt::TokioIo;
 use rand::{Rng, SeedableRng};
 use tokio::net::TcpStream;
 
+use common::{client, proc_status_bytes, ServerProcess};
+
 const CLIENTS: usize = 256;
 /// Distinct blob names; clients overwrite and read each other's blobs.
 const NAMES: usize = 512;
@@ -31,15 +30,6 @@ fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.count())
         .unwrap_or(0)
-}
-
-fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
 }
 
 fn signed(method: Method, addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: Bytes) -> Request<Full<Bytes>> {
@@ -105,32 +95,9 @@ async fn mixed_load_without_errors_or_leaks() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lazuli"))
-        .args([
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            "0",
-            "--metricsPort",
-            "0",
-            "--silent",
-            "--location",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("startup line");
-    let addr: SocketAddr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http://"))
-        .and_then(|a| a.parse().ok())
-        .expect("address");
-    let pid = child.id();
+    let server = ServerProcess::start(dir.path());
+    let addr = server.addr;
+    let pid = server.pid();
     let created = client::send_to(
         addr,
         Method::PUT,
@@ -165,12 +132,12 @@ async fn mixed_load_without_errors_or_leaks() {
         .map(|c| tokio::spawn(client_loop(addr, c as u64, deadline, done.clone(), failed.clone())))
         .collect();
     tokio::time::sleep(Duration::from_secs(seconds) / 3).await;
-    let rss_early = rss_bytes(pid);
+    let rss_early = proc_status_bytes(pid, "VmRSS");
     let fds_during = open_fds(pid);
     for task in tasks {
         task.await.expect("client task");
     }
-    let rss_late = rss_bytes(pid);
+    let rss_late = proc_status_bytes(pid, "VmRSS");
     // Connections close when the clients drop them; give the server a moment to notice.
     let mut fds_after = open_fds(pid);
     for _ in 0..50 {
@@ -180,8 +147,7 @@ async fn mixed_load_without_errors_or_leaks() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         fds_after = open_fds(pid);
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    server.kill();
     let requests = done.load(Ordering::Relaxed);
     println!(
         "{CLIENTS} clients, {seconds} s: {requests} requests ({:.0}/s), fds {fds_before} → {fds_during} → {fds_after}, RSS {} → {} MiB",

@@ -3,12 +3,9 @@
 //!
 //! `LAZULI_STREAMING_TEST_BYTES` sets the blob size (default 1 GiB; the full run is 4 GiB).
 
-#[path = "../../lazuli-frontend/tests/common/client.rs"]
-mod client;
+mod common;
 
-use std::io::{BufRead, BufReader};
 use std::pin::Pin;
-use std::process::{Command, Stdio};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -17,6 +14,8 @@ use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+
+use common::{client, proc_status_bytes, ServerProcess};
 
 const RSS_LIMIT_BYTES: u64 = 256 << 20;
 const CHUNK_BYTES: usize = 1 << 20;
@@ -45,15 +44,6 @@ impl Body for Generated {
     }
 }
 
-fn peak_rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
 async fn connect(addr: std::net::SocketAddr) -> hyper::client::conn::http1::SendRequest<Generated> {
     let stream = TcpStream::connect(addr).await.expect("connect");
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -70,31 +60,8 @@ async fn multi_gib_blob_streams_in_bounded_memory() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1 << 30);
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lazuli"))
-        .args([
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            "0",
-            "--metricsPort",
-            "0",
-            "--silent",
-            "--location",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("startup line");
-    let addr: std::net::SocketAddr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http://"))
-        .and_then(|a| a.parse().ok())
-        .expect("address");
+    let server = ServerProcess::start(dir.path());
+    let addr = server.addr;
     let created = client::send_to(
         addr,
         Method::PUT,
@@ -134,7 +101,7 @@ async fn multi_gib_blob_streams_in_bounded_memory() {
     let mut sender = connect(addr).await;
     let response = sender.send_request(request).await.expect("upload");
     assert_eq!(response.status(), 201, "upload answered {}", response.status());
-    let after_upload = peak_rss_bytes(child.id());
+    let after_upload = proc_status_bytes(server.pid(), "VmHWM");
 
     let mut download = Request::builder()
         .method(Method::GET)
@@ -173,9 +140,8 @@ async fn multi_gib_blob_streams_in_bounded_memory() {
         }
     }
     assert_eq!(offset, size, "downloaded length");
-    let peak = peak_rss_bytes(child.id());
-    let _ = child.kill();
-    let _ = child.wait();
+    let peak = proc_status_bytes(server.pid(), "VmHWM");
+    server.kill();
     println!(
         "{} MiB up and down; server peak RSS after upload {} MiB, at the end {} MiB",
         size >> 20,
