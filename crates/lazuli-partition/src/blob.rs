@@ -128,9 +128,10 @@ impl Partition {
     }
 
     /// Runs a read-modify-write of one blob under its locks: `change` receives the current
-    /// row (if any) and returns the new row plus extra batch operations, or an error. Segments
-    /// that the old row referenced and the new one does not are released once the write is
-    /// durable.
+    /// row (if any) and returns the new row, extra batch operations, and the segment
+    /// references that the write consumes (an upload's, or deleted block rows'). Once the
+    /// write is durable the new row takes its references, then the old row's and the
+    /// consumed ones are dropped.
     fn modify_blob(
         &self,
         account: &str,
@@ -151,28 +152,30 @@ impl Partition {
             None => batch.delete(key),
         };
         self.table.write(&batch).map_err(PartitionError::from)?;
+        if let Some(row) = &new_row {
+            self.reference_segments(row.segments());
+        }
         if let Some(old) = &current {
-            let kept: HashSet<&Segment> = new_row.iter().flat_map(|row| row.segments()).collect();
-            released.extend(old.segments().filter(|s| !kept.contains(s)).copied());
+            released.extend(old.segments().copied());
         }
         self.release_segments(&released);
         Ok(new_row)
     }
 
-    /// Deletes every uncommitted block row of a blob into `batch`; returns their segments
-    /// minus those in `keep`.
+    /// Deletes every uncommitted block row of a blob into `batch`; returns the references
+    /// those rows held (one per distinct segment per row).
     fn discard_uncommitted(
         &self,
         account: &str,
         container: &str,
         blob: &str,
         batch: &mut WriteBatch,
-        keep: &HashSet<Segment>,
     ) -> Result<Vec<Segment>, AzureError> {
         let mut released = Vec::new();
         for (id, block) in self.uncommitted_blocks(account, container, blob)? {
             batch.delete(keys::block(account, container, blob, &id));
-            released.extend(block.segments.into_iter().filter(|s| !keep.contains(s)));
+            let unique: HashSet<Segment> = block.segments.into_iter().collect();
+            released.extend(unique);
         }
         Ok(released)
     }
@@ -225,8 +228,9 @@ impl Partition {
                 blocks,
             };
             let mut batch = WriteBatch::new();
-            let released = self.discard_uncommitted(account, container, blob, &mut batch, &HashSet::new())?;
-            Ok((Some(row), batch, released))
+            let mut consumed = self.discard_uncommitted(account, container, blob, &mut batch)?;
+            consumed.extend(body_segments.iter().copied());
+            Ok((Some(row), batch, consumed))
         });
         match result {
             Ok(row) => row.ok_or_else(|| AzureError::internal("put produced no row")),
@@ -292,18 +296,22 @@ impl Partition {
                 keys::block(account, container, blob, block_id),
                 rows::encode(&row, None),
             );
-            if let Err(error) = self.table.write(&batch) {
-                self.release_segments(&segments);
-                return Err(PartitionError::from(error).into());
+            let written = self.table.write(&batch).map_err(PartitionError::from);
+            if written.is_ok() {
+                self.reference_segments(&row.segments);
             }
+            if body.inline.is_some() {
+                // The segment appended here for an inline body: its reference is this call's.
+                self.release_segments(&segments);
+            }
+            written?;
             if let Some(old) = replaced {
                 self.release_segments(&old);
             }
             Ok(())
         })();
-        if result.is_err() {
-            self.release_segments(&body_segments);
-        }
+        // The upload's own references end here, whatever happened.
+        self.release_segments(&body_segments);
         result
     }
 
@@ -369,10 +377,9 @@ impl Partition {
                 inline: if blocks.is_empty() { Some(Vec::new()) } else { None },
                 blocks,
             };
-            let keep: HashSet<Segment> = row.segments().copied().collect();
             let mut batch = WriteBatch::new();
-            let released = self.discard_uncommitted(account, container, blob, &mut batch, &keep)?;
-            Ok((Some(row), batch, released))
+            let consumed = self.discard_uncommitted(account, container, blob, &mut batch)?;
+            Ok((Some(row), batch, consumed))
         })?;
         row.ok_or_else(|| AzureError::internal("commit produced no row"))
     }
@@ -444,8 +451,8 @@ impl Partition {
             };
             Self::check_write_conditions(Some(current), conditions)?;
             let mut batch = WriteBatch::new();
-            let released = self.discard_uncommitted(account, container, blob, &mut batch, &HashSet::new())?;
-            Ok((None, batch, released))
+            let consumed = self.discard_uncommitted(account, container, blob, &mut batch)?;
+            Ok((None, batch, consumed))
         })?;
         Ok(())
     }

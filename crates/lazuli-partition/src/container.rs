@@ -146,10 +146,13 @@ impl Partition {
                 let mut released = Vec::new();
                 for (key, value) in &found {
                     batch.delete(key.clone());
-                    released.extend(self.segments_of_row(key, value)?);
+                    released.push(self.segments_of_row(key, value)?);
                 }
                 self.table.write(&batch).map_err(PartitionError::from)?;
-                self.release_segments(&released);
+                // Each row held one reference per distinct segment.
+                for segments in &released {
+                    self.release_segments(segments);
+                }
             }
         }
         let mut batch = WriteBatch::new();

@@ -1,10 +1,13 @@
 //! The blob-data stream: where blob bodies live, how their space is accounted and reclaimed.
 //!
-//! Live bytes are counted per extent in memory: a segment counts from the moment it is
-//! appended (so an upload in flight is never collected), and stops counting once the row that
-//! referenced it is durably overwritten or deleted, or the upload that wrote it fails. After a
-//! restart the counts are rebuilt from the rows. An extent whose count stays at zero for the
-//! grace period is deleted.
+//! Every segment carries a reference count, kept in memory: an upload holds one reference
+//! from the moment it appends the segment (so data in flight is never collected), and every
+//! row that names the segment holds one (a row counts each segment once, however often it
+//! names it). Snapshots, versions and reused committed blocks share segments this way. A
+//! writer takes the new row's references after the row is durable, then drops the old row's
+//! and its own; a segment whose count falls to zero stops counting toward its extent's live
+//! bytes. After a restart the counts are rebuilt from the rows. An extent whose live bytes stay
+//! at zero for the grace period is deleted.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -27,6 +30,8 @@ const REWRITE_LIVE_FRACTION: f64 = 0.5;
 pub(crate) struct GcState {
     /// Extents seen with no live bytes, and since when.
     dead_since: Mutex<HashMap<ExtentId, Instant>>,
+    /// References held on each live segment.
+    references: Mutex<HashMap<Segment, u32>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -40,15 +45,30 @@ pub struct GcReport {
 }
 
 impl Partition {
-    /// Appends one segment of a blob body durably and counts it live.
+    /// Appends one segment of a blob body durably; the caller holds its one reference until
+    /// it passes the segment to a row (and then releases it) or gives up.
     pub fn append_segment(&self, bytes: &[u8]) -> Result<Segment, PartitionError> {
         let locations = self.data.append(&[bytes])?;
         let location = locations
             .first()
             .copied()
             .ok_or_else(|| PartitionError::Corrupt("append returned no location".into()))?;
-        self.data.add_live_bytes(location.extent, location.len as i64);
-        Ok(Segment::from(location))
+        let segment = Segment::from(location);
+        self.reference_segments(&[segment]);
+        Ok(segment)
+    }
+
+    /// Takes one reference on each distinct segment.
+    pub fn reference_segments<'a>(&self, segments: impl IntoIterator<Item = &'a Segment>) {
+        let unique: HashSet<Segment> = segments.into_iter().copied().collect();
+        let mut references = self.gc.references.lock();
+        for segment in unique {
+            let count = references.entry(segment).or_insert(0);
+            *count += 1;
+            if *count == 1 {
+                self.data.add_live_bytes(segment.extent, segment.len as i64);
+            }
+        }
     }
 
     /// Reads one segment, checksum-verified by the stream layer.
@@ -56,11 +76,21 @@ impl Partition {
         Ok(self.data.read(RecordLocation::from(segment))?)
     }
 
-    /// Stops counting segments that no durable row references any more.
-    pub fn release_segments(&self, segments: &[Segment]) {
-        let unique: HashSet<Segment> = segments.iter().copied().collect();
+    /// Drops one reference on each distinct segment; a segment nobody references any more
+    /// stops counting as live.
+    pub fn release_segments<'a>(&self, segments: impl IntoIterator<Item = &'a Segment>) {
+        let unique: HashSet<Segment> = segments.into_iter().copied().collect();
+        let mut references = self.gc.references.lock();
         for segment in unique {
-            self.data.add_live_bytes(segment.extent, -(segment.len as i64));
+            let Some(count) = references.get_mut(&segment) else {
+                debug_assert!(false, "released an unreferenced segment {segment:?}");
+                continue;
+            };
+            *count -= 1;
+            if *count == 0 {
+                references.remove(&segment);
+                self.data.add_live_bytes(segment.extent, -(segment.len as i64));
+            }
         }
     }
 
@@ -82,10 +112,7 @@ impl Partition {
                 let Some((last_key, _)) = found.last() else { break };
                 start = [last_key.as_slice(), &[0]].concat();
                 for (key, value) in &found {
-                    let unique: HashSet<Segment> = self.segments_of_row(key, value)?.into_iter().collect();
-                    for segment in unique {
-                        self.data.add_live_bytes(segment.extent, segment.len as i64);
-                    }
+                    self.reference_segments(&self.segments_of_row(key, value)?);
                 }
                 if found.len() < REBUILD_SCAN_ROWS {
                     break;
@@ -227,10 +254,12 @@ impl Partition {
         let mut batch = lazuli_table::WriteBatch::new();
         batch.put(key.to_vec(), new_value);
         if let Err(error) = self.table.write(&batch) {
-            self.release_segments(&moved.values().copied().collect::<Vec<_>>());
+            self.release_segments(moved.values());
             return Err(error.into());
         }
-        self.release_segments(&moved.keys().copied().collect::<Vec<_>>());
+        // The row now holds the copies (its reference replaces the copier's) and no longer
+        // holds the originals.
+        self.release_segments(moved.keys());
         Ok(copied)
     }
 
