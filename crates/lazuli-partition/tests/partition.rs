@@ -464,3 +464,22 @@ fn garbage_collection_returns_space_of_deleted_blobs() {
         assert_eq!(read_all(&partition, "c", name).len(), blob_bytes);
     }
 }
+
+#[test]
+fn committed_entries_take_the_committed_block_even_when_restaged() {
+    let partition = open(MemStore::new());
+    partition.create_container(A, "c", vec![], None).expect("create");
+    let item = |kind, id: &str| BlockListItem { kind, id: id.into() };
+    let stage = |id: &str, data: &[u8]| {
+        let body = upload(&partition, data, false);
+        partition.put_block(A, "c", "b", id, body).expect("block");
+    };
+    stage("AA==", b"old");
+    partition
+        .put_block_list(A, "c", "b", &[item(BlockListKind::Latest, "AA==")], HttpHeaders::default(), vec![], &Conditions::default())
+        .expect("commit");
+    stage("AA==", b"newer");
+    let list = [item(BlockListKind::Committed, "AA==")];
+    partition.put_block_list(A, "c", "b", &list, HttpHeaders::default(), vec![], &Conditions::default()).expect("commit");
+    assert_eq!(read_all(&partition, "c", "b"), b"old");
+}

@@ -4,6 +4,13 @@
 //! The single-node store ([`LocalStore`]) keeps one directory per stream and one file per
 //! extent; the replicated stamp will implement the same [`StreamStore`] trait over extent
 //! nodes. [`MemStore`] is an in-memory store with fault injection for tests.
+//!
+//! Both stores run the same engine (`stream.rs`: extent rollover and sealing, group commit,
+//! poisoning, recovery, reads, replay) over an I/O seam (`storage.rs`): the file system in
+//! `local.rs`, an in-memory file system with injected faults and simulated crashes in
+//! `mem.rs`. Formats: `record.rs` (the frame), `extent.rs` (the extent header and scanning);
+//! both are documented byte by byte in docs/formats/extent.md. What an acknowledged append
+//! means and what survives which crash: docs/durability.md, section "Stream layer".
 
 use std::sync::Arc;
 
@@ -32,7 +39,10 @@ impl RecordLocation {
     pub fn end(&self) -> StreamPosition {
         StreamPosition {
             extent: self.extent,
-            offset: self.offset + record::FRAME_OVERHEAD_BYTES as u64 + self.len as u64,
+            // Saturating: a location decoded from damaged metadata must not panic here.
+            offset: self
+                .offset
+                .saturating_add(record::FRAME_OVERHEAD_BYTES as u64 + self.len as u64),
         }
     }
 }
@@ -75,6 +85,9 @@ pub enum StreamError {
     RecordTooLarge(usize),
     #[error("invalid stream name {0:?}")]
     InvalidName(String),
+    /// The extent is the stream's open (or last) extent, which is never deleted.
+    #[error("extent {extent} of stream {stream} is open and cannot be deleted")]
+    ExtentOpen { stream: String, extent: ExtentId },
 }
 
 pub type Result<T, E = StreamError> = std::result::Result<T, E>;
@@ -103,12 +116,9 @@ pub trait Stream: Send + Sync {
     fn read(&self, location: RecordLocation) -> Result<Vec<u8>>;
 
     /// Calls `visit` with every record at or after `from`, in stream order. Used to replay
-    /// commit logs. Stops at the end of the stream; a corrupt record is an error.
-    fn replay(
-        &self,
-        from: StreamPosition,
-        visit: &mut dyn FnMut(RecordLocation, &[u8]) -> Result<()>,
-    ) -> Result<()>;
+    /// commit logs. Stops at the end of what was durable when the call started; a corrupt
+    /// record is an error (including one skipped over to reach `from` inside an extent).
+    fn replay(&self, from: StreamPosition, visit: &mut dyn FnMut(RecordLocation, &[u8]) -> Result<()>) -> Result<()>;
 
     /// Seals the open extent (if it holds any record) so that the next append starts a new one.
     fn seal(&self) -> Result<()>;
@@ -127,4 +137,38 @@ pub trait Stream: Send + Sync {
     fn end_position(&self) -> StreamPosition;
 }
 
+/// Options of a store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Seal size: an append that would grow the open extent past this starts a new extent.
+    /// 1 GiB by default: large enough that per-extent costs (a file, a directory fsync,
+    /// metadata in the stream map) are negligible, small enough that garbage collection can
+    /// rewrite one extent in seconds.
+    pub extent_size_bytes_max: u64,
+    /// Sync before acknowledging. Off only for tests and scratch data: nothing written with
+    /// `sync: false` survives a power loss reliably.
+    pub sync: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            extent_size_bytes_max: 1 << 30,
+            sync: true,
+        }
+    }
+}
+
+mod extent;
+mod local;
+mod mem;
 pub mod record;
+mod stats;
+mod storage;
+mod stream;
+
+pub use extent::{EXTENT_HEADER_BYTES, EXTENT_MAGIC, EXTENT_VERSION};
+pub use local::LocalStore;
+pub use mem::{FaultPlan, MemStore, TornWrite};
+pub use stats::{stats, StreamStats};
+pub use stream::{validate_stream_name, STREAM_NAME_BYTES_MAX};

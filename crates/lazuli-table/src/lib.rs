@@ -1,10 +1,58 @@
 //! An ordered key→value table (an LSM) whose every byte lives in streams: a commit-log
 //! stream, a row-data stream of immutable sorted checkpoints, and a metadata stream holding
-//! the manifest of live checkpoints.
+//! the manifest of live checkpoints. Because a table is only its streams, a partition moves to
+//! another server by reopening them; nothing is copied.
+//!
+//! # Shape
+//!
+//! - [`Table::write`]: one commit-log record per [`WriteBatch`] (`log.rs`), durable before
+//!   `write` returns, then applied to the memtable (`memtable.rs`) under one lock.
+//! - When the memtable is full it freezes (reads still see it) and a background thread writes it
+//!   to the rows stream as a checkpoint: data blocks, block index, bloom filter, footer
+//!   (`checkpoint.rs`, `block.rs`, `bloom.rs`). A manifest naming the live checkpoints and the
+//!   log replay position is then appended to the meta stream (`manifest.rs`, `flush.rs`).
+//! - Another background thread merges checkpoints (`compaction.rs`, size-tiered); extents that
+//!   no live checkpoint, manifest or replayable log record needs are deleted (`reclaim.rs`).
+//! - Reads consult an immutable snapshot of the sources (`version.rs`): memtables, then
+//!   checkpoints newest first, through bloom filters, block indexes and an LRU block cache
+//!   (`cache.rs`); scans merge all sources (`merge.rs`).
+//! - [`Table::open`] recovers from the newest manifest and replays the log (`recovery.rs`).
+//!
+//! # Guarantees
+//!
+//! Acknowledged means durable: a crash loses no batch for which `write` returned `Ok`, and every
+//! batch is all-or-nothing, for readers and after recovery. Stored data that fails a checksum or
+//! a format check is an error ([`TableError::is_corrupt`]), never returned as data. After a
+//! commit-log append whose durability is unknown (a failed sync), or a failed flush or
+//! compaction, the table refuses writes ([`TableError::Poisoned`]) until reopened; a plain
+//! I/O error on append (the record was cut off again) only fails that write. See `docs/durability.md` (section "Tables") and
+//! `docs/formats/{commit-log,checkpoint,manifest}.md`.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use lazuli_stream::{StreamError, StreamStore};
+use parking_lot::Mutex;
+
+mod background;
+mod block;
+mod bloom;
+mod cache;
+mod checkpoint;
+mod codec;
+mod compaction;
+mod flush;
+pub mod limits;
+mod log;
+mod manifest;
+mod memtable;
+mod merge;
+mod reclaim;
+mod recovery;
+mod table;
+mod version;
+
+pub use limits::{BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
@@ -16,6 +64,23 @@ pub enum TableError {
     KeyTooLarge(usize),
     #[error("value too large: {0} bytes")]
     ValueTooLarge(usize),
+    #[error("batch too large: {0}")]
+    BatchTooLarge(String),
+    /// An earlier failure (a commit-log append that failed other than by a plain I/O error, e.g.
+    /// a failed sync; or a failed flush or compaction) left the durable state uncertain: the table
+    /// refuses writes until it is reopened, which replays the log.
+    #[error("table refuses writes after an earlier failure: {0}")]
+    Poisoned(String),
+}
+
+impl TableError {
+    /// True if stored data failed a checksum or format check (as opposed to I/O or input errors).
+    pub fn is_corrupt(&self) -> bool {
+        matches!(
+            self,
+            TableError::Corrupt(_) | TableError::Stream(StreamError::Corrupt { .. })
+        )
+    }
 }
 
 pub type Result<T, E = TableError> = std::result::Result<T, E>;
@@ -69,42 +134,106 @@ impl WriteBatch {
     }
 }
 
+/// What a table holds right now, for metrics, tests and benchmarks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableStats {
+    /// The sequence number the next batch gets.
+    pub next_seq: u64,
+    pub memtable_rows: usize,
+    pub memtable_bytes: usize,
+    /// Rows of the memtable being written out as a checkpoint (0 if none).
+    pub frozen_memtable_rows: usize,
+    pub checkpoints: usize,
+    /// Rows in checkpoints, tombstones and shadowed rows included.
+    pub checkpoint_rows: u64,
+    /// Bytes of checkpoint records in the rows stream.
+    pub checkpoint_bytes: u64,
+    pub checkpoint_blocks: usize,
+    /// Memory held by the block indexes and bloom filters of live checkpoints.
+    pub index_and_bloom_bytes: usize,
+    pub block_cache_bytes: usize,
+    pub block_cache_blocks: usize,
+    pub log_extents: usize,
+    pub rows_extents: usize,
+    pub meta_extents: usize,
+    /// Flushes and compactions since the table was opened.
+    pub flushes: u64,
+    pub compactions: u64,
+    /// Times a compaction gave the rows stream up to a waiting flush.
+    pub compaction_yields: u64,
+    pub poisoned: Option<String>,
+}
+
+/// An LSM table over three streams. All methods may be called from many threads at once; writers
+/// never wait for each other (their log appends share fsyncs), only for a full memtable while the
+/// previous one is still being written out.
 pub struct Table {
-    _private: (),
+    inner: Arc<table::TableInner>,
+    background: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        self.inner.shutdown.store(true, Ordering::Release);
+        self.inner.notify();
+        for handle in self.background.lock().drain(..) {
+            if handle.join().is_err() {
+                tracing::error!(table = %self.inner.name, "background thread panicked");
+            }
+        }
+    }
 }
 
 impl Table {
     /// Opens (or creates) the table whose streams are `{name}.log`, `{name}.rows` and
     /// `{name}.meta` in `store`, recovering from the manifest, checkpoints and log.
     pub fn open(store: Arc<dyn StreamStore>, name: &str, options: TableOptions) -> Result<Arc<Table>> {
-        let _ = (store, name, options);
-        todo!("storage core")
+        let background = options.background;
+        let inner = recovery::open(store.as_ref(), name, options)?;
+        let handles = if background {
+            background::spawn(&inner).map_err(|source| {
+                TableError::Stream(StreamError::Io {
+                    stream: format!("{name} (background threads)"),
+                    source,
+                })
+            })?
+        } else {
+            Vec::new()
+        };
+        Ok(Arc::new(Table {
+            inner,
+            background: Mutex::new(handles),
+        }))
     }
 
-    /// Applies `batch` atomically; returns once it is durable.
+    /// Applies `batch` atomically; returns once it is durable. Readers see all of it or none.
     pub fn write(&self, batch: &WriteBatch) -> Result<()> {
-        let _ = batch;
-        todo!("storage core")
+        self.inner.write(batch)
     }
 
+    /// The newest value of `key`, or `None` if it was never written or was deleted.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let _ = key;
-        todo!("storage core")
+        self.inner.get(key)
     }
 
     /// Up to `limit` rows with `start <= key < end` (no upper bound if `end` is None), in key order.
     pub fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let _ = (start, end, limit);
-        todo!("storage core")
+        self.inner.scan(start, end, limit)
     }
 
-    /// Writes the memtable out as a checkpoint now.
+    /// Writes the memtable out as a checkpoint now (and waits for it). With `background: false`
+    /// this and [`Table::compact`] are the only way checkpoints are made besides the automatic
+    /// flush a `write` runs inline when the memtable is full.
     pub fn flush(&self) -> Result<()> {
-        todo!("storage core")
+        self.inner.flush(true)
     }
 
     /// Merges all checkpoints into one and drops obsolete data now.
     pub fn compact(&self) -> Result<()> {
-        todo!("storage core")
+        self.inner.compact_all()
+    }
+
+    pub fn stats(&self) -> TableStats {
+        self.inner.stats()
     }
 }

@@ -218,11 +218,10 @@ pub(crate) fn parse_sas_time(text: &str) -> Option<OffsetDateTime> {
         (rest, UtcOffset::UTC)
     };
     let time = parse_time(time_part)?;
-    Some(
-        PrimitiveDateTime::new(date, time)
-            .assume_offset(offset)
-            .to_offset(UtcOffset::UTC),
-    )
+    // Checked: `9999-12-31T23:59:59-01:00` is past the last representable UTC time.
+    PrimitiveDateTime::new(date, time)
+        .assume_offset(offset)
+        .checked_to_offset(UtcOffset::UTC)
 }
 
 fn digits(text: &str, len: usize) -> Option<u32> {
@@ -293,4 +292,19 @@ fn parse_offset(text: &str) -> Option<UtcOffset> {
     let h = i8::try_from(digits(h, 2)?).ok()?;
     let m = i8::try_from(digits(m, 2)?).ok()?;
     UtcOffset::from_hms(sign * h, sign * m, 0).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by `fuzz/fuzz_targets/sas.rs`: a SAS time whose UTC equivalent is past year 9999
+    /// panicked in `to_offset` (reachable without credentials: `se`/`st` are parsed before the
+    /// signature is checked).
+    #[test]
+    fn sas_time_past_the_representable_range_is_refused() {
+        assert_eq!(parse_sas_time("9999-12-31T23:59:59-01:00"), None);
+        assert_eq!(parse_sas_time("9999-12-31T23:59:59Z").map(|t| t.year()), Some(9999));
+        assert_eq!(parse_sas_time("0000-01-01T00:00:00+01:00").map(|t| t.year()), Some(-1));
+    }
 }

@@ -370,11 +370,10 @@ pub(crate) fn parse_iso8601(s: &str) -> Option<time::OffsetDateTime> {
         }
     };
     let time = Time::from_hms_nano(hour, minute, second, nanos).ok()?;
-    Some(
-        PrimitiveDateTime::new(date, time)
-            .assume_offset(offset)
-            .to_offset(UtcOffset::UTC),
-    )
+    // Checked: `9999-12-31T23:59:59-01:00` is past the last representable UTC time.
+    PrimitiveDateTime::new(date, time)
+        .assume_offset(offset)
+        .checked_to_offset(UtcOffset::UTC)
 }
 
 #[cfg(test)]
@@ -413,6 +412,17 @@ mod tests {
         ] {
             assert!(parse_iso8601(bad).is_none(), "{bad}");
         }
+    }
+
+    /// Found with the `xml` fuzz target's harness: an access policy or key info time whose UTC
+    /// equivalent is past year 9999 panicked in `to_offset` (Set Container ACL answered by a
+    /// dropped connection instead of 400).
+    #[test]
+    fn iso8601_past_the_representable_range_is_refused() {
+        assert!(parse_iso8601("9999-12-31T23:59:59-01:00").is_none());
+        assert_eq!(parse_iso8601("9999-12-31T23:59:59Z").map(|t| t.year()), Some(9999));
+        let acl = b"<SignedIdentifiers><SignedIdentifier><Id>abc</Id><AccessPolicy><Start>9999-12-31T23:59:59-01:00</Start></AccessPolicy></SignedIdentifier></SignedIdentifiers>";
+        assert_eq!(err_code(crate::xml::parse_signed_identifiers(acl)), ErrorCode::InvalidXmlNodeValue);
     }
 
     #[test]

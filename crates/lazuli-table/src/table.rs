@@ -1,0 +1,295 @@
+//! The table's shared state and its read and write paths. Flushes, compactions and recovery live
+//! in their own modules and work on the same [`TableInner`].
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lazuli_stream::{Stream, StreamError};
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::cache::BlockCache;
+use crate::checkpoint::{CheckpointCursor, RowsGate};
+use crate::limits::{BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, MEMTABLE_OVERSHOOT_FACTOR, VALUE_BYTES_MAX};
+use crate::manifest::Manifest;
+use crate::merge::{Merge, Source};
+use crate::version::Version;
+use crate::{log, Result, TableError, TableOptions, TableStats, WriteBatch};
+
+/// How long a waiting writer or the idle background thread sleeps before looking again; wakeups
+/// are signalled, this only bounds the cost of a missed one.
+const WAIT_SLICE: Duration = Duration::from_millis(50);
+
+pub(crate) struct TableInner {
+    pub name: String,
+    pub options: TableOptions,
+    pub log: Arc<dyn Stream>,
+    pub rows: Arc<dyn Stream>,
+    pub meta: Arc<dyn Stream>,
+    /// Writers hold it shared from taking a sequence number until their batch is in the memtable;
+    /// freezing the memtable holds it exclusively. So every batch numbered before a freeze is in
+    /// the frozen memtable and every later one in the new memtable. It is shared, so writers never
+    /// wait for each other and their log appends share fsyncs (group commit).
+    pub gate: RwLock<()>,
+    pub next_seq: AtomicU64,
+    pub version: RwLock<Arc<Version>>,
+    /// The last durable manifest. Held only to write the next one and install the matching
+    /// version, so that manifest and version always change together.
+    pub manifest: Mutex<Manifest>,
+    /// One flush at a time (each freezes, writes and installs one memtable).
+    pub flush_lock: Mutex<()>,
+    /// One compaction at a time; it runs beside flushes.
+    pub compaction_lock: Mutex<()>,
+    pub rows_gate: RowsGate,
+    /// Checkpoints written by flushes and by compactions since open (metrics).
+    pub flushes: AtomicU64,
+    pub compactions: AtomicU64,
+    pub cache: Arc<BlockCache>,
+    /// Set by the first failure that leaves the table's durable state uncertain; every later
+    /// write fails with it. Reads go on.
+    pub poisoned: Mutex<Option<String>>,
+    pub signal: Mutex<()>,
+    pub changed: Condvar,
+    pub shutdown: AtomicBool,
+}
+
+impl TableInner {
+    pub(crate) fn current(&self) -> Arc<Version> {
+        self.version.read().clone()
+    }
+
+    pub(crate) fn poison(&self, why: String) {
+        tracing::error!(table = %self.name, %why, "table poisoned: refusing further writes");
+        let mut p = self.poisoned.lock();
+        if p.is_none() {
+            *p = Some(why);
+        }
+        drop(p);
+        self.notify();
+    }
+
+    /// A failed flush or compaction may leave streams poisoned or half-written checkpoints
+    /// behind: stop writing until a reopen has cleaned up (the log still holds every batch).
+    pub(crate) fn poison_on_error(&self, result: &Result<()>, what: &str) {
+        if let Err(e) = result {
+            if !matches!(e, TableError::Poisoned(_)) {
+                self.poison(format!("{what} failed: {e}"));
+            }
+        }
+    }
+
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        match &*self.poisoned.lock() {
+            Some(why) => Err(TableError::Poisoned(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn notify(&self) {
+        let _g = self.signal.lock();
+        self.changed.notify_all();
+    }
+
+    pub(crate) fn wait(&self) {
+        let mut g = self.signal.lock();
+        self.changed.wait_for(&mut g, WAIT_SLICE);
+    }
+
+    pub(crate) fn write(&self, batch: &WriteBatch) -> Result<()> {
+        validate(batch)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.wait_for_room()?;
+        let mut record = log::encode(batch);
+        let memtable = {
+            let _gate = self.gate.read();
+            self.check_writable()?;
+            let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+            log::set_seq(&mut record, seq);
+            if let Err(e) = self.log.append(&[&record]) {
+                // A plain I/O error (e.g. a full disk) means the stream cut the partial record
+                // off again: the batch is not in the log and later writes may succeed. Any other
+                // failure (above all a failed sync, which poisons the stream) leaves the record's
+                // durability unknown: refuse writes until a reopen replays the log and settles it.
+                if !matches!(e, StreamError::Io { .. }) {
+                    self.poison(format!("commit-log append failed: {e}"));
+                }
+                return Err(e.into());
+            }
+            let memtable = self.current().active.clone();
+            memtable.apply(seq, batch);
+            memtable
+        };
+        if memtable.bytes() >= self.options.memtable_bytes_max {
+            if self.options.background {
+                self.notify();
+            } else if let Err(e) = self.flush(false) {
+                // The batch itself is durable and applied; the failed flush poisoned the table,
+                // so the next write reports it.
+                tracing::debug!(table = %self.name, error = %e, "inline flush failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Backpressure: a writer waits only when the active memtable is full while the previous one
+    /// is still being written out (or when the flusher fell far behind).
+    fn wait_for_room(&self) -> Result<()> {
+        let max = self.options.memtable_bytes_max;
+        loop {
+            self.check_writable()?;
+            let v = self.current();
+            let bytes = v.active.bytes();
+            let full = (v.frozen.is_some() && bytes >= max) || bytes >= max.saturating_mul(MEMTABLE_OVERSHOOT_FACTOR);
+            if !full || !self.options.background || self.shutdown.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            self.notify();
+            self.wait();
+        }
+    }
+
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let v = self.current();
+        if let Some(found) = v.active.get(key) {
+            return Ok(found);
+        }
+        if let Some(frozen) = &v.frozen {
+            if let Some(found) = frozen.memtable.get(key) {
+                return Ok(found);
+            }
+        }
+        for c in &v.checkpoints {
+            if key < c.first_key.as_slice() || key > c.last_key() {
+                continue;
+            }
+            if let Some(found) = c.get(key, &self.cache)? {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+
+    pub(crate) fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        if limit == 0 || end.is_some_and(|end| end <= start) {
+            return Ok(Vec::new());
+        }
+        let v = self.current();
+        let active = v.active.range_for_scan(start, end, limit);
+        // Each tombstone of the active memtable may hide one live row of the frozen one, so the
+        // frozen memtable must supply that many live rows more.
+        let active_tombstones = active.iter().filter(|(_, value)| value.is_none()).count();
+        let mut sources = vec![Source::Rows(active.into_iter())];
+        if let Some(frozen) = &v.frozen {
+            let rows = frozen
+                .memtable
+                .range_for_scan(start, end, limit.saturating_add(active_tombstones));
+            sources.push(Source::Rows(rows.into_iter()));
+        }
+        for c in &v.checkpoints {
+            let before = c.last_key() < start;
+            let after = end.is_some_and(|end| c.first_key.as_slice() >= end);
+            if !before && !after {
+                sources.push(Source::Checkpoint(CheckpointCursor::new(
+                    c.clone(),
+                    Some(self.cache.clone()),
+                    start,
+                )?));
+            }
+        }
+        let mut merge = Merge::new(sources, end.map(<[u8]>::to_vec))?;
+        let mut out = Vec::new();
+        while out.len() < limit {
+            match merge.next_row()? {
+                Some((key, Some(value))) => out.push((key, value)),
+                Some((_, None)) => {}
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn stats(&self) -> TableStats {
+        let v = self.current();
+        let cache = self.cache.stats();
+        TableStats {
+            next_seq: self.next_seq.load(Ordering::Relaxed),
+            memtable_rows: v.active.len(),
+            memtable_bytes: v.active.bytes(),
+            frozen_memtable_rows: v.frozen.as_ref().map_or(0, |f| f.memtable.len()),
+            checkpoints: v.checkpoints.len(),
+            checkpoint_rows: v.checkpoints.iter().map(|c| c.summary.entries).sum(),
+            checkpoint_bytes: v.checkpoints.iter().map(|c| c.size_bytes()).sum(),
+            checkpoint_blocks: v.checkpoints.iter().map(|c| c.block_count()).sum(),
+            index_and_bloom_bytes: v.checkpoints.iter().map(|c| c.memory_bytes()).sum(),
+            block_cache_bytes: cache.bytes,
+            block_cache_blocks: cache.blocks,
+            log_extents: self.log.extents().len(),
+            rows_extents: self.rows.extents().len(),
+            meta_extents: self.meta.extents().len(),
+            flushes: self.flushes.load(Ordering::Relaxed),
+            compactions: self.compactions.load(Ordering::Relaxed),
+            compaction_yields: self.rows_gate.yields.load(Ordering::Relaxed),
+            poisoned: self.poisoned.lock().clone(),
+        }
+    }
+}
+
+fn validate(batch: &WriteBatch) -> Result<()> {
+    if batch.ops.len() > BATCH_OPS_MAX {
+        return Err(TableError::BatchTooLarge(format!(
+            "{} operations (at most {BATCH_OPS_MAX})",
+            batch.ops.len()
+        )));
+    }
+    let mut bytes = 0usize;
+    for (key, value) in &batch.ops {
+        if key.len() > KEY_BYTES_MAX {
+            return Err(TableError::KeyTooLarge(key.len()));
+        }
+        if let Some(value) = value {
+            if value.len() > VALUE_BYTES_MAX {
+                return Err(TableError::ValueTooLarge(value.len()));
+            }
+        }
+        bytes += 9 + key.len() + value.as_ref().map_or(0, Vec::len);
+    }
+    if bytes > BATCH_BYTES_MAX {
+        return Err(TableError::BatchTooLarge(format!(
+            "{bytes} bytes (at most {BATCH_BYTES_MAX})"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use lazuli_stream::{MemStore, StreamStore};
+
+    use crate::{TableOptions, WriteBatch};
+
+    #[test]
+    fn scan_sees_frozen_rows_behind_active_tombstones() {
+        let store: Arc<dyn StreamStore> = MemStore::new();
+        let options = TableOptions {
+            background: false,
+            ..TableOptions::default()
+        };
+        let inner = crate::recovery::open(store.as_ref(), "t", options).unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put("a", "1").put("b", "2").put("c", "3");
+        inner.write(&batch).unwrap();
+        inner.freeze().unwrap();
+        let mut batch = WriteBatch::new();
+        batch.delete("a").delete("b");
+        inner.write(&batch).unwrap();
+        assert!(inner.current().frozen.is_some());
+        assert_eq!(inner.scan(b"", None, 1).unwrap(), vec![(b"c".to_vec(), b"3".to_vec())]);
+        assert_eq!(inner.get(b"a").unwrap(), None);
+        inner.flush(true).unwrap();
+        assert_eq!(inner.scan(b"", None, 1).unwrap(), vec![(b"c".to_vec(), b"3".to_vec())]);
+    }
+}
