@@ -15,7 +15,8 @@ use lazuli_partition::{Partition, PartitionOptions};
 use lazuli_stream::{LocalStore, StoreOptions};
 use tokio::net::TcpListener;
 
-pub use client::{send_to, Auth, Reply, ACCOUNT, KEY};
+#[allow(unused_imports)]
+pub use client::{send_to, Auth, Reply, ACCOUNT, KEY, VERSION};
 
 pub struct TestServer {
     pub addr: SocketAddr,
