@@ -54,11 +54,14 @@ fn upload(partition: &Partition, data: &[u8], inline_allowed: bool) -> UploadedB
     }
 }
 
-/// The live bytes counted while running equal those rebuilt from the rows by a fresh open.
-fn assert_live_bytes_match_rows(store: &Arc<MemStore>, partition: &Partition) {
+/// The live bytes counted while running equal those rebuilt from the rows by a fresh open
+/// (after a simulated process crash, which ends the old store); returns the reopened store.
+fn assert_live_bytes_match_rows(store: &Arc<MemStore>, partition: &Partition) -> (Arc<MemStore>, Arc<Partition>) {
     let (_, live) = partition.data_usage();
-    let reopened = open(store.crash_process());
+    let store = store.crash_process();
+    let reopened = open(store.clone());
     assert_eq!(reopened.data_usage().1, live, "reference counts drifted from the rows");
+    (store, reopened)
 }
 
 fn read_all(partition: &Partition, container: &str, blob: &str) -> Vec<u8> {
@@ -269,6 +272,12 @@ fn block_lists_commit_in_order_and_discard_the_rest() {
         partition.put_block(A, "c", "b", "AAAAAAAA", body).unwrap_err().code,
         ErrorCode::InvalidBlobOrBlock
     );
+    let (store, partition) = assert_live_bytes_match_rows(&store, &partition);
+    partition
+        .delete_blob(A, "c", "b", &Conditions::default())
+        .expect("delete");
+    assert_eq!(partition.data_usage().1, 0, "nothing references any data any more");
+    assert_live_bytes_match_rows(&store, &partition);
 }
 
 /// Listing with prefix, delimiter and pagination equals a model computed from the names.
@@ -476,10 +485,28 @@ fn committed_entries_take_the_committed_block_even_when_restaged() {
     };
     stage("AA==", b"old");
     partition
-        .put_block_list(A, "c", "b", &[item(BlockListKind::Latest, "AA==")], HttpHeaders::default(), vec![], &Conditions::default())
+        .put_block_list(
+            A,
+            "c",
+            "b",
+            &[item(BlockListKind::Latest, "AA==")],
+            HttpHeaders::default(),
+            vec![],
+            &Conditions::default(),
+        )
         .expect("commit");
     stage("AA==", b"newer");
     let list = [item(BlockListKind::Committed, "AA==")];
-    partition.put_block_list(A, "c", "b", &list, HttpHeaders::default(), vec![], &Conditions::default()).expect("commit");
+    partition
+        .put_block_list(
+            A,
+            "c",
+            "b",
+            &list,
+            HttpHeaders::default(),
+            vec![],
+            &Conditions::default(),
+        )
+        .expect("commit");
     assert_eq!(read_all(&partition, "c", "b"), b"old");
 }
