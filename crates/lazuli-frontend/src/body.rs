@@ -40,11 +40,15 @@ impl Hashers {
 /// limit, when `inline_allowed`) stay in memory; larger ones are appended segment by segment
 /// to the blob-data stream, hashing each segment on the same blocking thread as its append.
 /// On any error the segments already written are released.
+///
+/// With `structured`, the body is a structured message (see `structured.rs`): it is decoded
+/// on the fly, its CRCs checked, and only the content is stored.
 pub async fn receive(
     partition: &Arc<Partition>,
     mut body: Incoming,
     max_bytes: u64,
     inline_allowed: bool,
+    mut structured: Option<crate::structured::Decoder>,
 ) -> Result<Received, AzureError> {
     let options = partition.options();
     let segment_max = options.segment_bytes_max;
@@ -74,7 +78,19 @@ pub async fn receive(
             }
         };
         let Ok(data) = frame.into_data() else { continue };
-        total += data.len() as u64;
+        match structured.as_mut() {
+            Some(decoder) => {
+                let before = buffer.len();
+                if let Err(error) = decoder.push(&data, &mut buffer) {
+                    return fail(partition, &segments, error);
+                }
+                total += (buffer.len() - before) as u64;
+            }
+            None => {
+                total += data.len() as u64;
+                buffer.extend_from_slice(&data);
+            }
+        }
         if total > max_bytes {
             return fail(
                 partition,
@@ -86,7 +102,6 @@ pub async fn receive(
                 .with_detail("MaxLimit", max_bytes.to_string()),
             );
         }
-        buffer.extend_from_slice(&data);
         while buffer.len() >= segment_max.max(inline_max + 1) {
             let chunk = buffer.split_to(segment_max).freeze();
             match append(partition, chunk, hashers).await {
@@ -96,6 +111,11 @@ pub async fn receive(
                 }
                 Err(error) => return fail(partition, &segments, error),
             }
+        }
+    }
+    if let Some(decoder) = &structured {
+        if let Err(error) = decoder.finish() {
+            return fail(partition, &segments, error);
         }
     }
     if segments.is_empty() && buffer.len() <= inline_max {

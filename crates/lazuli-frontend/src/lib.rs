@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod router;
 pub mod server;
 pub mod service;
+pub mod structured;
 pub mod xml;
 
 pub use service::{Account, Frontend, FrontendConfig, SERVICE_VERSION};

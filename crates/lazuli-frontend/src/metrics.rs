@@ -53,8 +53,16 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# TYPE lazuli_request_bytes_total counter\nlazuli_request_bytes_total {}", self.bytes_in.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# TYPE lazuli_response_bytes_total counter\nlazuli_response_bytes_total {}", self.bytes_out.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "# TYPE lazuli_request_bytes_total counter\nlazuli_request_bytes_total {}",
+            self.bytes_in.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE lazuli_response_bytes_total counter\nlazuli_response_bytes_total {}",
+            self.bytes_out.load(Ordering::Relaxed)
+        );
         out.push_str("# TYPE lazuli_requests_total counter\n");
         let mut requests: Vec<_> = self.requests.lock().iter().map(|(k, v)| (*k, *v)).collect();
         requests.sort();
@@ -108,9 +116,21 @@ mod tests {
         metrics.observe("PutBlob", 201, Duration::from_micros(100));
         metrics.add_bytes(10, 20);
         let text = metrics.render();
-        assert!(text.contains("lazuli_requests_total{operation=\"GetBlob\",status=\"200\"} 2"), "{text}");
-        assert!(text.contains("lazuli_request_duration_seconds_bucket{operation=\"GetBlob\",le=\"0.005\"} 1"), "{text}");
-        assert!(text.contains("lazuli_request_duration_seconds_count{operation=\"PutBlob\"} 1"), "{text}");
-        assert!(text.contains("lazuli_request_bytes_total 10") && text.contains("lazuli_response_bytes_total 20"), "{text}");
+        assert!(
+            text.contains("lazuli_requests_total{operation=\"GetBlob\",status=\"200\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lazuli_request_duration_seconds_bucket{operation=\"GetBlob\",le=\"0.005\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lazuli_request_duration_seconds_count{operation=\"PutBlob\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lazuli_request_bytes_total 10") && text.contains("lazuli_response_bytes_total 20"),
+            "{text}"
+        );
     }
 }

@@ -124,6 +124,7 @@ impl Frontend {
         let request_id = self.new_request_id();
         let method = request.method().clone();
         let origin = request.headers().get(http::header::ORIGIN).cloned();
+        let client_request_id = request.headers().get("x-ms-client-request-id").cloned();
         let bytes_in = request
             .headers()
             .get(http::header::CONTENT_LENGTH)
@@ -150,6 +151,9 @@ impl Frontend {
                 .unwrap_or(HeaderValue::from_static("")),
         );
         headers.insert(http::header::SERVER, HeaderValue::from_static("Lazuli"));
+        if let Some(id) = client_request_id {
+            headers.insert("x-ms-client-request-id", id);
+        }
         if let (Some(origin), Some(account)) = (origin, account.as_deref()) {
             if operation != "Preflight" {
                 crate::cors::decorate(&self, account, &origin, &method, &mut response).await;

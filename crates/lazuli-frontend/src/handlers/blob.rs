@@ -6,6 +6,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use http::request::Parts;
 use http::{Response, StatusCode};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use lazuli_partition::{BlobRow, BlockListItem, BlockListKind};
 use lazuli_types::checksum::{crc64, crc64_to_header, md5, md5_to_header};
@@ -13,13 +14,13 @@ use lazuli_types::range::{ByteRange, Resolved};
 use lazuli_types::time_fmt::rfc1123;
 use lazuli_types::{AzureError, ErrorCode};
 
-use super::{blocking, read_small_body, XML_BODY_BYTES_MAX};
+use super::{blocking, XML_BODY_BYTES_MAX};
 use crate::body::{self, Received};
 use crate::http_util::{
     self, empty, full, header_bool, header_str, put_metadata_headers, response, set_header, ResponseBody,
 };
 use crate::service::{Ctx, Frontend};
-use crate::xml;
+use crate::{structured, xml};
 
 /// Put Blob accepts up to 5000 MiB in one request (versions 2019-12-12 and later).
 pub const PUT_BLOB_BYTES_MAX: u64 = 5000 * 1024 * 1024;
@@ -62,7 +63,17 @@ async fn receive_checked(
         )
         .with_detail("MaxLimit", max.to_string()));
     }
-    let received = body::receive(&frontend.partition, body, max, inline_allowed).await?;
+    let structured = structured_upload(parts, declared)?;
+    let received = body::receive(&frontend.partition, body, max, inline_allowed, structured).await?;
+    if let Some(expected) = http_util::header_u64(&parts.headers, "x-ms-structured-content-length")? {
+        if parts.headers.contains_key(STRUCTURED_BODY) && expected != received.body.len {
+            frontend.partition.release_segments(&received.body.segments);
+            return Err(AzureError::new(
+                ErrorCode::InvalidInput,
+                "x-ms-structured-content-length does not match the content of the structured body.",
+            ));
+        }
+    }
     let verified = body::verify_checksums(
         &received,
         header_str(&parts.headers, md5_header)?,
@@ -73,6 +84,33 @@ async fn receive_checked(
         return Err(error);
     }
     Ok(received)
+}
+
+const STRUCTURED_BODY: &str = "x-ms-structured-body";
+
+/// A decoder when the request carries a structured message body.
+fn structured_upload(parts: &Parts, encoded_len: u64) -> Result<Option<structured::Decoder>, AzureError> {
+    match header_str(&parts.headers, STRUCTURED_BODY)? {
+        None => Ok(None),
+        Some(v) if v.trim().eq_ignore_ascii_case(structured::STRUCTURED_BODY_V1_CRC64) => {
+            if !parts.headers.contains_key("x-ms-structured-content-length") {
+                return Err(AzureError::new(
+                    ErrorCode::MissingRequiredHeader,
+                    "An HTTP header that's mandatory for this request is not specified.",
+                )
+                .with_detail("HeaderName", "x-ms-structured-content-length"));
+            }
+            Ok(Some(structured::Decoder::new(encoded_len)))
+        }
+        Some(v) => Err(AzureError::header(STRUCTURED_BODY, v)),
+    }
+}
+
+/// Acknowledges a structured upload the way the SDKs check for it.
+fn echo_structured(r: &mut Response<ResponseBody>, parts: &Parts) {
+    if parts.headers.contains_key(STRUCTURED_BODY) {
+        set_header(r, STRUCTURED_BODY, structured::STRUCTURED_BODY_V1_CRC64);
+    }
 }
 
 pub async fn put_blob(
@@ -120,6 +158,7 @@ pub async fn put_blob(
     }
     set_header(&mut r, "x-ms-content-crc64", crc64_to_header(crc));
     set_header(&mut r, "x-ms-request-server-encrypted", "true");
+    echo_structured(&mut r, parts);
     Ok(r)
 }
 
@@ -171,6 +210,7 @@ pub async fn put_block(
         set_header(&mut r, "x-ms-content-crc64", crc64_to_header(crc));
     }
     set_header(&mut r, "x-ms-request-server-encrypted", "true");
+    echo_structured(&mut r, parts);
     Ok(r)
 }
 
@@ -183,7 +223,7 @@ pub async fn put_block_list(
     let metadata = http_util::metadata(&parts.headers)?;
     let headers = http_util::blob_http_headers(&parts.headers, false)?;
     let conditions = http_util::conditions(&parts.headers)?;
-    let body = read_small_body(body, XML_BODY_BYTES_MAX).await?;
+    let (body, _) = super::read_small_body_decoded(parts, body, XML_BODY_BYTES_MAX).await?;
     if let Some(value) = header_str(&parts.headers, "content-md5")? {
         let expected = lazuli_types::checksum::md5_from_header(value).ok_or_else(|| {
             AzureError::new(
@@ -221,6 +261,7 @@ pub async fn put_block_list(
     let mut r = response(StatusCode::CREATED, empty());
     write_headers(&mut r, &row);
     set_header(&mut r, "x-ms-request-server-encrypted", "true");
+    echo_structured(&mut r, parts);
     Ok(r)
 }
 
@@ -343,14 +384,30 @@ pub async fn get_blob(
     } else {
         None
     };
-    let body = if head {
-        empty()
+    let structured_download = match header_str(&parts.headers, STRUCTURED_BODY)? {
+        None => false,
+        Some(v) if v.trim().eq_ignore_ascii_case(structured::STRUCTURED_BODY_V1_CRC64) => !head,
+        Some(v) => return Err(AzureError::header(STRUCTURED_BODY, v)),
+    };
+    let (body, wire_len) = if head {
+        (empty(), len)
+    } else if structured_download {
+        let content = body::blob_range(&frontend.partition, &row, start, len);
+        let encoded = structured::EncodeBody::new(content, len, structured::DOWNLOAD_SEGMENT_BYTES);
+        (
+            encoded.boxed(),
+            structured::encoded_len(len, structured::DOWNLOAD_SEGMENT_BYTES),
+        )
     } else {
-        body::blob_range(&frontend.partition, &row, start, len)
+        (body::blob_range(&frontend.partition, &row, start, len), len)
     };
     let mut r = response(status, body);
     property_headers(&mut r, &row);
-    set_header(&mut r, "content-length", len.to_string());
+    set_header(&mut r, "content-length", wire_len.to_string());
+    if structured_download {
+        set_header(&mut r, STRUCTURED_BODY, structured::STRUCTURED_BODY_V1_CRC64);
+        set_header(&mut r, "x-ms-structured-content-length", len.to_string());
+    }
     if status == StatusCode::PARTIAL_CONTENT {
         set_header(
             &mut r,
@@ -373,7 +430,6 @@ pub async fn get_blob(
 }
 
 async fn collect(body: ResponseBody) -> Result<Vec<u8>, AzureError> {
-    use http_body_util::BodyExt;
     body.collect()
         .await
         .map(|c| c.to_bytes().to_vec())

@@ -91,3 +91,23 @@ pub async fn read_small_body(body: Incoming, max: usize) -> Result<Vec<u8>, Azur
 }
 
 pub use service::load_service_properties as service_properties;
+
+/// Reads a small body that may come as a structured message (the SDKs frame Put Block List
+/// bodies too when content validation is on); returns the content.
+pub async fn read_small_body_decoded(parts: &Parts, body: Incoming, max: usize) -> Result<(Vec<u8>, bool), AzureError> {
+    let raw = read_small_body(body, max).await?;
+    let Some(value) = crate::http_util::header_str(&parts.headers, "x-ms-structured-body")? else {
+        return Ok((raw, false));
+    };
+    if !value
+        .trim()
+        .eq_ignore_ascii_case(crate::structured::STRUCTURED_BODY_V1_CRC64)
+    {
+        return Err(AzureError::header("x-ms-structured-body", value));
+    }
+    let mut decoder = crate::structured::Decoder::new(raw.len() as u64);
+    let mut content = bytes::BytesMut::new();
+    decoder.push(&raw, &mut content)?;
+    decoder.finish()?;
+    Ok((content.to_vec(), true))
+}

@@ -422,7 +422,10 @@ mod tests {
         assert!(parse_iso8601("9999-12-31T23:59:59-01:00").is_none());
         assert_eq!(parse_iso8601("9999-12-31T23:59:59Z").map(|t| t.year()), Some(9999));
         let acl = b"<SignedIdentifiers><SignedIdentifier><Id>abc</Id><AccessPolicy><Start>9999-12-31T23:59:59-01:00</Start></AccessPolicy></SignedIdentifier></SignedIdentifiers>";
-        assert_eq!(err_code(crate::xml::parse_signed_identifiers(acl)), ErrorCode::InvalidXmlNodeValue);
+        assert_eq!(
+            err_code(crate::xml::parse_signed_identifiers(acl)),
+            ErrorCode::InvalidXmlNodeValue
+        );
     }
 
     #[test]
