@@ -87,6 +87,29 @@ pub async fn preflight(
     Ok(r)
 }
 
+/// The rule's exposed headers, with each prefix wildcard (`x-ms-meta-*`) replaced by the
+/// response headers it matches: browsers only understand literal names there.
+fn expose_headers(rule: &str, headers: &http::HeaderMap) -> String {
+    let mut names: Vec<String> = Vec::new();
+    for entry in rule.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        match entry.strip_suffix('*') {
+            Some(prefix) => {
+                let prefix = prefix.to_ascii_lowercase();
+                names.extend(
+                    headers
+                        .keys()
+                        .map(|k| k.as_str())
+                        .filter(|k| k.starts_with(&prefix))
+                        .map(str::to_string),
+                );
+            }
+            None => names.push(entry.to_string()),
+        }
+    }
+    names.dedup();
+    names.join(",")
+}
+
 /// Adds the CORS headers to the response of an actual request carrying `Origin`.
 pub async fn decorate(
     frontend: &Arc<Frontend>,
@@ -113,8 +136,9 @@ pub async fn decorate(
         "access-control-allow-origin",
         if wildcard { "*" } else { origin },
     );
-    if !rule.exposed_headers.is_empty() {
-        set_header(response, "access-control-expose-headers", &rule.exposed_headers);
+    let exposed = expose_headers(&rule.exposed_headers, response.headers());
+    if !exposed.is_empty() {
+        set_header(response, "access-control-expose-headers", exposed);
     }
     if !wildcard {
         set_header(response, "access-control-allow-credentials", "true");
@@ -122,4 +146,24 @@ pub async fn decorate(
     response
         .headers_mut()
         .append(http::header::VARY, HeaderValue::from_static("Origin"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposed_prefixes_expand_to_the_response_headers() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-ms-meta-foo", HeaderValue::from_static("1"));
+        headers.insert("x-ms-meta-bar", HeaderValue::from_static("2"));
+        headers.insert("etag", HeaderValue::from_static("3"));
+        let exposed = expose_headers("x-ms-meta-*, x-ms-request-id", &headers);
+        let mut names: Vec<&str> = exposed.split(',').collect();
+        names.sort();
+        assert_eq!(names, ["x-ms-meta-bar", "x-ms-meta-foo", "x-ms-request-id"]);
+        assert_eq!(expose_headers("", &headers), "");
+        assert!(list_contains("GET,PUT", "PUT", false) && !list_contains("GET", "PUT", false));
+        assert!(list_contains("x-ms-meta-*", "x-ms-meta-abc", true));
+    }
 }
