@@ -16,7 +16,8 @@ fn routing(c: &mut Criterion) {
     headers.insert("x-ms-blob-type", HeaderValue::from_static("BlockBlob"));
     c.bench_function("route/put_blob", |b| {
         b.iter(|| {
-            let target = parse_target("/devstoreaccount1/container/dir/blob.bin", Some("127.0.0.1:10000")).expect("target");
+            let target =
+                parse_target("/devstoreaccount1/container/dir/blob.bin", Some("127.0.0.1:10000")).expect("target");
             let query = Query::parse(Some("timeout=30")).expect("query");
             classify(&Method::PUT, &target, &query, &headers).expect("route")
         })
@@ -42,7 +43,10 @@ fn shared_key(c: &mut Criterion) {
         "authorization",
         HeaderValue::from_str(&format!("SharedKey devstoreaccount1:{signature}")).expect("header"),
     );
-    let account = AccountKeys { name: "devstoreaccount1".into(), keys: vec![key] };
+    let account = AccountKeys {
+        name: "devstoreaccount1".into(),
+        keys: vec![key],
+    };
     let method = Method::PUT;
     c.bench_function("auth/shared_key_verify", |b| {
         b.iter(|| {

@@ -132,9 +132,19 @@ impl Block {
             arena.extend_from_slice(r.bytes(unshared)?);
             let key_len = shared + unshared;
             if let Some(p) = prev {
-                let prev_key = &arena[p.key_start as usize..(p.key_start + p.key_len) as usize];
-                if arena[key_start..key_start + key_len] <= *prev_key {
-                    return Err(corrupt("checkpoint data block: keys out of order"));
+                // The writer always shares the longest common prefix, so the keys agree up to
+                // `shared` and the order is decided by the next byte alone (or by the new key
+                // being longer): a constant-time check instead of a key comparison per row.
+                let prev_len = p.key_len as usize;
+                let increasing = if shared == prev_len {
+                    unshared > 0
+                } else {
+                    unshared > 0 && arena[key_start + shared] > arena[p.key_start as usize + shared]
+                };
+                if !increasing {
+                    return Err(corrupt(
+                        "checkpoint data block: keys out of order or prefix not maximal",
+                    ));
                 }
             }
             let value_start = arena.len();

@@ -48,11 +48,14 @@ impl Bloom {
     }
 
     fn positions(&self, hash: u64) -> impl Iterator<Item = usize> {
-        // Double hashing (Kirsch–Mitzenmacher): probe i is h1 + i·h2.
+        // Double hashing (Kirsch–Mitzenmacher): probe i is h1 + i·h2, mapped onto the n bits by
+        // a multiply-shift (the high half of a 64×64-bit product), which is uniform like a
+        // modulo but avoids a division per probe.
         let n = (self.bits.len() * 8) as u64;
         let h1 = hash;
         let h2 = hash.rotate_left(32) | 1;
-        (0..u64::from(self.probes)).map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) % n.max(1)) as usize)
+        (0..u64::from(self.probes))
+            .map(move |i| ((u128::from(h1.wrapping_add(i.wrapping_mul(h2))) * u128::from(n)) >> 64) as usize)
     }
 
     pub(crate) fn insert(&mut self, key: &[u8]) {
