@@ -46,6 +46,7 @@
 //!   403 `AuthorizationServiceMismatch` / `AuthorizationResourceTypeMismatch` /
 //!   `AuthorizationPermissionMismatch` / `AuthorizationFailure` from `SasGrant::authorize`.
 
+pub mod delegation;
 mod sas;
 mod shared_key;
 mod util;
@@ -108,6 +109,8 @@ pub enum Credential {
     Sas(SasGrant),
     /// No credentials: the handler allows only public-container reads.
     Anonymous,
+    /// A bearer token of the configured test tokens (`delegation.rs`): the user's object id.
+    Bearer(String),
 }
 
 /// A container's stored access policy (Set Container ACL), looked up for `si=`.
@@ -202,6 +205,12 @@ pub fn authenticate(
     if let Some(value) = auth_headers.next() {
         if auth_headers.next().is_some() {
             return Err(util::invalid_auth_info("Duplicate authorization headers found"));
+        }
+        if let Some(token) = value.to_str().ok().and_then(|v| v.trim().strip_prefix("Bearer ")) {
+            return match delegation::bearer_tokens().get(token.trim()) {
+                Some(oid) => Ok(Credential::Bearer(oid.clone())),
+                None => Err(util::auth_failed("The bearer token is not valid.")),
+            };
         }
         shared_key::authenticate(req, account, value)?;
         return Ok(Credential::SharedKey);

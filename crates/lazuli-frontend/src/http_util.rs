@@ -61,7 +61,7 @@ pub fn header_bool(headers: &HeaderMap, name: &str) -> Result<bool, AzureError> 
     }
 }
 
-fn header_date(headers: &HeaderMap, name: &str) -> Result<Option<time::OffsetDateTime>, AzureError> {
+pub fn header_date(headers: &HeaderMap, name: &str) -> Result<Option<time::OffsetDateTime>, AzureError> {
     match header_str(headers, name)? {
         None => Ok(None),
         Some(v) => parse_rfc1123(v).map(Some).ok_or_else(|| AzureError::header(name, v)),
@@ -74,6 +74,8 @@ pub fn conditions(headers: &HeaderMap) -> Result<Conditions, AzureError> {
         if_none_match: header_str(headers, "if-none-match")?.map(str::to_string),
         if_modified_since: header_date(headers, "if-modified-since")?,
         if_unmodified_since: header_date(headers, "if-unmodified-since")?,
+        lease_id: header_str(headers, "x-ms-lease-id")?.map(|v| v.trim().to_string()),
+        if_tags: crate::tag_expr::if_tags(headers)?,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod router;
 pub mod server;
 pub mod service;
 pub mod structured;
+mod tag_expr;
 pub mod xml;
 
 pub use service::{Account, Frontend, FrontendConfig, SERVICE_VERSION};

@@ -36,6 +36,32 @@ pub enum Operation {
     GetBlobMetadata,
     SetBlobMetadata,
     DeleteBlob,
+    // Blob index tags
+    GetBlobTags,
+    SetBlobTags,
+    FindBlobsByTags,
+    SetBlobTier,
+    // Copies
+    CopyBlob,
+    CopyBlobFromUrl,
+    PutBlobFromUrl,
+    PutBlockFromUrl,
+    AbortCopyBlob,
+    BlobBatch,
+    GetUserDelegationKey,
+    // Leases, snapshots, soft delete
+    LeaseBlob,
+    LeaseContainer,
+    SnapshotBlob,
+    UndeleteBlob,
+    RestoreContainer,
+    // Append and page blobs
+    PutAppendBlob,
+    AppendBlock,
+    SealAppendBlob,
+    PutPageBlob,
+    PutPage,
+    GetPageRanges,
     /// A real operation of the service that Lazuli does not implement yet.
     Unsupported(&'static str),
 }
@@ -73,6 +99,28 @@ impl Operation {
             Operation::GetBlobMetadata => "GetBlobMetadata",
             Operation::SetBlobMetadata => "SetBlobMetadata",
             Operation::DeleteBlob => "DeleteBlob",
+            Operation::GetBlobTags => "GetBlobTags",
+            Operation::SetBlobTags => "SetBlobTags",
+            Operation::FindBlobsByTags => "FindBlobsByTags",
+            Operation::SetBlobTier => "SetBlobTier",
+            Operation::CopyBlob => "CopyBlob",
+            Operation::CopyBlobFromUrl => "CopyBlobFromUrl",
+            Operation::PutBlobFromUrl => "PutBlobFromUrl",
+            Operation::PutBlockFromUrl => "PutBlockFromUrl",
+            Operation::AbortCopyBlob => "AbortCopyBlob",
+            Operation::BlobBatch => "BlobBatch",
+            Operation::GetUserDelegationKey => "GetUserDelegationKey",
+            Operation::LeaseBlob => "LeaseBlob",
+            Operation::LeaseContainer => "LeaseContainer",
+            Operation::SnapshotBlob => "SnapshotBlob",
+            Operation::UndeleteBlob => "UndeleteBlob",
+            Operation::RestoreContainer => "RestoreContainer",
+            Operation::PutAppendBlob => "PutAppendBlob",
+            Operation::AppendBlock => "AppendBlock",
+            Operation::SealAppendBlob => "SealAppendBlob",
+            Operation::PutPageBlob => "PutPageBlob",
+            Operation::PutPage => "PutPage",
+            Operation::GetPageRanges => "GetPageRanges",
             Operation::Unsupported(name) => name,
         }
     }
@@ -83,7 +131,7 @@ impl Operation {
     }
 
     /// Every implemented operation, for tests that walk all routes.
-    pub const IMPLEMENTED: [Operation; 23] = [
+    pub const IMPLEMENTED: [Operation; 45] = [
         Operation::ListContainers,
         Operation::GetServiceProperties,
         Operation::SetServiceProperties,
@@ -107,6 +155,28 @@ impl Operation {
         Operation::GetBlobMetadata,
         Operation::SetBlobMetadata,
         Operation::DeleteBlob,
+        Operation::PutAppendBlob,
+        Operation::AppendBlock,
+        Operation::SealAppendBlob,
+        Operation::PutPageBlob,
+        Operation::PutPage,
+        Operation::GetPageRanges,
+        Operation::GetBlobTags,
+        Operation::SetBlobTags,
+        Operation::FindBlobsByTags,
+        Operation::SetBlobTier,
+        Operation::CopyBlob,
+        Operation::CopyBlobFromUrl,
+        Operation::PutBlobFromUrl,
+        Operation::PutBlockFromUrl,
+        Operation::AbortCopyBlob,
+        Operation::BlobBatch,
+        Operation::GetUserDelegationKey,
+        Operation::LeaseBlob,
+        Operation::LeaseContainer,
+        Operation::SnapshotBlob,
+        Operation::UndeleteBlob,
+        Operation::RestoreContainer,
     ];
 }
 
@@ -240,9 +310,9 @@ pub fn classify(method: &Method, target: &Target, query: &Query, headers: &Heade
             ("GET" | "HEAD", Some("service"), Some("properties")) => Ok(GetServiceProperties),
             ("PUT", Some("service"), Some("properties")) => Ok(SetServiceProperties),
             ("GET", Some("service"), Some("stats")) => Ok(Unsupported("GetServiceStats")),
-            ("POST", Some("service"), Some("userdelegationkey")) => Ok(Unsupported("GetUserDelegationKey")),
-            ("GET", _, Some("blobs")) => Ok(Unsupported("FindBlobsByTags")),
-            ("POST", _, Some("batch")) => Ok(Unsupported("BlobBatch")),
+            ("POST", Some("service"), Some("userdelegationkey")) => Ok(GetUserDelegationKey),
+            ("GET", _, Some("blobs")) => Ok(FindBlobsByTags),
+            ("POST", _, Some("batch")) => Ok(BlobBatch),
             (_, _, Some(other))
                 if !matches!(
                     other,
@@ -277,11 +347,11 @@ pub fn classify(method: &Method, target: &Target, query: &Query, headers: &Heade
                 ("GET" | "HEAD", Some("acl")) => Ok(GetContainerAcl),
                 ("PUT", Some("acl")) => Ok(SetContainerAcl),
                 ("GET", Some("list")) => Ok(ListBlobs),
-                ("PUT", Some("lease")) => Ok(Unsupported("LeaseContainer")),
-                ("PUT", Some("undelete")) => Ok(Unsupported("RestoreContainer")),
+                ("PUT", Some("lease")) => Ok(LeaseContainer),
+                ("PUT", Some("undelete")) => Ok(RestoreContainer),
                 ("PUT", Some("rename")) => Ok(Unsupported("RenameContainer")),
-                ("GET", Some("blobs")) => Ok(Unsupported("FindBlobsByTags")),
-                ("POST", Some("batch")) => Ok(Unsupported("BlobBatch")),
+                ("GET", Some("blobs")) => Ok(FindBlobsByTags),
+                ("POST", Some("batch")) => Ok(BlobBatch),
                 (_, Some(other))
                     if !matches!(
                         other,
@@ -297,11 +367,20 @@ pub fn classify(method: &Method, target: &Target, query: &Query, headers: &Heade
             let has_copy_source = headers.contains_key("x-ms-copy-source");
             match (method.as_str(), comp) {
                 ("PUT", None) if headers.contains_key("x-ms-rename-source") => Ok(Unsupported("DfsRename")),
-                ("PUT", None) if has_copy_source => Ok(Unsupported("CopyBlob")),
+                ("PUT", None) if has_copy_source => {
+                    let sync = header(headers, "x-ms-requires-sync").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+                    if sync {
+                        Ok(CopyBlobFromUrl)
+                    } else if header(headers, "x-ms-blob-type").is_some_and(|t| t.eq_ignore_ascii_case("BlockBlob")) {
+                        Ok(PutBlobFromUrl)
+                    } else {
+                        Ok(CopyBlob)
+                    }
+                }
                 ("PUT", None) => match header(headers, "x-ms-blob-type") {
                     Some(t) if t.eq_ignore_ascii_case("BlockBlob") => Ok(PutBlob),
-                    Some(t) if t.eq_ignore_ascii_case("PageBlob") => Ok(Unsupported("PutPageBlob")),
-                    Some(t) if t.eq_ignore_ascii_case("AppendBlob") => Ok(Unsupported("PutAppendBlob")),
+                    Some(t) if t.eq_ignore_ascii_case("PageBlob") => Ok(PutPageBlob),
+                    Some(t) if t.eq_ignore_ascii_case("AppendBlob") => Ok(PutAppendBlob),
                     Some(t) => Err(AzureError::header("x-ms-blob-type", t)),
                     None => Err(AzureError::new(
                         ErrorCode::MissingRequiredHeader,
@@ -309,7 +388,7 @@ pub fn classify(method: &Method, target: &Target, query: &Query, headers: &Heade
                     )
                     .with_detail("HeaderName", "x-ms-blob-type")),
                 },
-                ("PUT", Some("block")) if has_copy_source => Ok(Unsupported("PutBlockFromUrl")),
+                ("PUT", Some("block")) if has_copy_source => Ok(PutBlockFromUrl),
                 ("PUT", Some("block")) => Ok(PutBlock),
                 ("PUT", Some("blocklist")) => Ok(PutBlockList),
                 ("GET", Some("blocklist")) => Ok(GetBlockList),
@@ -319,17 +398,18 @@ pub fn classify(method: &Method, target: &Target, query: &Query, headers: &Heade
                 ("GET", None) => Ok(GetBlob),
                 ("HEAD", None) => Ok(GetBlobProperties),
                 ("DELETE", None) => Ok(DeleteBlob),
-                ("PUT", Some("lease")) => Ok(Unsupported("LeaseBlob")),
-                ("PUT", Some("snapshot")) => Ok(Unsupported("SnapshotBlob")),
-                ("PUT", Some("copy")) => Ok(Unsupported("AbortCopyBlob")),
-                ("PUT", Some("tier")) => Ok(Unsupported("SetBlobTier")),
-                ("GET" | "PUT", Some("tags")) => Ok(Unsupported("BlobTags")),
-                ("PUT", Some("appendblock")) => Ok(Unsupported("AppendBlock")),
-                ("PUT", Some("seal")) => Ok(Unsupported("SealAppendBlob")),
-                ("PUT", Some("page")) => Ok(Unsupported("PutPage")),
-                ("GET", Some("pagelist")) => Ok(Unsupported("GetPageRanges")),
+                ("PUT", Some("lease")) => Ok(LeaseBlob),
+                ("PUT", Some("snapshot")) => Ok(SnapshotBlob),
+                ("PUT", Some("copy")) => Ok(AbortCopyBlob),
+                ("PUT", Some("tier")) => Ok(SetBlobTier),
+                ("GET", Some("tags")) => Ok(GetBlobTags),
+                ("PUT", Some("tags")) => Ok(SetBlobTags),
+                ("PUT", Some("appendblock")) => Ok(AppendBlock),
+                ("PUT", Some("seal")) => Ok(SealAppendBlob),
+                ("PUT", Some("page")) => Ok(PutPage),
+                ("GET", Some("pagelist")) => Ok(GetPageRanges),
                 ("PUT", Some("incrementalcopy")) => Ok(Unsupported("IncrementalCopyBlob")),
-                ("PUT", Some("undelete")) => Ok(Unsupported("UndeleteBlob")),
+                ("PUT", Some("undelete")) => Ok(UndeleteBlob),
                 ("PUT", Some("expiry")) => Ok(Unsupported("SetBlobExpiry")),
                 ("PUT" | "DELETE", Some("immutabilityPolicies")) => Ok(Unsupported("BlobImmutabilityPolicy")),
                 ("PUT", Some("legalhold")) => Ok(Unsupported("SetBlobLegalHold")),
@@ -443,10 +523,7 @@ mod tests {
         );
         assert_eq!(route(Method::HEAD, "/a/c/b", "", &[]).unwrap(), GetBlobProperties);
         assert_eq!(route(Method::DELETE, "/a/c/b", "", &[]).unwrap(), DeleteBlob);
-        assert_eq!(
-            route(Method::PUT, "/a/c/b", "comp=lease", &[]).unwrap(),
-            Unsupported("LeaseBlob")
-        );
+        assert_eq!(route(Method::PUT, "/a/c/b", "comp=lease", &[]).unwrap(), LeaseBlob);
         assert_eq!(route(Method::OPTIONS, "/a/c/b", "", &[]).unwrap(), Preflight);
         assert_eq!(
             route(Method::PATCH, "/a/c/b", "action=append", &[]).unwrap(),

@@ -245,13 +245,64 @@ impl Frontend {
         Ok((response, ctx))
     }
 
+    pub(crate) fn account_keys(&self, account: &str) -> Option<&AccountKeys> {
+        self.accounts.get(account)
+    }
+
+    /// Authenticates a URL of this server that a request names (a copy source): the SAS in
+    /// its query, or anonymous. `None` when the account is not served here.
+    pub(crate) fn url_credential(
+        &self,
+        target: &Target,
+        raw_path: &str,
+        raw_query: Option<&str>,
+    ) -> Option<Result<Credential, AzureError>> {
+        self.embedded_credential(&Method::GET, target, raw_path, raw_query, &http::HeaderMap::new())
+    }
+
+    /// Authenticates a request embedded in another one (a copy source URL, a batch
+    /// sub-request) on its own credentials. `None` when the account is not served here.
+    pub(crate) fn embedded_credential(
+        &self,
+        method: &Method,
+        target: &Target,
+        raw_path: &str,
+        raw_query: Option<&str>,
+        headers: &http::HeaderMap,
+    ) -> Option<Result<Credential, AzureError>> {
+        let keys = self.accounts.get(&target.account)?;
+        let info = auth::RequestInfo {
+            method,
+            raw_path,
+            raw_query,
+            headers,
+            account: &target.account,
+            path_style: target.path_style,
+            container: target.container.as_deref(),
+            blob: target.blob.as_deref(),
+            protocol: if self.config.https {
+                auth::Protocol::Https
+            } else {
+                auth::Protocol::Http
+            },
+            client_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+            now: OffsetDateTime::now_utc(),
+        };
+        let lookup = PolicyLookup {
+            frontend: self,
+            account: &target.account,
+        };
+        Some(auth::authenticate(&info, keys, &lookup))
+    }
+
     /// Checks that the credential allows the operation: SAS permissions and scope, or for
     /// anonymous requests, the container's public access level.
-    async fn authorize(&self, ctx: &Ctx) -> Result<(), AzureError> {
+    pub(crate) async fn authorize(&self, ctx: &Ctx) -> Result<(), AzureError> {
         use Operation::*;
         let op = ctx.operation;
         match &ctx.credential {
-            Credential::SharedKey => Ok(()),
+            // A valid test token stands for a user with an owner role on the account.
+            Credential::SharedKey | Credential::Bearer(_) => Ok(()),
             Credential::Sas(grant) => {
                 let Some((permission, resource)) = required_access(op) else {
                     return Ok(());
@@ -268,7 +319,10 @@ impl Frontend {
                 if op == Preflight {
                     return Ok(());
                 }
-                let blob_read = matches!(op, GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList);
+                let blob_read = matches!(
+                    op,
+                    GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList | GetPageRanges
+                );
                 let container_read = matches!(op, ListBlobs | GetContainerProperties | GetContainerMetadata);
                 if (blob_read || container_read) && ctx.target.container.is_some() {
                     let partition = self.partition.clone();
@@ -309,6 +363,9 @@ pub fn required_access(op: Operation) -> Option<(Permission, ResourceType)> {
         GetServiceProperties => (P::Read, R::Service),
         SetServiceProperties => (P::Write, R::Service),
         GetAccountInfo => return None,
+        // Every sub-request of a batch is authorized on its own.
+        BlobBatch => return None,
+        GetUserDelegationKey => return None,
         Preflight => return None,
         CreateContainer => (P::Create, R::Container),
         DeleteContainer => (P::Delete, R::Container),
@@ -318,6 +375,17 @@ pub fn required_access(op: Operation) -> Option<(Permission, ResourceType)> {
         PutBlob | PutBlock | PutBlockList | SetBlobProperties | SetBlobMetadata => (P::Write, R::Object),
         GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList => (P::Read, R::Object),
         DeleteBlob => (P::Delete, R::Object),
+        PutAppendBlob | PutPageBlob | SealAppendBlob | PutPage => (P::Write, R::Object),
+        AppendBlock => (P::Add, R::Object),
+        GetPageRanges => (P::Read, R::Object),
+        LeaseBlob | UndeleteBlob => (P::Write, R::Object),
+        SnapshotBlob => (P::Create, R::Object),
+        LeaseContainer => (P::Write, R::Container),
+        RestoreContainer => (P::Write, R::Container),
+        GetBlobTags | SetBlobTags => (P::Tags, R::Object),
+        FindBlobsByTags => (P::FilterByTags, R::Container),
+        SetBlobTier => (P::Write, R::Object),
+        CopyBlob | CopyBlobFromUrl | PutBlobFromUrl | PutBlockFromUrl | AbortCopyBlob => (P::Write, R::Object),
         Unsupported(_) => (P::Write, R::Object),
     })
 }

@@ -12,6 +12,14 @@ const BLOCK_LIST: &[u8] = b"<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList
 const SERVICE_PROPERTIES: &[u8] =
     b"<?xml version=\"1.0\" encoding=\"utf-8\"?><StorageServiceProperties></StorageServiceProperties>";
 const ACL: &[u8] = b"<?xml version=\"1.0\" encoding=\"utf-8\"?><SignedIdentifiers></SignedIdentifiers>";
+/// Replaced by the URL of blob `b` on the test server when a route is sent with the key.
+const COPY_SOURCE: &str = "http://copy-source/devstoreaccount1/cnt/b";
+const BATCH: &[u8] = b"--batch_x\r\nContent-Type: application/http\r\nContent-ID: 0\r\n\r\nDELETE /devstoreaccount1/cnt/b HTTP/1.1\r\nContent-Length: 0\r\n\r\n\r\n--batch_x--\r\n";
+const KEY_INFO: &[u8] =
+    b"<?xml version=\"1.0\" encoding=\"utf-8\"?><KeyInfo><Expiry>2099-01-01T00:00:00Z</Expiry></KeyInfo>";
+const TAGS: &[u8] =
+    b"<?xml version=\"1.0\" encoding=\"utf-8\"?><Tags><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tags>";
+const PAGE: &[u8] = &[7u8; 512];
 const WRONG_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==";
 
 struct Route {
@@ -184,19 +192,133 @@ fn routes() -> Vec<Route> {
         ),
         route(DeleteBlob, Method::DELETE, "/devstoreaccount1/cnt/b", &[], b""),
         route(
-            Unsupported("LeaseBlob"),
+            SetBlobTier,
             Method::PUT,
-            "/devstoreaccount1/cnt/b?comp=lease",
-            &[("x-ms-lease-action", "acquire")],
+            "/devstoreaccount1/cnt/b?comp=tier",
+            &[("x-ms-access-tier", "Cool")],
             b"",
         ),
         route(
-            Unsupported("SnapshotBlob"),
+            CopyBlob,
+            Method::PUT,
+            "/devstoreaccount1/cnt/copy",
+            &[("x-ms-copy-source", COPY_SOURCE)],
+            b"",
+        ),
+        route(
+            CopyBlobFromUrl,
+            Method::PUT,
+            "/devstoreaccount1/cnt/copy",
+            &[("x-ms-copy-source", COPY_SOURCE), ("x-ms-requires-sync", "true")],
+            b"",
+        ),
+        route(
+            PutBlobFromUrl,
+            Method::PUT,
+            "/devstoreaccount1/cnt/copy",
+            &[("x-ms-copy-source", COPY_SOURCE), ("x-ms-blob-type", "BlockBlob")],
+            b"",
+        ),
+        route(
+            PutBlockFromUrl,
+            Method::PUT,
+            "/devstoreaccount1/cnt/copy?comp=block&blockid=QUE%3D",
+            &[("x-ms-copy-source", COPY_SOURCE)],
+            b"",
+        ),
+        route(
+            AbortCopyBlob,
+            Method::PUT,
+            "/devstoreaccount1/cnt/b?comp=copy&copyid=00000000-0000-0000-0000-000000000000",
+            &[("x-ms-copy-action", "abort")],
+            b"",
+        ),
+        route(
+            BlobBatch,
+            Method::POST,
+            "/devstoreaccount1?comp=batch",
+            &[("content-type", "multipart/mixed; boundary=batch_x")],
+            BATCH,
+        ),
+        route(
+            GetUserDelegationKey,
+            Method::POST,
+            "/devstoreaccount1?restype=service&comp=userdelegationkey",
+            &[],
+            KEY_INFO,
+        ),
+        route(GetBlobTags, Method::GET, "/devstoreaccount1/cnt/b?comp=tags", &[], b""),
+        route(SetBlobTags, Method::PUT, "/devstoreaccount1/cnt/b?comp=tags", &[], TAGS),
+        route(
+            FindBlobsByTags,
+            Method::GET,
+            "/devstoreaccount1?comp=blobs&where=%22k%22%3D%27v%27",
+            &[],
+            b"",
+        ),
+        route(
+            LeaseBlob,
+            Method::PUT,
+            "/devstoreaccount1/cnt/b?comp=lease",
+            &[("x-ms-lease-action", "acquire"), ("x-ms-lease-duration", "-1")],
+            b"",
+        ),
+        // On `cnt2` (made by the CreateContainer route): a leased `cnt` could not be reset.
+        route(
+            LeaseContainer,
+            Method::PUT,
+            "/devstoreaccount1/cnt2?restype=container&comp=lease",
+            &[("x-ms-lease-action", "acquire"), ("x-ms-lease-duration", "15")],
+            b"",
+        ),
+        route(
+            SnapshotBlob,
             Method::PUT,
             "/devstoreaccount1/cnt/b?comp=snapshot",
             &[],
             b"",
         ),
+        route(
+            UndeleteBlob,
+            Method::PUT,
+            "/devstoreaccount1/cnt/b?comp=undelete",
+            &[],
+            b"",
+        ),
+        route(
+            RestoreContainer,
+            Method::PUT,
+            "/devstoreaccount1/gone?restype=container&comp=undelete",
+            &[
+                ("x-ms-deleted-container-name", "gone"),
+                ("x-ms-deleted-container-version", "0000000000000001"),
+            ],
+            b"",
+        ),
+        route(
+            PutAppendBlob,
+            Method::PUT,
+            "/devstoreaccount1/cnt/ab",
+            &[("x-ms-blob-type", "AppendBlob")],
+            b"",
+        ),
+        route(AppendBlock, Method::PUT, "/devstoreaccount1/cnt/ab?comp=appendblock", &[], b"more"),
+        route(SealAppendBlob, Method::PUT, "/devstoreaccount1/cnt/ab?comp=seal", &[], b""),
+        route(
+            PutPageBlob,
+            Method::PUT,
+            "/devstoreaccount1/cnt/pb",
+            &[("x-ms-blob-type", "PageBlob"), ("x-ms-blob-content-length", "1024")],
+            b"",
+        ),
+        route(
+            PutPage,
+            Method::PUT,
+            "/devstoreaccount1/cnt/pb?comp=page",
+            &[("x-ms-page-write", "update"), ("x-ms-range", "bytes=0-511")],
+            PAGE,
+        ),
+        route(GetPageRanges, Method::GET, "/devstoreaccount1/cnt/pb?comp=pagelist", &[], b""),
         route(
             Unsupported("DfsOperation"),
             Method::PATCH,
@@ -238,6 +360,22 @@ async fn setup(server: &TestServer) {
     )
     .await;
     assert_eq!(put.status, 201, "setup: put blob: {:?}", put.body);
+}
+
+/// Append and page operations need a blob of their type (`ab`, `pb`), made with the key.
+async fn create_typed_blob(server: &TestServer, operation: Operation) {
+    let (path, headers): (&str, &[(&str, &str)]) = match operation {
+        Operation::AppendBlock | Operation::SealAppendBlob => {
+            ("/devstoreaccount1/cnt/ab", &[("x-ms-blob-type", "AppendBlob")])
+        }
+        Operation::PutPage | Operation::GetPageRanges => (
+            "/devstoreaccount1/cnt/pb",
+            &[("x-ms-blob-type", "PageBlob"), ("x-ms-blob-content-length", "1024")],
+        ),
+        _ => return,
+    };
+    let created = send(server, Method::PUT, path, headers, b"", Auth::SharedKey).await;
+    assert_eq!(created.status, 201, "setup: {:?}", created.body);
 }
 
 #[tokio::test]
@@ -309,7 +447,13 @@ async fn every_route_is_served_with_the_account_key() {
             .await;
             assert_eq!(block.status, 201);
         }
-        let headers: Vec<(&str, &str)> = route.headers.clone();
+        create_typed_blob(&server, route.operation).await;
+        let source = format!("http://{}/devstoreaccount1/cnt/b", server.addr);
+        let headers: Vec<(&str, &str)> = route
+            .headers
+            .iter()
+            .map(|&(name, value)| (name, if value == COPY_SOURCE { source.as_str() } else { value }))
+            .collect();
         let reply = send(
             &server,
             route.method.clone(),
@@ -323,6 +467,21 @@ async fn every_route_is_served_with_the_account_key() {
             Operation::Unsupported(_) => {
                 assert_eq!((reply.status.as_u16(), reply.error_code()), (501, "NotImplemented"))
             }
+            // Bearer tokens only: the account key is refused.
+            Operation::GetUserDelegationKey => assert_eq!(
+                (reply.status.as_u16(), reply.error_code()),
+                (403, "AuthenticationFailed")
+            ),
+            // Served (authenticated and authorized), but there is no copy to abort.
+            Operation::AbortCopyBlob => assert_eq!(
+                (reply.status.as_u16(), reply.error_code()),
+                (409, "NoPendingCopyOperation")
+            ),
+            // Served, but no container was soft-deleted.
+            Operation::RestoreContainer => assert_eq!(
+                (reply.status.as_u16(), reply.error_code()),
+                (404, "ContainerNotFound")
+            ),
             operation => assert!(
                 reply.status.is_success(),
                 "{operation:?} answered {} {:?}",
@@ -413,6 +572,14 @@ fn needs(operation: Operation) -> Option<(&'static str, char)> {
         ListBlobs => ("l", 'c'),
         GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList => ("r", 'o'),
         DeleteBlob => ("d", 'o'),
+        GetPageRanges => ("r", 'o'),
+        AppendBlock => ("aw", 'o'),
+        GetBlobTags | SetBlobTags => ("t", 'o'),
+        FindBlobsByTags => ("f", 'c'),
+        SnapshotBlob => ("cw", 'o'),
+        LeaseContainer | RestoreContainer => ("w", 'c'),
+        // Each sub-request is authorized on its own; the key needs a bearer token.
+        BlobBatch | GetUserDelegationKey => return None,
         _ => ("w", 'o'),
     })
 }
@@ -436,7 +603,21 @@ async fn sas_matrix() {
         let Some((satisfying, resource_type)) = needs(route.operation) else {
             continue;
         };
-        let headers: Vec<(&str, &str)> = route.headers.clone();
+        // A copy source of this server, readable with a SAS of its own.
+        let source = format!(
+            "http://{}/devstoreaccount1/cnt/b?{}",
+            server.addr,
+            account_sas(&SasSpec {
+                permissions: "r",
+                resource_types: "o",
+                ..Default::default()
+            })
+        );
+        let headers: Vec<(&str, &str)> = route
+            .headers
+            .iter()
+            .map(|&(name, value)| (name, if value == COPY_SOURCE { source.as_str() } else { value }))
+            .collect();
         let without: String = all_permissions.chars().filter(|c| !satisfying.contains(*c)).collect();
         let other_types: String = "sco".chars().filter(|c| *c != resource_type).collect();
         let mut cases: Vec<(&str, String, (u16, &str))> = vec![
@@ -539,6 +720,7 @@ async fn sas_matrix() {
             .await;
             assert_eq!(block.status, 201);
         }
+        create_typed_blob(&server, route.operation).await;
         let valid = account_sas(&SasSpec {
             permissions: satisfying,
             resource_types: &resource_type.to_string(),
@@ -555,6 +737,9 @@ async fn sas_matrix() {
         .await;
         match route.operation {
             Operation::Unsupported(_) => assert_eq!(reply.status, 501),
+            // Authorized, but there is no copy to abort.
+            Operation::AbortCopyBlob => assert_eq!(reply.error_code(), "NoPendingCopyOperation"),
+            Operation::RestoreContainer => assert_eq!(reply.error_code(), "ContainerNotFound"),
             operation => assert!(
                 reply.status.is_success(),
                 "valid SAS {operation:?}: {} {:?}",

@@ -17,16 +17,16 @@ pub const COMMITTED_BLOCKS_MAX: usize = 50_000;
 pub const UNCOMMITTED_BLOCKS_MAX: usize = 100_000;
 /// Block ids decode to at most 64 bytes.
 pub const BLOCK_ID_BYTES_MAX: usize = 64;
-/// Rows read per scan step while listing.
-const LIST_SCAN_ROWS: usize = 1024;
 
 /// A request body as the front-end received it: inline when small, else segments already
-/// durable in the blob-data stream (and counted live).
+/// durable in the blob-data stream (each holding one reference owned by the upload).
 #[derive(Clone, Debug, Default)]
 pub struct UploadedBody {
     pub inline: Option<Vec<u8>>,
     pub segments: Vec<Segment>,
     pub len: u64,
+    /// The body's MD5 when the front-end computed it (Put Blob, or a Content-MD5 to check);
+    /// zeros otherwise.
     pub md5: [u8; 16],
 }
 
@@ -49,6 +49,10 @@ pub struct ListBlobsOptions<'a> {
     pub delimiter: Option<&'a str>,
     pub marker: Option<&'a str>,
     pub max_results: usize,
+    /// `include=snapshots`, `include=versions`, `include=deleted` (see `listing.rs`).
+    pub include_snapshots: bool,
+    pub include_versions: bool,
+    pub include_deleted: bool,
 }
 
 #[derive(Default)]
@@ -69,12 +73,28 @@ pub fn blob_not_found() -> AzureError {
     AzureError::new(ErrorCode::BlobNotFound, "The specified blob does not exist.")
 }
 
+/// Block operations apply to block blobs only; the service refuses them on page and append
+/// blobs rather than silently changing the blob's type.
+fn require_block_blob(row: &BlobRow) -> Result<(), AzureError> {
+    if row.blob_type == "BlockBlob" {
+        Ok(())
+    } else {
+        Err(AzureError::new(
+            ErrorCode::InvalidBlobType,
+            "The blob type is invalid for this operation.",
+        ))
+    }
+}
+
 fn invalid_block_list() -> AzureError {
     AzureError::new(ErrorCode::InvalidBlockList, "The specified block list is invalid.")
 }
 
 impl Partition {
-    fn read_blob_row(&self, account: &str, container: &str, blob: &str) -> Result<Option<BlobRow>, AzureError> {
+    pub(crate) fn read_blob_row(&self, account: &str, container: &str, blob: &str) -> Result<Option<BlobRow>, AzureError> {
+        if !self.blobs_reachable(account, container)? {
+            return Ok(None);
+        }
         match self
             .table
             .get(&keys::blob(account, container, blob))
@@ -120,6 +140,13 @@ impl Partition {
             }
             return Err(blob_not_found());
         };
+        conditions.check_tags(&row.tags)?;
+        crate::lease::check_access(
+            row.lease.as_ref(),
+            conditions.lease_id.as_deref(),
+            false,
+            crate::lease::LeaseScope::Blob,
+        )?;
         match conditions.check_read(&row.etag, time_from_nanos(row.last_modified)) {
             Ok(()) => Ok(Some(row)),
             Err(ConditionFailure::NotModified) => Ok(None),
@@ -132,7 +159,7 @@ impl Partition {
     /// references that the write consumes (an upload's, or deleted block rows'). Once the
     /// write is durable the new row takes its references, then the old row's and the
     /// consumed ones are dropped.
-    fn modify_blob(
+    pub(crate) fn modify_blob(
         &self,
         account: &str,
         container: &str,
@@ -145,13 +172,28 @@ impl Partition {
         }
         let _blob_guard = self.locks.blob(account, container, blob);
         let current = self.read_blob_row(account, container, blob)?;
-        let (new_row, mut batch, mut released) = change(current.as_ref())?;
+        let (mut new_row, mut batch, mut released) = change(current.as_ref())?;
+        // Leases and versions (see `version.rs`): may add a previous-version row to the batch.
+        let kept_version =
+            self.before_blob_write(account, container, blob, current.as_ref(), new_row.as_mut(), &mut batch)?;
+        // The tag index changes in the same atomic batch as the row (see `tags.rs`).
+        crate::tags::index_changes(
+            &mut batch,
+            account,
+            container,
+            blob,
+            current.as_ref().map_or(&[][..], |row| &row.tags),
+            new_row.as_ref().map_or(&[][..], |row| &row.tags),
+        );
         let key = keys::blob(account, container, blob);
         match &new_row {
             Some(row) => batch.put(key, rows::encode_blob(row)),
             None => batch.delete(key),
         };
         self.table.write(&batch).map_err(PartitionError::from)?;
+        if let Some(row) = &kept_version {
+            self.reference_segments(row.segments());
+        }
         if let Some(row) = &new_row {
             self.reference_segments(row.segments());
         }
@@ -164,7 +206,7 @@ impl Partition {
 
     /// Deletes every uncommitted block row of a blob into `batch`; returns the references
     /// those rows held (one per distinct segment per row).
-    fn discard_uncommitted(
+    pub(crate) fn discard_uncommitted(
         &self,
         account: &str,
         container: &str,
@@ -180,7 +222,14 @@ impl Partition {
         Ok(released)
     }
 
-    fn check_write_conditions(current: Option<&BlobRow>, conditions: &Conditions) -> Result<(), AzureError> {
+    pub(crate) fn check_write_conditions(current: Option<&BlobRow>, conditions: &Conditions) -> Result<(), AzureError> {
+        crate::lease::check_access(
+            current.and_then(|row| row.lease.as_ref()),
+            conditions.lease_id.as_deref(),
+            true,
+            crate::lease::LeaseScope::Blob,
+        )?;
+        conditions.check_tags(current.map_or(&[][..], |row| &row.tags))?;
         conditions.check_write(
             current.map(|row| (row.etag.as_str(), time_from_nanos(row.last_modified))),
             ErrorCode::BlobAlreadyExists,
@@ -198,6 +247,23 @@ impl Partition {
         headers: HttpHeaders,
         metadata: Vec<(String, String)>,
         conditions: &Conditions,
+    ) -> Result<BlobRow, AzureError> {
+        let options = crate::tags::NewBlobOptions::default();
+        self.put_blob_with(account, container, blob, body, headers, metadata, conditions, &options)
+    }
+
+    /// Put Blob with the creation-time properties of [`crate::NewBlobOptions`] (tags, tier).
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_blob_with(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        body: UploadedBody,
+        headers: HttpHeaders,
+        metadata: Vec<(String, String)>,
+        conditions: &Conditions,
+        options: &crate::tags::NewBlobOptions,
     ) -> Result<BlobRow, AzureError> {
         let body_segments = body.segments.clone();
         let result = self.modify_blob(account, container, blob, |current| {
@@ -226,6 +292,10 @@ impl Partition {
                     None
                 },
                 blocks,
+                tags: options.tags.clone().unwrap_or_default(),
+                tier: crate::tier::initial(options.tier.as_deref(), now),
+                copy: options.copy.clone(),
+                ..Default::default()
             };
             let mut batch = WriteBatch::new();
             let mut consumed = self.discard_uncommitted(account, container, blob, &mut batch)?;
@@ -257,6 +327,9 @@ impl Partition {
                 return Err(container_not_found());
             }
             let _blob_guard = self.locks.blob(account, container, blob);
+            if let Some(row) = self.read_blob_row(account, container, blob)? {
+                require_block_blob(&row)?;
+            }
             let existing = self.uncommitted_blocks(account, container, blob)?;
             if let Some((other, _)) = existing.first() {
                 if other.len() != block_id.len() {
@@ -328,6 +401,23 @@ impl Partition {
         metadata: Vec<(String, String)>,
         conditions: &Conditions,
     ) -> Result<BlobRow, AzureError> {
+        let options = crate::tags::NewBlobOptions::default();
+        self.put_block_list_with(account, container, blob, list, headers, metadata, conditions, &options)
+    }
+
+    /// Put Block List with the creation-time properties of [`crate::NewBlobOptions`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_block_list_with(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        list: &[BlockListItem],
+        headers: HttpHeaders,
+        metadata: Vec<(String, String)>,
+        conditions: &Conditions,
+        options: &crate::tags::NewBlobOptions,
+    ) -> Result<BlobRow, AzureError> {
         if list.len() > COMMITTED_BLOCKS_MAX {
             return Err(AzureError::new(
                 ErrorCode::BlockListTooLong,
@@ -336,6 +426,9 @@ impl Partition {
         }
         let row = self.modify_blob(account, container, blob, |current| {
             Self::check_write_conditions(current, conditions)?;
+            if let Some(row) = current {
+                require_block_blob(row)?;
+            }
             let uncommitted: HashMap<String, BlockRow> =
                 self.uncommitted_blocks(account, container, blob)?.into_iter().collect();
             let committed: HashMap<&str, &CommittedBlock> = current
@@ -376,6 +469,10 @@ impl Partition {
                 metadata,
                 inline: if blocks.is_empty() { Some(Vec::new()) } else { None },
                 blocks,
+                tags: options.tags.clone().unwrap_or_default(),
+                tier: crate::tier::initial(options.tier.as_deref(), now),
+                copy: options.copy.clone(),
+                ..Default::default()
             };
             let mut batch = WriteBatch::new();
             let consumed = self.discard_uncommitted(account, container, blob, &mut batch)?;
@@ -445,16 +542,16 @@ impl Partition {
         blob: &str,
         conditions: &Conditions,
     ) -> Result<(), AzureError> {
-        self.modify_blob(account, container, blob, |current| {
-            let Some(current) = current else {
-                return Err(blob_not_found());
-            };
-            Self::check_write_conditions(Some(current), conditions)?;
-            let mut batch = WriteBatch::new();
-            let consumed = self.discard_uncommitted(account, container, blob, &mut batch)?;
-            Ok((None, batch, consumed))
-        })?;
-        Ok(())
+        // The snapshot rules and versioning live in `snapshot.rs`; no soft delete here (the
+        // front-end passes the account's retention policy to `delete_blob_with`).
+        self.delete_blob_with(
+            account,
+            container,
+            blob,
+            &crate::snapshot::BlobVersion::Base,
+            &crate::snapshot::DeleteOptions::default(),
+            conditions,
+        )
     }
 
     /// List Blobs: blobs whose name starts with `prefix`, from `marker` (the name of the
@@ -465,59 +562,7 @@ impl Partition {
         container: &str,
         options: &ListBlobsOptions,
     ) -> Result<ListBlobsPage, AzureError> {
-        if !self.container_exists(account, container)? {
-            return Err(container_not_found());
-        }
-        let base = keys::blobs_prefix(account, container);
-        let prefix_key = [base.as_slice(), options.prefix.as_bytes()].concat();
-        let end = keys::prefix_end(&prefix_key);
-        let mut start = prefix_key.clone();
-        if let Some(marker) = options.marker {
-            start = start.max([base.as_slice(), marker.as_bytes()].concat());
-        }
-        let delimiter = options.delimiter.filter(|d| !d.is_empty());
-        let mut page = ListBlobsPage::default();
-        loop {
-            let found = self
-                .table
-                .scan(&start, end.as_deref(), LIST_SCAN_ROWS)
-                .map_err(PartitionError::from)?;
-            let Some((last_key, _)) = found.last() else { break };
-            let full = found.len() == LIST_SCAN_ROWS;
-            let mut after_last = [last_key.as_slice(), &[0]].concat();
-            let mut restart_at = None;
-            for (key, value) in &found {
-                let name = String::from_utf8_lossy(&key[base.len()..]).into_owned();
-                if page.items.len() == options.max_results {
-                    page.next_marker = Some(name);
-                    return Ok(page);
-                }
-                let rolled_up = delimiter.and_then(|d| {
-                    let rest = name.get(options.prefix.len()..)?;
-                    rest.find(d)
-                        .map(|at| name[..options.prefix.len() + at + d.len()].to_string())
-                });
-                match rolled_up {
-                    Some(blob_prefix) => {
-                        // Skip every other name under this prefix with one seek.
-                        let prefix_bytes = [base.as_slice(), blob_prefix.as_bytes()].concat();
-                        page.items.push(Err(blob_prefix));
-                        match keys::prefix_end(&prefix_bytes) {
-                            Some(after) => restart_at = Some(after),
-                            None => return Ok(page),
-                        }
-                        break;
-                    }
-                    None => page.items.push(Ok((name, rows::decode_blob(value)?))),
-                }
-            }
-            match restart_at {
-                Some(after) => after_last = after,
-                None if !full => break,
-                None => {}
-            }
-            start = after_last;
-        }
-        Ok(page)
+        // Blob rows and their sub-rows (snapshots, versions, deleted blobs): see `listing.rs`.
+        self.list_blob_rows(account, container, options)
     }
 }

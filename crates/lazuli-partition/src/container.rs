@@ -51,6 +51,8 @@ impl Partition {
                 "The specified container already exists.",
             ));
         }
+        // A soft-deleted container of this name still owns its blob rows.
+        self.refuse_if_soft_deleted(account, container)?;
         let now = now_nanos();
         let row = ContainerRow {
             etag: self.new_etag(),
@@ -59,6 +61,7 @@ impl Partition {
             metadata,
             public_access,
             signed_identifiers: None,
+            ..Default::default()
         };
         self.write_container(account, container, &row)?;
         Ok(row)
@@ -89,6 +92,13 @@ impl Partition {
     ) -> Result<ContainerRow, AzureError> {
         let _guard = self.locks.container_exclusive(account, container);
         let mut row = self.get_container(account, container)?;
+        // The lease id is optional for these; when given it must be the active lease's.
+        crate::lease::check_access(
+            row.lease.as_ref(),
+            conditions.lease_id.as_deref(),
+            false,
+            crate::lease::LeaseScope::Container,
+        )?;
         Self::check_container_conditions(&row, conditions)?;
         change(&mut row);
         row.etag = self.new_etag();
@@ -128,7 +138,28 @@ impl Partition {
     pub fn delete_container(&self, account: &str, container: &str, conditions: &Conditions) -> Result<(), AzureError> {
         let _guard = self.locks.container_exclusive(account, container);
         let row = self.get_container(account, container)?;
+        // A leased container is deleted only with its lease id.
+        crate::lease::check_access(
+            row.lease.as_ref(),
+            conditions.lease_id.as_deref(),
+            true,
+            crate::lease::LeaseScope::Container,
+        )?;
         Self::check_container_conditions(&row, conditions)?;
+        // With container soft delete on, the container row moves aside and its rows stay
+        // until restored or purged (see `soft_delete.rs`).
+        if self.soft_delete_container(account, container, row)? {
+            return Ok(());
+        }
+        self.remove_container_contents(account, container)?;
+        let mut batch = WriteBatch::new();
+        batch.delete(keys::container(account, container));
+        self.table.write(&batch).map_err(PartitionError::from)?;
+        Ok(())
+    }
+
+    /// Deletes every blob and block row of a container, in bounded batches.
+    pub(crate) fn remove_container_contents(&self, account: &str, container: &str) -> Result<(), AzureError> {
         for prefix in [
             keys::blobs_prefix(account, container),
             keys::container_blocks_prefix(account, container),
@@ -146,6 +177,7 @@ impl Partition {
                 let mut released = Vec::new();
                 for (key, value) in &found {
                     batch.delete(key.clone());
+                    self.unindex_row(key, value, &mut batch)?;
                     released.push(self.segments_of_row(key, value)?);
                 }
                 self.table.write(&batch).map_err(PartitionError::from)?;
@@ -155,9 +187,6 @@ impl Partition {
                 }
             }
         }
-        let mut batch = WriteBatch::new();
-        batch.delete(keys::container(account, container));
-        self.table.write(&batch).map_err(PartitionError::from)?;
         Ok(())
     }
 

@@ -237,6 +237,10 @@ impl Partition {
                         relocate(segment)?;
                     }
                 }
+                // A page keeps its offset within the segment: the copy is byte-identical.
+                for page in &mut row.pages {
+                    relocate(&mut page.segment)?;
+                }
                 rows::encode_blob(&row)
             }
             Some(b'K') => {

@@ -7,6 +7,13 @@
 //! | container | `C` account `/` container | [`crate::rows::ContainerRow`] |
 //! | blob | `B` account `/` container `/` blob name | [`crate::rows::BlobRow`] |
 //! | uncommitted block | `K` account `/` container `/` blob name `\0` block id | [`crate::rows::BlockRow`] |
+//! | soft-deleted container | `c` account `/` container | [`crate::rows::ContainerRow`] |
+//! | blob sub-row | `B` account `/` container `/` blob name `\0` kind id | [`crate::rows::BlobRow`] |
+//!
+//! Blob sub-rows sort right after their blob's row and before any other blob name (blob names
+//! never contain NUL, and NUL sorts first): kind `D` a soft-deleted base blob (id: the
+//! deletion time), `S` a snapshot (id: the snapshot time), `V` a previous version (id: the
+//! version id). Ids are ISO 8601 times with seven fractional digits, so they sort by time.
 //!
 //! Account and container names never contain `/` and blob names never contain NUL
 //! (validated by `lazuli_types::names`), so every prefix below is unambiguous and the blob
@@ -18,6 +25,16 @@ pub fn account_setting(account: &str, setting: &str) -> Vec<u8> {
 
 pub fn container(account: &str, container: &str) -> Vec<u8> {
     format!("C{account}/{container}").into_bytes()
+}
+
+/// A soft-deleted container's row (kind `c`): apart from the live containers, so that every
+/// lookup and listing of containers ignores it without decoding.
+pub fn deleted_container(account: &str, container: &str) -> Vec<u8> {
+    format!("c{account}/{container}").into_bytes()
+}
+
+pub fn deleted_containers_prefix(account: &str) -> Vec<u8> {
+    format!("c{account}/").into_bytes()
 }
 
 pub fn containers_prefix(account: &str) -> Vec<u8> {
@@ -44,6 +61,35 @@ pub fn container_blocks_prefix(account: &str, container: &str) -> Vec<u8> {
     format!("K{account}/{container}/").into_bytes()
 }
 
+/// Kinds of blob sub-rows (see the module documentation).
+pub const SUBROW_DELETED: char = 'D';
+pub const SUBROW_SNAPSHOT: char = 'S';
+pub const SUBROW_VERSION: char = 'V';
+
+pub fn blob_subrow(account: &str, container: &str, blob: &str, kind: char, id: &str) -> Vec<u8> {
+    format!("B{account}/{container}/{blob}\0{kind}{id}").into_bytes()
+}
+
+/// Every sub-row of one blob.
+pub fn blob_subrows_prefix(account: &str, container: &str, blob: &str) -> Vec<u8> {
+    format!("B{account}/{container}/{blob}\0").into_bytes()
+}
+
+/// Splits the name part of a blob row key into the blob name and, for a sub-row, its kind
+/// and id.
+pub fn split_blob_name(name: &str) -> (&str, Option<(char, &str)>) {
+    match name.split_once('\0') {
+        None => (name, None),
+        Some((blob, sub)) => {
+            let mut chars = sub.chars();
+            match chars.next() {
+                Some(kind) => (blob, Some((kind, chars.as_str()))),
+                None => (blob, None),
+            }
+        }
+    }
+}
+
 /// (account, container, blob) of a blob row key or an uncommitted block row key.
 pub fn parse_blob_key(key: &[u8]) -> Option<(String, String, String)> {
     let (kind, rest) = key.split_first()?;
@@ -51,7 +97,7 @@ pub fn parse_blob_key(key: &[u8]) -> Option<(String, String, String)> {
     let (account, rest) = rest.split_once('/')?;
     let (container, blob) = rest.split_once('/')?;
     let blob = match kind {
-        b'B' => blob,
+        b'B' => split_blob_name(blob).0,
         b'K' => blob.split_once('\0')?.0,
         _ => return None,
     };

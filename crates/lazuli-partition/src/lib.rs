@@ -6,12 +6,22 @@
 //! Every method is blocking (callers run it on a blocking thread) and returns Azure errors
 //! directly, since this layer is the one that knows which condition failed.
 
+mod append;
 mod blob;
 mod container;
+pub mod copy;
 mod data;
 pub mod keys;
+pub mod lease;
+mod listing;
 mod locks;
+pub mod page;
 pub mod rows;
+mod snapshot;
+pub mod soft_delete;
+pub mod tags;
+pub mod tier;
+mod version;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,8 +36,14 @@ pub use blob::{
     BlockListItem, BlockListKind, BlockLists, ListBlobsOptions, ListBlobsPage, UploadedBody, BLOCK_ID_BYTES_MAX,
     COMMITTED_BLOCKS_MAX,
 };
+pub use append::{AppendConditions, APPEND_BLOCK_BYTES_MAX};
 pub use container::ListContainersPage;
+pub use copy::{CopyState, PinnedSource};
 pub use data::GcReport;
+pub use lease::{lease_view, LeaseAction, LeaseOutcome, LeaseView};
+pub use snapshot::{BlobVersion, DeleteOptions, DeleteSnapshots};
+pub use tags::{FoundBlobs, NewBlobOptions, TaggedBlob};
+pub use page::{PageExtent, Piece, SequenceAction, SequenceConditions, PAGE_BLOB_BYTES_MAX, PAGE_BYTES, PAGE_WRITE_BYTES_MAX};
 pub use rows::{BlobRow, BlockRow, CommittedBlock, ContainerRow, HttpHeaders, Segment};
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +107,11 @@ pub struct Partition {
     locks: locks::Locks,
     last_etag_tick: AtomicU64,
     gc: data::GcState,
+    /// Set once any container is soft-deleted (its blob rows stay in place): reads then check
+    /// that the blob's container is live (see `soft_delete.rs`).
+    containers_soft_deleted: std::sync::atomic::AtomicBool,
+    /// Set once any account has had versioning on: until then writes skip the setting lookup.
+    versioning_used: std::sync::atomic::AtomicBool,
 }
 
 impl Partition {
@@ -106,8 +127,12 @@ impl Partition {
             locks: locks::Locks::new(),
             last_etag_tick: AtomicU64::new(0),
             gc: data::GcState::default(),
+            containers_soft_deleted: Default::default(),
+            versioning_used: Default::default(),
         });
         partition.rebuild_live_bytes()?;
+        partition.note_soft_deleted_containers()?;
+        partition.note_versioning()?;
         Ok(partition)
     }
 

@@ -22,6 +22,15 @@ pub struct ContainerRow {
     pub public_access: Option<String>,
     /// Stored access policies, as the front-end's JSON (opaque here).
     pub signed_identifiers: Option<String>,
+    /// The container's lease, if one was ever acquired (see `lease.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<crate::lease::Lease>,
+    /// Soft-deleted containers (rows under `c`, see `soft_delete.rs`): the deletion, and the
+    /// version that Restore Container names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<crate::soft_delete::Deletion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_version: Option<String>,
 }
 
 /// A run of blob bytes in the blob-data stream: one record.
@@ -84,11 +93,51 @@ pub struct BlobRow {
     /// The whole body when it is small (kept out of the JSON, after it in the row).
     #[serde(skip)]
     pub inline: Option<Vec<u8>>,
+    /// Page blobs: the written pages, sorted by offset and disjoint (see `page.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pages: Vec<crate::page::PageExtent>,
+    /// Page blobs: the sequence number.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sequence_number: u64,
+    /// Append blobs: sealed (read-only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sealed: bool,
+    /// The blob's lease, if one was ever acquired (see `lease.rs`); never on snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<crate::lease::Lease>,
+    /// Snapshot rows: the snapshot id (also in the key; kept here so a listed row names it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// With versioning on: the version id this row's content was written as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// Soft-deleted rows: when the delete happened (Unix ns) and when the row is purged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<crate::soft_delete::Deletion>,
+    /// Set on rows read from a previous-version sub-row (not stored: the key says it).
+    #[serde(skip)]
+    pub previous_version: bool,
+    /// Blob index tags, in the order set; mirrored by the tag index rows (see `tags.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
+    /// The access tier when set explicitly (absent: Hot, inferred); see `tier.rs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<crate::tier::TierState>,
+    /// The last copy that created this blob; see `copy.rs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy: Option<crate::copy::CopyState>,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 impl BlobRow {
     pub fn segments(&self) -> impl Iterator<Item = &Segment> {
-        self.blocks.iter().flat_map(|block| block.segments.iter())
+        self.blocks
+            .iter()
+            .flat_map(|block| block.segments.iter())
+            .chain(self.pages.iter().map(|page| &page.segment))
     }
 }
 
@@ -131,7 +180,8 @@ pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<(T, &[u8]), 
 
 pub fn decode_blob(bytes: &[u8]) -> Result<BlobRow, PartitionError> {
     let (mut row, inline): (BlobRow, &[u8]) = decode(bytes)?;
-    if row.blocks.is_empty() {
+    // A page blob's body is its page map, never inline.
+    if row.blocks.is_empty() && row.blob_type != "PageBlob" {
         row.inline = Some(inline.to_vec());
     }
     Ok(row)

@@ -11,6 +11,12 @@ pub struct Conditions {
     pub if_none_match: Option<String>,
     pub if_modified_since: Option<OffsetDateTime>,
     pub if_unmodified_since: Option<OffsetDateTime>,
+    /// `x-ms-if-tags`: the operation applies only if the blob's tags satisfy it.
+    pub if_tags: Option<crate::tag_expr::TagExpr>,
+    /// `x-ms-lease-id`: the lease access condition. Checked by the partition layer against
+    /// the resource's lease (not part of [`Conditions::is_empty`], which is about the HTTP
+    /// conditional headers).
+    pub lease_id: Option<String>,
 }
 
 /// The outcome of a failed condition on a read: 304 with no body, or 412.
@@ -44,6 +50,15 @@ impl Conditions {
             && self.if_none_match.is_none()
             && self.if_modified_since.is_none()
             && self.if_unmodified_since.is_none()
+            && self.if_tags.is_none()
+    }
+
+    /// Checks `x-ms-if-tags` against a blob's tags (412 ConditionNotMet when it fails).
+    pub fn check_tags(&self, tags: &[(String, String)]) -> Result<(), AzureError> {
+        match &self.if_tags {
+            Some(expr) if !expr.holds(tags) => Err(not_met()),
+            _ => Ok(()),
+        }
     }
 
     /// Checks the conditions for a read of an existing resource.

@@ -6,6 +6,7 @@ pub mod conditions;
 pub mod error;
 pub mod names;
 pub mod range;
+pub mod tag_expr;
 pub mod time_fmt;
 
 pub use error::{AzureError, ErrorCode};

@@ -65,6 +65,13 @@ struct FileConfig {
     /// Extra accounts as `name:key1[:key2]`.
     #[serde(default)]
     accounts: Vec<String>,
+    /// Accounts with blob versioning on (in the service an account property set through ARM,
+    /// not the Blob API). Also from `LAZULI_VERSIONING` (names separated by `,` or `;`).
+    #[serde(default)]
+    versioning: Vec<String>,
+    /// Container soft delete for every account: days a deleted container is kept (restorable
+    /// with Restore Container). Also from `LAZULI_CONTAINER_DELETE_RETENTION_DAYS`.
+    container_delete_retention_days: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -79,6 +86,10 @@ pub struct Settings {
     pub metrics_port: u16,
     pub accounts: Vec<Account>,
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Accounts with blob versioning on; applied at every start (the configuration decides).
+    pub versioning: Vec<String>,
+    /// Days deleted containers are kept, if container soft delete is on (1..=365).
+    pub container_delete_retention_days: Option<u32>,
 }
 
 impl Settings {
@@ -117,6 +128,28 @@ impl Settings {
             metrics_port: cli.metrics_port.or(file.metrics_port).unwrap_or(10010),
             accounts,
             tls: cli.cert.zip(cli.key),
+            versioning: file
+                .versioning
+                .iter()
+                .cloned()
+                .chain(std::env::var("LAZULI_VERSIONING").ok().iter().flat_map(|v| {
+                    v.split([',', ';'])
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                }))
+                .collect(),
+            container_delete_retention_days: match std::env::var("LAZULI_CONTAINER_DELETE_RETENTION_DAYS") {
+                Ok(v) if !v.trim().is_empty() => Some(
+                    v.trim()
+                        .parse()
+                        .ok()
+                        .filter(|d| (1..=365).contains(d))
+                        .with_context(|| format!("LAZULI_CONTAINER_DELETE_RETENTION_DAYS={v:?}: give 1 to 365"))?,
+                ),
+                _ => file.container_delete_retention_days,
+            },
         })
     }
 

@@ -53,6 +53,17 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let partition = tokio::task::spawn_blocking(move || Partition::open(store, PartitionOptions::default()))
         .await?
         .context("recovering the object table")?;
+    for account in &settings.accounts {
+        let (partition, name) = (partition.clone(), account.name.clone());
+        let enabled = settings.versioning.contains(&account.name);
+        let retention = settings.container_delete_retention_days;
+        tokio::task::spawn_blocking(move || {
+            partition.set_versioning(&name, enabled)?;
+            partition.set_container_delete_retention(&name, retention)
+        })
+        .await?
+        .map_err(|e| anyhow::anyhow!("setting versioning for {}: {}", account.name, e.message))?;
+    }
     let frontend = Frontend::new(partition.clone(), settings.frontend_config());
 
     let listener = TcpListener::bind((settings.blob_host.as_str(), settings.blob_port))
@@ -88,6 +99,13 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
                     )
                 }
                 Ok(Err(error)) => tracing::warn!(%error, "garbage collection failed"),
+                _ => {}
+            }
+            // Soft-deleted blobs past their retention go here; their data on a later pass.
+            let partition = collector.clone();
+            match tokio::task::spawn_blocking(move || partition.purge_soft_deleted()).await {
+                Ok(Ok(purged)) if purged > 0 => tracing::info!(purged, "soft-deleted blobs purged"),
+                Ok(Err(error)) => tracing::warn!(%error, "purging soft-deleted blobs failed"),
                 _ => {}
             }
         }

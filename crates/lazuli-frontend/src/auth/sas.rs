@@ -157,6 +157,19 @@ struct Fields {
     rscl: Option<String>,
     rsct: Option<String>,
     skoid: Option<String>,
+    // User delegation SAS.
+    sktid: Option<String>,
+    skt: Option<String>,
+    ske: Option<String>,
+    sks: Option<String>,
+    skv: Option<String>,
+    saoid: Option<String>,
+    suoid: Option<String>,
+    scid: Option<String>,
+    skdutid: Option<String>,
+    sduoid: Option<String>,
+    srh: Option<String>,
+    srq: Option<String>,
 }
 
 impl Fields {
@@ -184,6 +197,18 @@ impl Fields {
             rscl: get("rscl"),
             rsct: get("rsct"),
             skoid: get("skoid"),
+            sktid: get("sktid"),
+            skt: get("skt"),
+            ske: get("ske"),
+            sks: get("sks"),
+            skv: get("skv"),
+            saoid: get("saoid"),
+            suoid: get("suoid"),
+            scid: get("scid"),
+            skdutid: get("skdutid"),
+            sduoid: get("sduoid"),
+            srh: get("srh"),
+            srq: get("srq"),
         }
     }
 }
@@ -314,8 +339,8 @@ pub(crate) fn authenticate(
 ) -> Result<SasGrant, AzureError> {
     let f = Fields::from_query(query);
     if f.skoid.is_some() {
-        // User delegation SAS needs the key from Get User Delegation Key (OAuth only).
-        return Err(auth_failed("User delegation SAS is not supported by this server yet."));
+        // A user delegation SAS is a service SAS signed with a user delegation key.
+        return service_sas(req, account, policies, &f);
     }
     if f.sr.is_none() && (f.ss.is_some() || f.srt.is_some()) {
         account_sas(req, account, &f)
@@ -471,8 +496,15 @@ fn service_sas(
             _ => String::new(),
         }
     };
-    let sts = service_string_to_sign(f, &canonical, sv, sr, &snapshot);
-    if !util::verify_any(&account.keys, std::slice::from_ref(&sts), &sig) {
+    let (sts, keys) = if f.skoid.is_some() {
+        user_delegation_signing(req, account, f, &canonical, sv, sr, &snapshot)?
+    } else {
+        (
+            service_string_to_sign(f, &canonical, sv, sr, &snapshot),
+            account.keys.clone(),
+        )
+    };
+    if !util::verify_any(&keys, std::slice::from_ref(&sts), &sig) {
         return Err(signature_mismatch(&sts));
     }
 
@@ -539,6 +571,73 @@ fn service_sas(
         content_language: f.rscl.clone(),
         content_type: f.rsct.clone(),
     })
+}
+
+/// The string-to-sign of a user delegation SAS and the keys that may have signed it (the
+/// user delegation key derived from each account key; see `delegation.rs`).
+fn user_delegation_signing(
+    req: &RequestInfo,
+    account: &AccountKeys,
+    f: &Fields,
+    canonical: &str,
+    sv: &str,
+    sr: &str,
+    snapshot: &str,
+) -> Result<(String, Vec<Vec<u8>>), AzureError> {
+    if f.si.is_some() {
+        return Err(auth_failed(NOT_WELL_FORMED));
+    }
+    let key = super::delegation::KeyFields {
+        oid: mandatory(&f.skoid, "skoid")?,
+        tid: mandatory(&f.sktid, "sktid")?,
+        start: mandatory(&f.skt, "skt")?,
+        expiry: mandatory(&f.ske, "ske")?,
+        service: mandatory(&f.sks, "sks")?,
+        version: mandatory(&f.skv, "skv")?,
+    };
+    if key.service != "b" {
+        return Err(auth_failed(NOT_WELL_FORMED));
+    }
+    let key_start = time_field(Some(key.start))?.ok_or_else(|| auth_failed(NOT_WELL_FORMED))?;
+    let key_expiry = time_field(Some(key.expiry))?.ok_or_else(|| auth_failed(NOT_WELL_FORMED))?;
+    if req.now < key_start || req.now >= key_expiry {
+        return Err(auth_failed(format!(
+            "The user delegation key is not valid at this time: Start [{}] - Expiry [{}] - Current [{}]",
+            util::rfc1123(key_start),
+            util::rfc1123(key_expiry),
+            util::rfc1123(req.now)
+        )));
+    }
+    let keys = account
+        .keys
+        .iter()
+        .map(|k| super::delegation::derive_key(k, &key))
+        .collect();
+    let ud = super::delegation::UdFields {
+        key,
+        saoid: opt(&f.saoid),
+        suoid: opt(&f.suoid),
+        scid: opt(&f.scid),
+        skdutid: opt(&f.skdutid),
+        sduoid: opt(&f.sduoid),
+        srh: opt(&f.srh),
+        srq: opt(&f.srq),
+    };
+    let sts = super::delegation::string_to_sign(
+        opt(&f.sp),
+        opt(&f.st),
+        opt(&f.se),
+        canonical,
+        &ud,
+        opt(&f.sip),
+        opt(&f.spr),
+        sv,
+        sr,
+        snapshot,
+        opt(&f.ses),
+        [opt(&f.rscc), opt(&f.rscd), opt(&f.rsce), opt(&f.rscl), opt(&f.rsct)],
+    );
+    Ok((sts, keys))
 }
 
 /// The first `depth` segments of `path`, or None when it has fewer.

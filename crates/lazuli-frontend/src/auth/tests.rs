@@ -1167,8 +1167,9 @@ fn service_sas_missing_fields() {
             "st is optional but cannot be empty",
         ),
         (
-            "sv=2021-08-06&sr=b&sp=r&se=2026-12-01&skoid=x&sig=AAAA",
-            "User delegation SAS is not supported by this server yet.",
+            // A user delegation SAS needs every signed key field.
+            "sv=2021-08-06&sr=b&sp=r&se=2099-12-01&skoid=x&sig=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA%3D",
+            "sktid is mandatory. Cannot be empty",
         ),
     ] {
         let r = Req::new(Method::GET, "/devstoreaccount1/c/b", Some(q), &[]);

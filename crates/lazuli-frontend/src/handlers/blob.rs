@@ -45,9 +45,10 @@ fn write_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
         "last-modified",
         rfc1123(lazuli_partition::time_from_nanos(row.last_modified)),
     );
+    super::snapshot::version_header(r, row);
 }
 
-async fn receive_checked(
+pub(crate) async fn receive_checked(
     frontend: &Arc<Frontend>,
     parts: &Parts,
     body: Incoming,
@@ -64,7 +65,9 @@ async fn receive_checked(
         .with_detail("MaxLimit", max.to_string()));
     }
     let structured = structured_upload(parts, declared)?;
-    let received = body::receive(&frontend.partition, body, max, inline_allowed, structured).await?;
+    // Put Blob stores the body's MD5; other writes need it only to check a Content-MD5.
+    let want_md5 = inline_allowed || parts.headers.contains_key(md5_header);
+    let received = body::receive(&frontend.partition, body, max, inline_allowed, want_md5, structured).await?;
     if let Some(expected) = http_util::header_u64(&parts.headers, "x-ms-structured-content-length")? {
         if parts.headers.contains_key(STRUCTURED_BODY) && expected != received.body.len {
             frontend.partition.release_segments(&received.body.segments);
@@ -107,7 +110,7 @@ fn structured_upload(parts: &Parts, encoded_len: u64) -> Result<Option<structure
 }
 
 /// Acknowledges a structured upload the way the SDKs check for it.
-fn echo_structured(r: &mut Response<ResponseBody>, parts: &Parts) {
+pub(crate) fn echo_structured(r: &mut Response<ResponseBody>, parts: &Parts) {
     if parts.headers.contains_key(STRUCTURED_BODY) {
         set_header(r, STRUCTURED_BODY, structured::STRUCTURED_BODY_V1_CRC64);
     }
@@ -129,6 +132,7 @@ pub async fn put_blob(
     } else {
         "content-md5"
     };
+    let options = new_blob_options(parts)?;
     let received = receive_checked(frontend, parts, body, PUT_BLOB_BYTES_MAX, true, md5_header).await?;
     if headers.content_md5.is_none() {
         headers.content_md5 = Some(md5_to_header(&received.body.md5));
@@ -140,7 +144,7 @@ pub async fn put_blob(
         ctx.blob().to_string(),
     );
     let row = blocking(frontend, move |p| {
-        p.put_blob(
+        p.put_blob_with(
             &account,
             &container,
             &blob,
@@ -148,6 +152,7 @@ pub async fn put_blob(
             headers,
             metadata,
             &conditions,
+            &options,
         )
     })
     .await?;
@@ -162,7 +167,16 @@ pub async fn put_blob(
     Ok(r)
 }
 
-fn block_id(ctx: &Ctx) -> Result<String, AzureError> {
+/// The creation-time properties a new blob takes from the request (`x-ms-tags`).
+fn new_blob_options(parts: &Parts) -> Result<lazuli_partition::NewBlobOptions, AzureError> {
+    Ok(lazuli_partition::NewBlobOptions {
+        tags: crate::tag_expr::tags_header(&parts.headers)?,
+        tier: super::tier::access_tier(&parts.headers)?,
+        copy: None,
+    })
+}
+
+pub(super) fn block_id(ctx: &Ctx) -> Result<String, AzureError> {
     let id = ctx.query.get("blockid").ok_or_else(|| {
         AzureError::new(
             ErrorCode::MissingRequiredQueryParameter,
@@ -199,7 +213,13 @@ pub async fn put_block(
         ctx.container().to_string(),
         ctx.blob().to_string(),
     );
+    let lease_id = header_str(&parts.headers, "x-ms-lease-id")?.map(str::to_string);
     blocking(frontend, move |p| {
+        // Put Block does not need the lease id; when given it must be the active lease's.
+        if let Err(error) = p.check_blob_lease_if_given(&account, &container, &blob, lease_id.as_deref()) {
+            p.release_segments(&received.body.segments);
+            return Err(error);
+        }
         p.put_block(&account, &container, &blob, &id, received.body)
     })
     .await?;
@@ -223,6 +243,7 @@ pub async fn put_block_list(
     let metadata = http_util::metadata(&parts.headers)?;
     let headers = http_util::blob_http_headers(&parts.headers, false)?;
     let conditions = http_util::conditions(&parts.headers)?;
+    let options = new_blob_options(parts)?;
     let (body, _) = super::read_small_body_decoded(parts, body, XML_BODY_BYTES_MAX).await?;
     if let Some(value) = header_str(&parts.headers, "content-md5")? {
         let expected = lazuli_types::checksum::md5_from_header(value).ok_or_else(|| {
@@ -255,7 +276,16 @@ pub async fn put_block_list(
         ctx.blob().to_string(),
     );
     let row = blocking(frontend, move |p| {
-        p.put_block_list(&account, &container, &blob, &list, headers, metadata, &conditions)
+        p.put_block_list_with(
+            &account,
+            &container,
+            &blob,
+            &list,
+            headers,
+            metadata,
+            &conditions,
+            &options,
+        )
     })
     .await?;
     let mut r = response(StatusCode::CREATED, empty());
@@ -294,6 +324,10 @@ pub async fn get_block_list(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Respo
 
 fn property_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
     write_headers(r, row);
+    if row.blob_type == "BlockBlob" {
+        super::tier::tier_headers(r, row);
+    }
+    super::copy::copy_headers(r, row);
     let h = &row.headers;
     for (name, value) in [
         (
@@ -316,12 +350,31 @@ fn property_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
         "x-ms-creation-time",
         rfc1123(lazuli_partition::time_from_nanos(row.created)),
     );
-    set_header(r, "x-ms-lease-status", "unlocked");
-    set_header(r, "x-ms-lease-state", "available");
+    let lease = lazuli_partition::lease_view(row.lease.as_ref());
+    set_header(r, "x-ms-lease-status", lease.status);
+    set_header(r, "x-ms-lease-state", lease.state);
+    if let Some(duration) = lease.duration {
+        set_header(r, "x-ms-lease-duration", duration);
+    }
+    if row.version_id.is_some() && row.snapshot.is_none() {
+        set_header(
+            r,
+            "x-ms-is-current-version",
+            if row.previous_version { "false" } else { "true" },
+        );
+    }
     set_header(r, "x-ms-server-encrypted", "true");
     set_header(r, "accept-ranges", "bytes");
-    if row.blocks.iter().any(|b| !b.id.is_empty()) {
+    if row.blob_type == "AppendBlob" || row.blocks.iter().any(|b| !b.id.is_empty()) {
         set_header(r, "x-ms-blob-committed-block-count", row.blocks.len().to_string());
+    }
+    match row.blob_type.as_str() {
+        "PageBlob" => set_header(r, "x-ms-blob-sequence-number", row.sequence_number.to_string()),
+        "AppendBlob" => set_header(r, "x-ms-blob-sealed", if row.sealed { "true" } else { "false" }),
+        _ => {}
+    }
+    if !row.tags.is_empty() {
+        set_header(r, "x-ms-tag-count", row.tags.len().to_string());
     }
 }
 
@@ -347,13 +400,20 @@ pub async fn get_blob(
         ctx.container().to_string(),
         ctx.blob().to_string(),
     );
-    let found = blocking(frontend, move |p| p.get_blob(&account, &container, &blob, &conditions)).await?;
+    let version = super::snapshot::blob_version(ctx)?;
+    let found = blocking(frontend, move |p| {
+        p.get_blob_version(&account, &container, &blob, &version, &conditions)
+    })
+    .await?;
     let Some(row) = found else {
         let mut r = response(StatusCode::NOT_MODIFIED, empty());
         set_header(&mut r, "x-ms-error-code", "ConditionNotMet");
         return Ok(r);
     };
     let head = parts.method == http::Method::HEAD;
+    if !head {
+        super::tier::refuse_archived(&row)?;
+    }
     let size = row.content_length;
     let (status, start, len) = match range.filter(|_| !head) {
         None => (StatusCode::OK, 0, size),
@@ -447,7 +507,11 @@ pub async fn get_metadata(
         ctx.container().to_string(),
         ctx.blob().to_string(),
     );
-    let found = blocking(frontend, move |p| p.get_blob(&account, &container, &blob, &conditions)).await?;
+    let version = super::snapshot::blob_version(ctx)?;
+    let found = blocking(frontend, move |p| {
+        p.get_blob_version(&account, &container, &blob, &version, &conditions)
+    })
+    .await?;
     let Some(row) = found else {
         return Ok(response(StatusCode::NOT_MODIFIED, empty()));
     };
@@ -462,6 +526,9 @@ pub async fn set_properties(
     ctx: &Ctx,
     parts: &Parts,
 ) -> Result<Response<ResponseBody>, AzureError> {
+    if super::page::has_page_properties(parts) {
+        return super::page::set_properties(frontend, ctx, parts).await;
+    }
     // Set Blob Properties replaces all the HTTP headers: any not sent are cleared.
     let headers = http_util::blob_http_headers(&parts.headers, false)?;
     let conditions = http_util::conditions(&parts.headers)?;
@@ -502,19 +569,8 @@ pub async fn set_metadata(
 }
 
 pub async fn delete(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Result<Response<ResponseBody>, AzureError> {
-    let conditions = http_util::conditions(&parts.headers)?;
-    let (account, container, blob) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
-    blocking(frontend, move |p| {
-        p.delete_blob(&account, &container, &blob, &conditions)
-    })
-    .await?;
-    let mut r = response(StatusCode::ACCEPTED, empty());
-    set_header(&mut r, "x-ms-delete-type-permanent", "true");
-    Ok(r)
+    // Snapshots, versions and soft delete decide what a delete does: see `snapshot.rs`.
+    super::snapshot::delete(frontend, ctx, parts).await
 }
 
 /// A SAS may override response headers of Get Blob (`rscc`, `rscd`, `rsce`, `rscl`, `rsct`).

@@ -34,21 +34,22 @@ fn container_headers(r: &mut Response<ResponseBody>, row: &ContainerRow) {
 }
 
 pub fn container_item(name: &str, row: &ContainerRow, include_metadata: bool) -> xml::ContainerItem {
+    let lease = lazuli_partition::lease_view(row.lease.as_ref());
     xml::ContainerItem {
         name: name.to_string(),
         last_modified: lazuli_partition::time_from_nanos(row.last_modified),
         etag: row.etag.clone(),
-        lease_status: "unlocked".into(),
-        lease_state: "available".into(),
-        lease_duration: None,
+        lease_status: lease.status.into(),
+        lease_state: lease.state.into(),
+        lease_duration: lease.duration.map(str::to_string),
         public_access: row.public_access.clone(),
         has_immutability_policy: false,
         has_legal_hold: false,
         metadata: include_metadata.then(|| row.metadata.clone()),
-        deleted: false,
-        version: None,
-        deleted_time: None,
-        remaining_retention_days: None,
+        deleted: row.deleted.is_some(),
+        version: row.deleted_version.clone(),
+        deleted_time: row.deleted.map(|d| lazuli_partition::time_from_nanos(d.time)),
+        remaining_retention_days: row.deleted.map(|d| d.remaining_days(lazuli_partition::now_nanos())),
         default_encryption_scope: Some("$account-encryption-key".into()),
         deny_encryption_scope_override: false,
         immutable_storage_with_versioning_enabled: None,
@@ -87,8 +88,12 @@ pub async fn properties(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<
     let mut r = response(StatusCode::OK, empty());
     container_headers(&mut r, &row);
     put_metadata_headers(&mut r, &row.metadata);
-    set_header(&mut r, "x-ms-lease-status", "unlocked");
-    set_header(&mut r, "x-ms-lease-state", "available");
+    let lease = lazuli_partition::lease_view(row.lease.as_ref());
+    set_header(&mut r, "x-ms-lease-status", lease.status);
+    set_header(&mut r, "x-ms-lease-state", lease.state);
+    if let Some(duration) = lease.duration {
+        set_header(&mut r, "x-ms-lease-duration", duration);
+    }
     if let Some(access) = &row.public_access {
         set_header(&mut r, "x-ms-blob-public-access", access);
     }
@@ -169,14 +174,32 @@ pub fn blob_item(name: String, row: &BlobRow, include_metadata: bool) -> xml::Bl
     properties.cache_control = h.cache_control.clone();
     properties.content_disposition = h.content_disposition.clone();
     properties.blob_type = row.blob_type.clone();
-    properties.access_tier = Some("Hot".into());
-    properties.access_tier_inferred = Some(true);
+    properties.blob_sequence_number = (row.blob_type == "PageBlob").then_some(row.sequence_number);
+    properties.sealed = (row.blob_type == "AppendBlob" && row.sealed).then_some(true);
+    if row.blob_type == "BlockBlob" {
+        let tier = row.tier_view(lazuli_partition::now_nanos());
+        properties.access_tier = Some(tier.tier);
+        properties.access_tier_inferred = tier.inferred.then_some(true);
+        properties.access_tier_change_time = tier.change_time.map(lazuli_partition::time_from_nanos);
+        properties.archive_status = tier.archive_status;
+        properties.rehydrate_priority = tier.rehydrate_priority;
+    }
+    let lease = lazuli_partition::lease_view(row.lease.as_ref());
+    properties.lease_status = Some(lease.status.into());
+    properties.lease_state = Some(lease.state.into());
+    properties.lease_duration = lease.duration.map(str::to_string);
+    if let Some(deletion) = &row.deleted {
+        properties.deleted_time = Some(lazuli_partition::time_from_nanos(deletion.time));
+        properties.remaining_retention_days = Some(deletion.remaining_days(lazuli_partition::now_nanos()));
+    }
+    properties.tag_count = (!row.tags.is_empty()).then_some(row.tags.len() as u32);
     xml::BlobItem {
         name,
-        deleted: false,
-        snapshot: None,
-        version_id: None,
-        is_current_version: None,
+        deleted: row.deleted.is_some(),
+        snapshot: row.snapshot.clone(),
+        version_id: row.version_id.clone().filter(|_| row.snapshot.is_none()),
+        is_current_version: (row.version_id.is_some() && row.snapshot.is_none() && row.deleted.is_none())
+            .then_some(!row.previous_version),
         properties,
         metadata: include_metadata.then(|| row.metadata.clone()),
         tags: None,
@@ -216,6 +239,11 @@ pub async fn list_blobs(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<
         }
     }
     let include_metadata = include.iter().any(|i| i == "metadata");
+    let include_snapshots = include.iter().any(|i| i == "snapshots");
+    let include_versions = include.iter().any(|i| i == "versions");
+    let include_deleted = include.iter().any(|i| i == "deleted" || i == "deletedwithversions");
+    let include_tags = include.iter().any(|i| i == "tags");
+    let include_copy = include.iter().any(|i| i == "copy");
     let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
     let (p, d, m) = (prefix.clone(), delimiter.clone(), marker.clone());
     let page = blocking(frontend, move |partition| {
@@ -227,6 +255,9 @@ pub async fn list_blobs(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<
                 delimiter: d.as_deref(),
                 marker: m.as_deref(),
                 max_results: max,
+                include_snapshots,
+                include_versions,
+                include_deleted,
             },
         )
     })
@@ -241,7 +272,16 @@ pub async fn list_blobs(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<
     );
     for item in page.items {
         match item {
-            Ok((name, row)) => writer.blob(&blob_item(name, &row, include_metadata)),
+            Ok((name, row)) => {
+                let mut item = blob_item(name, &row, include_metadata);
+                if include_copy {
+                    item.properties.copy = super::copy::copy_properties(&row);
+                }
+                if include_tags && !row.tags.is_empty() {
+                    item.tags = Some(row.tags.clone());
+                }
+                writer.blob(&item)
+            }
             Err(blob_prefix) => writer.prefix(&blob_prefix),
         }
     }

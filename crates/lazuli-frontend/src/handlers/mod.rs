@@ -1,9 +1,18 @@
 //! One function per operation. Handlers parse what the operation needs from the request,
 //! call the partition layer on a blocking thread, and build the reply.
 
+mod append;
+mod batch;
 mod blob;
 mod container;
+mod copy;
+mod lease;
+mod page;
 mod service;
+mod snapshot;
+mod tags;
+mod tier;
+mod user_delegation;
 
 use std::sync::Arc;
 
@@ -29,6 +38,7 @@ pub async fn dispatch(
     body: Incoming,
 ) -> Result<Response<ResponseBody>, AzureError> {
     use Operation::*;
+    snapshot::refuse_write_to_version(ctx)?;
     match ctx.operation {
         ListContainers => service::list_containers(frontend, ctx).await,
         GetServiceProperties => service::get_properties(frontend, ctx).await,
@@ -51,6 +61,28 @@ pub async fn dispatch(
         SetBlobProperties => blob::set_properties(frontend, ctx, &parts).await,
         SetBlobMetadata => blob::set_metadata(frontend, ctx, &parts).await,
         DeleteBlob => blob::delete(frontend, ctx, &parts).await,
+        PutAppendBlob => append::put_append_blob(frontend, ctx, &parts).await,
+        AppendBlock => append::append_block(frontend, ctx, &parts, body).await,
+        SealAppendBlob => append::seal(frontend, ctx, &parts).await,
+        PutPageBlob => page::put_page_blob(frontend, ctx, &parts).await,
+        PutPage => page::put_page(frontend, ctx, &parts, body).await,
+        GetPageRanges => page::get_page_ranges(frontend, ctx, &parts).await,
+        GetBlobTags => tags::get_tags(frontend, ctx, &parts).await,
+        SetBlobTags => tags::set_tags(frontend, ctx, &parts, body).await,
+        FindBlobsByTags => tags::find_blobs(frontend, ctx).await,
+        SetBlobTier => tier::set_tier(frontend, ctx, &parts).await,
+        CopyBlob => copy::copy_blob(frontend, ctx, &parts, false).await,
+        CopyBlobFromUrl => copy::copy_blob(frontend, ctx, &parts, true).await,
+        PutBlobFromUrl => copy::put_blob_from_url(frontend, ctx, &parts).await,
+        PutBlockFromUrl => copy::put_block_from_url(frontend, ctx, &parts).await,
+        AbortCopyBlob => copy::abort_copy(frontend, ctx, &parts).await,
+        BlobBatch => batch::batch(frontend, ctx, &parts, body).await,
+        GetUserDelegationKey => user_delegation::get_key(frontend, ctx, &parts, body).await,
+        LeaseBlob => lease::lease_blob(frontend, ctx, &parts).await,
+        LeaseContainer => lease::lease_container(frontend, ctx, &parts).await,
+        SnapshotBlob => snapshot::create(frontend, ctx, &parts).await,
+        UndeleteBlob => snapshot::undelete(frontend, ctx).await,
+        RestoreContainer => snapshot::restore_container(frontend, ctx, &parts).await,
         Unsupported(name) => Err(AzureError::new(
             ErrorCode::NotImplemented,
             format!("The operation {name} is not implemented by this server yet."),

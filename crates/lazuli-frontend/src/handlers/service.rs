@@ -57,8 +57,23 @@ pub async fn list_containers(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Resp
         .is_some_and(|i| i.split(',').any(|p| p == "metadata"));
     let account = ctx.account().to_string();
     let (p, m) = (prefix.clone(), marker.clone());
+    let include_deleted = ctx
+        .query
+        .get("include")
+        .is_some_and(|i| i.split(',').any(|p| p == "deleted"));
     let page = blocking(frontend, move |partition| {
-        partition.list_containers(&account, &p, m.as_deref(), max)
+        let mut page = partition.list_containers(&account, &p, m.as_deref(), max)?;
+        if include_deleted {
+            // Soft-deleted containers live in their own key range: merge those that fall
+            // in this page's name range, so that each shows up on exactly one page.
+            let deleted = partition.list_deleted_containers(&account, &p)?;
+            let (from, to) = (m.as_deref(), page.next_marker.clone());
+            page.containers.extend(deleted.into_iter().filter(|(name, _)| {
+                from.is_none_or(|f| name.as_str() >= f) && to.as_deref().is_none_or(|t| name.as_str() < t)
+            }));
+            page.containers.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        Ok(page)
     })
     .await?;
     let mut writer = xml::ListContainersWriter::new(

@@ -1,0 +1,706 @@
+//! Copies: Copy Blob (asynchronous), Copy Blob From URL (synchronous), Put Blob From URL,
+//! Put Block From URL and Abort Copy Blob.
+//!
+//! A source on this server (the URL names this server's host and one of its accounts) is
+//! authorized like a read of it (a SAS in the URL, public access, or for the destination's
+//! own account the destination request's Shared Key) and copied by sharing its segments: the
+//! destination row references the same blob-data records, so no byte moves. Any other
+//! source is fetched over HTTP (plain `http://` only: the server has no TLS client) and
+//! streamed into the blob-data stream. Copy Blob from another server answers 202 `pending`
+//! at once and finishes in the background (`success`, or `failed` with the reason).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::request::Parts;
+use http::{HeaderMap, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use lazuli_partition::{BlobRow, CopyState, HttpHeaders, NewBlobOptions, Segment, UploadedBody};
+use lazuli_types::checksum::Md5Hasher;
+use lazuli_types::conditions::Conditions;
+use lazuli_types::range::{ByteRange, Resolved};
+use lazuli_types::time_fmt::rfc1123;
+use lazuli_types::{AzureError, ErrorCode};
+
+use super::blocking;
+use crate::auth::{Credential, Permission, RequiredAccess, ResourceType, Service};
+use crate::http_util::{self, empty, header_str, response, set_header, ResponseBody};
+use crate::router::{self, Operation, Query, Target};
+use crate::service::{Ctx, Frontend};
+
+/// Copy Blob From URL and Put Blob From URL copy at most 256 MiB in the request.
+const SYNC_COPY_BYTES_MAX: u64 = 256 * 1024 * 1024;
+/// An asynchronous copy from another server may be as large as a Put Blob.
+const ASYNC_COPY_BYTES_MAX: u64 = 5000 * 1024 * 1024;
+/// Put Block From URL copies at most one block.
+const BLOCK_FROM_URL_BYTES_MAX: u64 = 4000 * 1024 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+
+enum Source {
+    Local { target: Target, uri: Uri },
+    Remote(Uri),
+}
+
+fn cannot_verify(status: u16, why: impl Into<String>) -> AzureError {
+    AzureError::new(
+        ErrorCode::CannotVerifyCopySource,
+        format!(
+            "Could not verify the copy source within the specified time. {}",
+            why.into()
+        ),
+    )
+    .with_status(status)
+}
+
+fn copy_source_header(parts: &Parts) -> Result<String, AzureError> {
+    header_str(&parts.headers, "x-ms-copy-source")?
+        .map(str::to_string)
+        .ok_or_else(|| {
+            AzureError::new(
+                ErrorCode::MissingRequiredHeader,
+                "An HTTP header that's mandatory for this request is not specified.",
+            )
+            .with_detail("HeaderName", "x-ms-copy-source")
+        })
+}
+
+fn parse_source(ctx: &Ctx, value: &str) -> Result<Source, AzureError> {
+    let invalid = || {
+        AzureError::new(
+            ErrorCode::InvalidHeaderValue,
+            "The value for one of the HTTP headers is not in the correct format.",
+        )
+        .with_detail("HeaderName", "x-ms-copy-source")
+        .with_detail("HeaderValue", value.to_string())
+    };
+    let uri: Uri = value.trim().parse().map_err(|_| invalid())?;
+    let authority = uri.authority().ok_or_else(invalid)?.as_str().to_string();
+    if !matches!(uri.scheme_str(), Some("http") | Some("https")) {
+        return Err(invalid());
+    }
+    if authority.eq_ignore_ascii_case(&ctx.host) {
+        let target = router::parse_target(uri.path(), Some(&authority))?;
+        if target.container.is_some() && target.blob.is_some() {
+            return Ok(Source::Local { target, uri });
+        }
+    }
+    Ok(Source::Remote(uri))
+}
+
+/// The `x-ms-source-if-*` conditions, as conditions on the source.
+fn source_conditions(headers: &HeaderMap) -> Result<Conditions, AzureError> {
+    Ok(Conditions {
+        if_match: header_str(headers, "x-ms-source-if-match")?.map(str::to_string),
+        if_none_match: header_str(headers, "x-ms-source-if-none-match")?.map(str::to_string),
+        if_modified_since: http_util::header_date(headers, "x-ms-source-if-modified-since")?,
+        if_unmodified_since: http_util::header_date(headers, "x-ms-source-if-unmodified-since")?,
+        if_tags: match header_str(headers, "x-ms-source-if-tags")? {
+            Some(v) => Some(
+                lazuli_types::tag_expr::parse(v, lazuli_types::tag_expr::Dialect::Condition)
+                    .map_err(|_| AzureError::header("x-ms-source-if-tags", v))?,
+            ),
+            None => None,
+        },
+        ..Default::default()
+    })
+}
+
+/// Checks that the request may read a source blob of this server.
+async fn authorize_local(frontend: &Arc<Frontend>, ctx: &Ctx, target: &Target, uri: &Uri) -> Result<(), AzureError> {
+    let has_sig = Query::parse(uri.query()).map(|q| q.has("sig")).unwrap_or(false);
+    // The destination's own account key also grants reading its sources in that account.
+    if !has_sig && target.account == ctx.account() && ctx.credential == Credential::SharedKey {
+        return Ok(());
+    }
+    let denied = |e: AzureError| cannot_verify(e.status(), e.message);
+    let credential = match frontend.url_credential(target, uri.path(), uri.query()) {
+        Some(result) => result.map_err(denied)?,
+        None => return Err(cannot_verify(404, "The source account does not exist.")),
+    };
+    match credential {
+        Credential::Sas(grant) => grant
+            .authorize(&RequiredAccess {
+                permission: Permission::Read,
+                resource: ResourceType::Object,
+                container: target.container.as_deref(),
+                blob: target.blob.as_deref(),
+                service: Service::Blob,
+            })
+            .map_err(denied),
+        other => {
+            let source_ctx = Ctx {
+                request_id: ctx.request_id.clone(),
+                operation: Operation::GetBlob,
+                target: target.clone(),
+                query: Query::default(),
+                now: ctx.now,
+                credential: other,
+                host: ctx.host.clone(),
+                https: ctx.https,
+            };
+            frontend.authorize(&source_ctx).await.map_err(denied)
+        }
+    }
+}
+
+/// GETs a URL of another server; answers the response once its status is 2xx.
+async fn fetch(uri: &Uri, headers: &[(&str, String)]) -> Result<Response<Incoming>, AzureError> {
+    if uri.scheme_str() != Some("http") {
+        return Err(cannot_verify(
+            400,
+            "Only http:// sources of other servers can be copied.",
+        ));
+    }
+    let host = uri.host().unwrap_or_default();
+    let port = uri.port_u16().unwrap_or(80);
+    let unreachable = |why: String| cannot_verify(404, why);
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| unreachable("The source did not answer in time.".into()))?
+        .map_err(|e| unreachable(format!("The source could not be reached: {e}.")))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| unreachable(format!("The source could not be reached: {e}.")))?;
+    tokio::spawn(async move {
+        // Ends with the response body (or an error the reader sees).
+        let _ = connection.await;
+    });
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut request = http::Request::get(path).header(http::header::HOST, uri.authority().map_or("", |a| a.as_str()));
+    request = request.header("x-ms-version", crate::SERVICE_VERSION);
+    for (name, value) in headers {
+        request = request.header(*name, value.as_str());
+    }
+    let request = request
+        .body(Empty::<Bytes>::new())
+        .map_err(|_| AzureError::internal("could not build the source request"))?;
+    let reply = tokio::time::timeout(RESPONSE_TIMEOUT, sender.send_request(request))
+        .await
+        .map_err(|_| unreachable("The source did not answer in time.".into()))?
+        .map_err(|e| unreachable(format!("The source failed: {e}.")))?;
+    if !reply.status().is_success() {
+        let status = reply.status().as_u16();
+        return Err(cannot_verify(
+            if status == 404 || status == 403 || status == 401 {
+                status
+            } else {
+                409
+            },
+            format!("The source answered {status}."),
+        ));
+    }
+    Ok(reply)
+}
+
+/// Headers for a source GET: the source conditions, the caller's bearer token, a range.
+fn source_request_headers(parts: &Parts, range: Option<&str>) -> Result<Vec<(&'static str, String)>, AzureError> {
+    let mut out = Vec::new();
+    for (from, to) in [
+        ("x-ms-source-if-match", "if-match"),
+        ("x-ms-source-if-none-match", "if-none-match"),
+        ("x-ms-source-if-modified-since", "if-modified-since"),
+        ("x-ms-source-if-unmodified-since", "if-unmodified-since"),
+        ("x-ms-copy-source-authorization", "authorization"),
+    ] {
+        if let Some(v) = header_str(&parts.headers, from)? {
+            out.push((to, v.to_string()));
+        }
+    }
+    if let Some(range) = range {
+        out.push(("x-ms-range", range.to_string()));
+    }
+    Ok(out)
+}
+
+/// Content headers and metadata of a source response.
+fn source_properties(headers: &HeaderMap) -> (HttpHeaders, Vec<(String, String)>) {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let props = HttpHeaders {
+        content_type: get("content-type"),
+        content_encoding: get("content-encoding"),
+        content_language: get("content-language"),
+        content_md5: get("content-md5").or_else(|| get("x-ms-blob-content-md5")),
+        cache_control: get("cache-control"),
+        content_disposition: get("content-disposition"),
+    };
+    let metadata = headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let key = name.as_str().strip_prefix("x-ms-meta-")?;
+            Some((key.to_string(), value.to_str().ok()?.to_string()))
+        })
+        .collect();
+    (props, metadata)
+}
+
+fn declared_len(reply: &Response<Incoming>) -> Option<u64> {
+    reply
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+static COPY_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A copy id in the service's GUID shape, unique in this process and across restarts.
+fn new_copy_id() -> String {
+    let nanos = lazuli_partition::now_nanos() as u128;
+    let n = COPY_COUNTER.fetch_add(1, Ordering::Relaxed) as u128;
+    let x = nanos ^ (n << 64) ^ (std::process::id() as u128) << 96;
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        (x >> 96) as u32,
+        (x >> 80) as u16,
+        (x >> 68) as u16 & 0xfff,
+        (x >> 56) as u16 & 0xfff,
+        (x as u64) & 0xffff_ffff_ffff
+    )
+}
+
+fn names(ctx: &Ctx) -> (String, String, String) {
+    (
+        ctx.account().to_string(),
+        ctx.container().to_string(),
+        ctx.blob().to_string(),
+    )
+}
+
+fn new_blob_options(parts: &Parts) -> Result<NewBlobOptions, AzureError> {
+    Ok(NewBlobOptions {
+        tags: crate::tag_expr::tags_header(&parts.headers)?,
+        tier: super::tier::access_tier(&parts.headers)?,
+        copy: None,
+    })
+}
+
+fn optional_metadata(parts: &Parts) -> Result<Option<Vec<(String, String)>>, AzureError> {
+    let metadata = http_util::metadata(&parts.headers)?;
+    Ok((!metadata.is_empty()).then_some(metadata))
+}
+
+/// Copies a source of this server onto the destination by sharing segments.
+#[allow(clippy::too_many_arguments)]
+async fn copy_local(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+    target: &Target,
+    uri: &Uri,
+    headers: Option<HttpHeaders>,
+    metadata: Option<Vec<(String, String)>>,
+    options: NewBlobOptions,
+) -> Result<BlobRow, AzureError> {
+    authorize_local(frontend, ctx, target, uri).await?;
+    let source_conditions = source_conditions(&parts.headers)?;
+    let conditions = http_util::conditions(&parts.headers)?;
+    let (account, container, blob) = names(ctx);
+    let (src_account, src_container, src_blob) = (
+        target.account.clone(),
+        target.container.clone().unwrap_or_default(),
+        target.blob.clone().unwrap_or_default(),
+    );
+    blocking(frontend, move |p| {
+        let pinned = p
+            .pin_source(&src_account, &src_container, &src_blob, &source_conditions)
+            .map_err(|e| match e.code {
+                ErrorCode::BlobNotFound | ErrorCode::ContainerNotFound => cannot_verify(404, e.message),
+                _ => e,
+            })?;
+        p.copy_from_pinned(
+            &account,
+            &container,
+            &blob,
+            pinned,
+            headers,
+            metadata,
+            &options,
+            &conditions,
+        )
+    })
+    .await
+}
+
+fn copy_reply(status: StatusCode, row: &BlobRow) -> Response<ResponseBody> {
+    let mut r = response(status, empty());
+    set_header(&mut r, "etag", &row.etag);
+    set_header(
+        &mut r,
+        "last-modified",
+        rfc1123(lazuli_partition::time_from_nanos(row.last_modified)),
+    );
+    if let Some(copy) = &row.copy {
+        set_header(&mut r, "x-ms-copy-id", &copy.id);
+        set_header(&mut r, "x-ms-copy-status", &copy.status);
+    }
+    r
+}
+
+/// Copy Blob (asynchronous) and Copy Blob From URL (`x-ms-requires-sync: true`).
+pub async fn copy_blob(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+    sync: bool,
+) -> Result<Response<ResponseBody>, AzureError> {
+    let source_text = copy_source_header(parts)?;
+    let source = parse_source(ctx, &source_text)?;
+    let metadata = optional_metadata(parts)?;
+    let mut options = new_blob_options(parts)?;
+    let copy_id = new_copy_id();
+    match source {
+        Source::Local { target, uri } => {
+            // Finished before the answer: the reply already says `success`.
+            let size_guard = sync;
+            options.copy = Some(CopyState::finished(&copy_id, &source_text, 0));
+            let row = copy_local(frontend, ctx, parts, &target, &uri, None, metadata, options).await?;
+            if size_guard && row.content_length > SYNC_COPY_BYTES_MAX {
+                // The service refuses larger synchronous copies; the copy already shares
+                // segments, so it costs nothing, but the answer must be the service's.
+                return Err(cannot_verify(409, "The source is larger than 256 MiB."));
+            }
+            Ok(copy_reply(StatusCode::ACCEPTED, &row))
+        }
+        Source::Remote(uri) if sync => {
+            let row = fetch_into_blob(frontend, ctx, parts, &uri, metadata, {
+                options.copy = Some(CopyState::finished(&copy_id, &source_text, 0));
+                options
+            })
+            .await?;
+            Ok(copy_reply(StatusCode::ACCEPTED, &row))
+        }
+        Source::Remote(uri) => {
+            let conditions = http_util::conditions(&parts.headers)?;
+            let pending = CopyState {
+                id: copy_id.clone(),
+                source: source_text.clone(),
+                status: "pending".into(),
+                progress: "0/0".into(),
+                ..Default::default()
+            };
+            let (account, container, blob) = names(ctx);
+            let start_options = options.clone();
+            let row = blocking(frontend, move |p| {
+                let row = p.start_pending_copy(&account, &container, &blob, pending, &start_options, &conditions)?;
+                if let Some(metadata) = metadata {
+                    // The destination keeps the metadata of the request; the copy fills the rest.
+                    return p.update_blob(&account, &container, &blob, &Conditions::default(), |r| {
+                        r.metadata = metadata
+                    });
+                }
+                Ok(row)
+            })
+            .await?;
+            let request_headers = source_request_headers(parts, None)?;
+            let frontend = frontend.clone();
+            let (account, container, blob) = names(ctx);
+            tokio::spawn(async move {
+                let outcome = match fetch(&uri, &request_headers).await {
+                    Ok(reply) => {
+                        let (props, source_metadata) = source_properties(reply.headers());
+                        crate::body::receive(
+                            &frontend.partition,
+                            reply.into_body(),
+                            ASYNC_COPY_BYTES_MAX,
+                            true,
+                            true,
+                            None,
+                        )
+                        .await
+                        .map(|received| (received.body, props, source_metadata))
+                        .map_err(|e| e.message)
+                    }
+                    Err(e) => Err(e.message),
+                };
+                let result = blocking(&frontend, move |p| {
+                    p.finish_copy(&account, &container, &blob, &copy_id, outcome)
+                })
+                .await;
+                if let Err(error) = result {
+                    tracing::debug!(?error, "asynchronous copy ended without effect");
+                }
+            });
+            Ok(copy_reply(StatusCode::ACCEPTED, &row))
+        }
+    }
+}
+
+/// Fetches a source of another server into the destination blob (synchronously).
+async fn fetch_into_blob(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+    uri: &Uri,
+    metadata: Option<Vec<(String, String)>>,
+    options: NewBlobOptions,
+) -> Result<BlobRow, AzureError> {
+    let reply = fetch(uri, &source_request_headers(parts, None)?).await?;
+    if declared_len(&reply).is_some_and(|n| n > SYNC_COPY_BYTES_MAX) {
+        return Err(cannot_verify(409, "The source is larger than 256 MiB."));
+    }
+    let (props, source_metadata) = source_properties(reply.headers());
+    let received = crate::body::receive(
+        &frontend.partition,
+        reply.into_body(),
+        SYNC_COPY_BYTES_MAX,
+        true,
+        true,
+        None,
+    )
+    .await?;
+    let conditions = http_util::conditions(&parts.headers)?;
+    let (account, container, blob) = names(ctx);
+    let metadata = metadata.unwrap_or(source_metadata);
+    let mut options = options;
+    let len = received.body.len;
+    if let Some(copy) = &mut options.copy {
+        copy.progress = format!("{len}/{len}");
+    }
+    blocking(frontend, move |p| {
+        p.put_blob_with(
+            &account,
+            &container,
+            &blob,
+            received.body,
+            props,
+            metadata,
+            &conditions,
+            &options,
+        )
+    })
+    .await
+}
+
+/// Put Blob From URL: a block blob with the content of the source, answered 201.
+pub async fn put_blob_from_url(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+) -> Result<Response<ResponseBody>, AzureError> {
+    let source_text = copy_source_header(parts)?;
+    let source = parse_source(ctx, &source_text)?;
+    // The request's metadata replaces the source's (none sent: none kept, as in the service).
+    let metadata = Some(http_util::metadata(&parts.headers)?);
+    let options = new_blob_options(parts)?;
+    let copy_properties = header_str(&parts.headers, "x-ms-copy-source-blob-properties")?
+        .is_none_or(|v| !v.eq_ignore_ascii_case("false"));
+    let request_headers = http_util::blob_http_headers(&parts.headers, false)?;
+    let headers = (!copy_properties).then_some(request_headers);
+    let row = match source {
+        Source::Local { target, uri } => {
+            copy_local(frontend, ctx, parts, &target, &uri, headers, metadata, options).await?
+        }
+        Source::Remote(uri) => fetch_into_blob(frontend, ctx, parts, &uri, metadata, options).await?,
+    };
+    if row.content_length > SYNC_COPY_BYTES_MAX {
+        return Err(cannot_verify(409, "The source is larger than 256 MiB."));
+    }
+    let mut r = copy_reply(StatusCode::CREATED, &row);
+    if let Some(md5) = &row.headers.content_md5 {
+        set_header(&mut r, "content-md5", md5);
+    }
+    set_header(&mut r, "x-ms-request-server-encrypted", "true");
+    Ok(r)
+}
+
+/// Reads bytes [start, start+len) of a local blob into new segments of the blob-data
+/// stream (a block may cut the source's segments anywhere, so it cannot share them).
+async fn local_range_upload(
+    frontend: &Arc<Frontend>,
+    row: &BlobRow,
+    start: u64,
+    len: u64,
+) -> Result<UploadedBody, AzureError> {
+    let partition = frontend.partition.clone();
+    let segment_max = partition.options().segment_bytes_max;
+    let mut body = crate::body::blob_range(&partition, row, start, len);
+    let mut buffer = BytesMut::new();
+    let mut segments: Vec<Segment> = Vec::new();
+    let mut md5 = Md5Hasher::new();
+    let release = |segments: &[Segment]| partition.release_segments(segments);
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(_) => {
+                release(&segments);
+                return Err(AzureError::internal("reading the source failed"));
+            }
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        md5.update(&data);
+        buffer.extend_from_slice(&data);
+        while buffer.len() >= segment_max {
+            let chunk = buffer.split_to(segment_max);
+            match partition.append_segment(&chunk) {
+                Ok(segment) => segments.push(segment),
+                Err(e) => {
+                    release(&segments);
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+    if !buffer.is_empty() {
+        match partition.append_segment(&buffer) {
+            Ok(segment) => segments.push(segment),
+            Err(e) => {
+                release(&segments);
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(UploadedBody {
+        inline: None,
+        segments,
+        len,
+        md5: md5.finish(),
+    })
+}
+
+/// Put Block From URL: an uncommitted block with (a range of) the source's content.
+pub async fn put_block_from_url(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+) -> Result<Response<ResponseBody>, AzureError> {
+    let block_id = super::blob::block_id(ctx)?;
+    let source_text = copy_source_header(parts)?;
+    let source = parse_source(ctx, &source_text)?;
+    let range_text = header_str(&parts.headers, "x-ms-source-range")?.map(str::to_string);
+    let range = match &range_text {
+        Some(text) => Some(ByteRange::parse(text).ok_or_else(|| AzureError::header("x-ms-source-range", text))?),
+        None => None,
+    };
+    let body = match source {
+        Source::Local { target, uri } => {
+            authorize_local(frontend, ctx, &target, &uri).await?;
+            let conditions = source_conditions(&parts.headers)?;
+            let (a, c, b) = (
+                target.account.clone(),
+                target.container.clone().unwrap_or_default(),
+                target.blob.clone().unwrap_or_default(),
+            );
+            let pinned = blocking(frontend, move |p| p.pin_source(&a, &c, &b, &conditions))
+                .await
+                .map_err(|e| match e.code {
+                    ErrorCode::BlobNotFound | ErrorCode::ContainerNotFound => cannot_verify(404, e.message),
+                    _ => e,
+                })?;
+            let size = pinned.row.content_length;
+            let (start, len) = match range.map(|r| r.resolve(size)) {
+                None => (0, size),
+                Some(Resolved::Partial { start, len }) => (start, len),
+                Some(Resolved::Unsatisfiable) => {
+                    frontend.partition.unpin(pinned);
+                    return Err(AzureError::new(
+                        ErrorCode::InvalidRange,
+                        "The range specified is invalid for the current size of the resource.",
+                    )
+                    .with_status(416));
+                }
+            };
+            let uploaded = local_range_upload(frontend, &pinned.row, start, len).await;
+            frontend.partition.unpin(pinned);
+            uploaded?
+        }
+        Source::Remote(uri) => {
+            let reply = fetch(&uri, &source_request_headers(parts, range_text.as_deref())?).await?;
+            crate::body::receive(
+                &frontend.partition,
+                reply.into_body(),
+                BLOCK_FROM_URL_BYTES_MAX,
+                false,
+                true,
+                None,
+            )
+            .await?
+            .body
+        }
+    };
+    let md5_value = body.md5;
+    let (account, container, blob) = names(ctx);
+    blocking(frontend, move |p| {
+        p.put_block(&account, &container, &blob, &block_id, body)
+    })
+    .await?;
+    let mut r = response(StatusCode::CREATED, empty());
+    set_header(&mut r, "content-md5", lazuli_types::checksum::md5_to_header(&md5_value));
+    set_header(&mut r, "x-ms-request-server-encrypted", "true");
+    Ok(r)
+}
+
+/// Abort Copy Blob.
+pub async fn abort_copy(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+) -> Result<Response<ResponseBody>, AzureError> {
+    match header_str(&parts.headers, "x-ms-copy-action")? {
+        Some(v) if v.eq_ignore_ascii_case("abort") => {}
+        Some(v) => return Err(AzureError::header("x-ms-copy-action", v)),
+        None => {
+            return Err(AzureError::new(
+                ErrorCode::MissingRequiredHeader,
+                "An HTTP header that's mandatory for this request is not specified.",
+            )
+            .with_detail("HeaderName", "x-ms-copy-action"))
+        }
+    }
+    let copy_id = ctx
+        .query
+        .get("copyid")
+        .ok_or_else(|| {
+            AzureError::new(
+                ErrorCode::MissingRequiredQueryParameter,
+                "A query parameter that's mandatory for this request is not specified.",
+            )
+            .with_detail("QueryParameterName", "copyid")
+        })?
+        .to_string();
+    let conditions = http_util::conditions(&parts.headers)?;
+    let (account, container, blob) = names(ctx);
+    blocking(frontend, move |p| {
+        p.abort_copy(&account, &container, &blob, &copy_id, &conditions)
+    })
+    .await?;
+    Ok(response(StatusCode::NO_CONTENT, empty()))
+}
+
+/// The copy properties of Get Blob / Get Blob Properties.
+pub fn copy_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
+    let Some(copy) = &row.copy else { return };
+    set_header(r, "x-ms-copy-id", &copy.id);
+    set_header(r, "x-ms-copy-source", &copy.source);
+    set_header(r, "x-ms-copy-status", &copy.status);
+    set_header(r, "x-ms-copy-progress", &copy.progress);
+    if let Some(t) = copy.completion_time {
+        set_header(
+            r,
+            "x-ms-copy-completion-time",
+            rfc1123(lazuli_partition::time_from_nanos(t)),
+        );
+    }
+    if let Some(d) = &copy.status_description {
+        set_header(r, "x-ms-copy-status-description", d);
+    }
+}
+
+/// The copy properties of a listing (`include=copy`).
+pub fn copy_properties(row: &BlobRow) -> Option<crate::xml::CopyProperties> {
+    let copy = row.copy.as_ref()?;
+    Some(crate::xml::CopyProperties {
+        copy_id: Some(copy.id.clone()),
+        copy_source: Some(copy.source.clone()),
+        copy_status: Some(copy.status.clone()),
+        copy_progress: Some(copy.progress.clone()),
+        copy_completion_time: copy.completion_time.map(lazuli_partition::time_from_nanos),
+        copy_status_description: copy.status_description.clone(),
+        incremental_copy: None,
+        destination_snapshot: None,
+    })
+}

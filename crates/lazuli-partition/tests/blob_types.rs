@@ -1,0 +1,613 @@
+//! Append and page blobs: semantics, segment references, persistence across restarts, and a
+//! property test of page writes, clears and resizes against a plain byte-vector model.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lazuli_partition::{
+    AppendConditions, BlobRow, BlobVersion, HttpHeaders, Partition, PartitionOptions, SequenceAction,
+    SequenceConditions, UploadedBody,
+};
+use lazuli_stream::{MemStore, StreamStore};
+use lazuli_table::TableOptions;
+use lazuli_types::conditions::Conditions;
+use lazuli_types::ErrorCode;
+use proptest::prelude::*;
+
+const A: &str = "acct";
+const PAGE: u64 = 512;
+
+fn options() -> PartitionOptions {
+    PartitionOptions {
+        inline_bytes_max: 16,
+        // Smaller than a page, so that one page write spans several segments.
+        segment_bytes_max: 200,
+        gc_grace: Duration::ZERO,
+        table: TableOptions {
+            memtable_bytes_max: 64 * 1024,
+            background: false,
+            ..Default::default()
+        },
+    }
+}
+
+fn open(store: Arc<dyn StreamStore>) -> Arc<Partition> {
+    Partition::open(store, options()).expect("open")
+}
+
+/// Uploads `data` the way the front-end does for appends and pages: segment by segment.
+fn upload(partition: &Partition, data: &[u8]) -> UploadedBody {
+    let segments = data
+        .chunks(partition.options().segment_bytes_max)
+        .map(|chunk| partition.append_segment(chunk).expect("append"))
+        .collect();
+    UploadedBody {
+        inline: None,
+        segments,
+        len: data.len() as u64,
+        md5: lazuli_types::checksum::md5(data),
+    }
+}
+
+fn inline(data: &[u8]) -> UploadedBody {
+    UploadedBody {
+        inline: Some(data.to_vec()),
+        segments: vec![],
+        len: data.len() as u64,
+        md5: lazuli_types::checksum::md5(data),
+    }
+}
+
+fn row(partition: &Partition, blob: &str) -> BlobRow {
+    partition
+        .get_blob(A, "c", blob, &Conditions::default())
+        .expect("get")
+        .expect("not 304")
+}
+
+fn read_all(partition: &Partition, blob: &str) -> Vec<u8> {
+    let row = row(partition, blob);
+    partition.read_blob_bytes(&row, 0, row.content_length).expect("read")
+}
+
+/// Restarts the partition (a process crash) and checks that the live bytes counted while
+/// running equal those rebuilt from the rows.
+fn restart(store: &Arc<MemStore>, partition: &Partition) -> (Arc<MemStore>, Arc<Partition>) {
+    let (_, live) = partition.data_usage();
+    let store = store.crash_process();
+    let reopened = open(store.clone());
+    assert_eq!(reopened.data_usage().1, live, "reference counts drifted from the rows");
+    (store, reopened)
+}
+
+/// Live bytes equal the bytes of the distinct segments the rows name (when only `blobs` hold
+/// data): an overwritten segment that no row uses is no longer counted.
+fn assert_live_is_exactly(partition: &Partition, blobs: &[&str]) {
+    let mut segments = HashSet::new();
+    for blob in blobs {
+        if let Ok(Some(row)) = partition.get_blob(A, "c", blob, &Conditions::default()) {
+            segments.extend(row.segments().copied());
+        }
+    }
+    let expected: u64 = segments.iter().map(|s| s.len as u64).sum();
+    assert_eq!(partition.data_usage().1, expected, "live bytes != referenced segments");
+}
+
+/// The written ranges of a page blob as inclusive (first, last).
+fn page_ranges(partition: &Partition, blob: &str, range: Option<(u64, u64)>) -> Vec<(u64, u64)> {
+    let (_, ranges) = partition
+        .get_page_ranges(A, "c", blob, &BlobVersion::Base, None, &none(), range)
+        .expect("ranges")
+        .expect("not 304");
+    assert!(ranges.iter().all(|r| !r.2), "no cleared ranges without a diff");
+    ranges.into_iter().map(|(first, last, _)| (first, last)).collect()
+}
+
+fn setup() -> (Arc<MemStore>, Arc<Partition>) {
+    let store = MemStore::new();
+    let partition = open(store.clone());
+    partition.create_container(A, "c", vec![], None).expect("container");
+    (store, partition)
+}
+
+fn none() -> Conditions {
+    Conditions::default()
+}
+
+#[test]
+fn append_blob_grows_by_blocks_and_seals() {
+    let (store, partition) = setup();
+    let created = partition
+        .create_append_blob(A, "c", "log", HttpHeaders::default(), vec![], vec![], &none())
+        .expect("create");
+    assert_eq!((created.blob_type.as_str(), created.content_length), ("AppendBlob", 0));
+    assert_eq!(read_all(&partition, "log"), b"");
+    let no_append = AppendConditions::default();
+    let (r, offset) = partition
+        .append_block(A, "c", "log", inline(b"hello "), &none(), &no_append)
+        .expect("append inline");
+    assert_eq!((offset, r.blocks.len(), r.content_length), (0, 1, 6));
+    let big = vec![7u8; 1000];
+    let (r, offset) = partition
+        .append_block(A, "c", "log", upload(&partition, &big), &none(), &no_append)
+        .expect("append segments");
+    assert_eq!((offset, r.blocks.len(), r.content_length), (6, 2, 1006));
+    let mut expected = b"hello ".to_vec();
+    expected.extend_from_slice(&big);
+    assert_eq!(read_all(&partition, "log"), expected);
+    assert_live_is_exactly(&partition, &["log"]);
+
+    // Append position and max size conditions.
+    let wrong_position = AppendConditions {
+        append_position: Some(5),
+        max_size: None,
+    };
+    let refused = partition.append_block(A, "c", "log", inline(b"x"), &none(), &wrong_position);
+    assert_eq!(refused.unwrap_err().code, ErrorCode::AppendPositionConditionNotMet);
+    let too_big = AppendConditions {
+        append_position: None,
+        max_size: Some(1006),
+    };
+    let refused = partition.append_block(A, "c", "log", upload(&partition, &big), &none(), &too_big);
+    assert_eq!(refused.unwrap_err().code, ErrorCode::MaxBlobSizeConditionNotMet);
+    let exact = AppendConditions {
+        append_position: Some(1006),
+        max_size: Some(1007),
+    };
+    partition
+        .append_block(A, "c", "log", inline(b"!"), &none(), &exact)
+        .expect("conditions met");
+    expected.push(b'!');
+    // Refused appends released their uploads.
+    assert_live_is_exactly(&partition, &["log"]);
+
+    // Block operations do not apply to append blobs, nor appends to block blobs.
+    let refused = partition.put_block(A, "c", "log", "AAAA", upload(&partition, b"0123456789abcdefXYZ"));
+    assert_eq!(refused.unwrap_err().code, ErrorCode::InvalidBlobType);
+    partition
+        .put_blob(A, "c", "block", inline(b"b"), HttpHeaders::default(), vec![], &none())
+        .expect("block blob");
+    let refused = partition.append_block(A, "c", "block", inline(b"x"), &none(), &no_append);
+    assert_eq!(refused.unwrap_err().code, ErrorCode::InvalidBlobType);
+    let refused = partition.append_block(A, "c", "nothing", inline(b"x"), &none(), &no_append);
+    assert_eq!(refused.unwrap_err().code, ErrorCode::BlobNotFound);
+
+    // Everything survives a restart; then seal.
+    let (store, partition) = restart(&store, &partition);
+    assert_eq!(read_all(&partition, "log"), expected);
+    let sealed = partition
+        .seal_append_blob(A, "c", "log", &none(), &no_append)
+        .expect("seal");
+    assert!(sealed.sealed);
+    let refused = partition.append_block(A, "c", "log", inline(b"x"), &none(), &no_append);
+    assert_eq!(refused.unwrap_err().code, ErrorCode::BlobIsSealed);
+    let (store, partition) = restart(&store, &partition);
+    assert!(row(&partition, "log").sealed);
+    assert_eq!(read_all(&partition, "log"), expected);
+    assert_live_is_exactly(&partition, &["log", "block"]);
+
+    // Overwriting with a block blob drops every appended segment.
+    partition
+        .put_blob(A, "c", "log", inline(b"z"), HttpHeaders::default(), vec![], &none())
+        .expect("overwrite");
+    partition.delete_blob(A, "c", "block", &none()).expect("delete");
+    assert_eq!(partition.data_usage().1, 0);
+    restart(&store, &partition);
+}
+
+#[test]
+fn page_blob_writes_clears_and_sequence_numbers() {
+    let (store, partition) = setup();
+    let created = partition
+        .create_page_blob(
+            A,
+            "c",
+            "disk",
+            8 * PAGE,
+            5,
+            HttpHeaders::default(),
+            vec![],
+            vec![],
+            &none(),
+        )
+        .expect("create");
+    assert_eq!((created.content_length, created.sequence_number), (8 * PAGE, 5));
+    assert_eq!(read_all(&partition, "disk"), vec![0; 8 * PAGE as usize]);
+    let no_seq = SequenceConditions::default();
+    let ones = vec![1u8; 2 * PAGE as usize];
+    partition
+        .write_pages(A, "c", "disk", PAGE, upload(&partition, &ones), &none(), &no_seq)
+        .expect("write");
+    let ranges = |p: &Partition| page_ranges(p, "disk", None);
+    assert_eq!(ranges(&partition), vec![(512, 1535)]);
+    // Misaligned, out-of-range and wrong-type writes.
+    let refused = partition.write_pages(A, "c", "disk", 100, upload(&partition, &ones), &none(), &no_seq);
+    assert_eq!(refused.unwrap_err().code, ErrorCode::InvalidHeaderValue);
+    let refused = partition.write_pages(A, "c", "disk", 7 * PAGE, upload(&partition, &ones), &none(), &no_seq);
+    assert_eq!(refused.unwrap_err().code, ErrorCode::InvalidPageRange);
+    let refused = partition.clear_pages(A, "c", "disk", 0, 100, &none(), &no_seq);
+    assert_eq!(refused.unwrap_err().code, ErrorCode::InvalidHeaderValue);
+    // Sequence number conditions: the number is 5.
+    for (sequence, ok) in [
+        (
+            SequenceConditions {
+                le: Some(5),
+                ..Default::default()
+            },
+            true,
+        ),
+        (
+            SequenceConditions {
+                le: Some(4),
+                ..Default::default()
+            },
+            false,
+        ),
+        (
+            SequenceConditions {
+                lt: Some(5),
+                ..Default::default()
+            },
+            false,
+        ),
+        (
+            SequenceConditions {
+                lt: Some(6),
+                ..Default::default()
+            },
+            true,
+        ),
+        (
+            SequenceConditions {
+                eq: Some(5),
+                ..Default::default()
+            },
+            true,
+        ),
+        (
+            SequenceConditions {
+                eq: Some(6),
+                ..Default::default()
+            },
+            false,
+        ),
+    ] {
+        let result = partition.clear_pages(A, "c", "disk", 6 * PAGE, 7 * PAGE, &none(), &sequence);
+        match ok {
+            true => assert!(result.is_ok(), "{sequence:?}"),
+            false => assert_eq!(result.unwrap_err().code, ErrorCode::SequenceNumberConditionNotMet),
+        }
+    }
+    // A partial overwrite keeps the old segments referenced for the pages they still hold.
+    let twos = vec![2u8; PAGE as usize];
+    partition
+        .write_pages(A, "c", "disk", 2 * PAGE, upload(&partition, &twos), &none(), &no_seq)
+        .expect("overwrite half");
+    let mut expected = vec![0u8; 8 * PAGE as usize];
+    expected[512..1024].fill(1);
+    expected[1024..1536].fill(2);
+    assert_eq!(read_all(&partition, "disk"), expected);
+    assert_eq!(ranges(&partition), vec![(512, 1535)]);
+    assert_live_is_exactly(&partition, &["disk"]);
+    // Clearing the middle of a range splits it.
+    partition
+        .write_pages(
+            A,
+            "c",
+            "disk",
+            4 * PAGE,
+            upload(&partition, &vec![3u8; 3 * PAGE as usize]),
+            &none(),
+            &no_seq,
+        )
+        .expect("write");
+    partition
+        .clear_pages(A, "c", "disk", 5 * PAGE, 6 * PAGE, &none(), &no_seq)
+        .expect("clear");
+    expected[2048..2560].fill(3);
+    expected[3072..3584].fill(3);
+    assert_eq!(ranges(&partition), vec![(512, 1535), (2048, 2559), (3072, 3583)]);
+    let clipped = page_ranges(&partition, "disk", Some((1024, 2560)));
+    assert_eq!(clipped, vec![(1024, 1535), (2048, 2559)]);
+    assert_live_is_exactly(&partition, &["disk"]);
+    let (store, partition) = restart(&store, &partition);
+    assert_eq!(read_all(&partition, "disk"), expected);
+
+    // Resize and sequence number actions.
+    let set = |p: &Partition, size, action| p.set_page_blob_properties(A, "c", "disk", &none(), None, size, action);
+    let r = set(&partition, Some(3 * PAGE), Some(SequenceAction::Increment)).expect("shrink");
+    assert_eq!((r.content_length, r.sequence_number), (3 * PAGE, 6));
+    assert_eq!(read_all(&partition, "disk"), expected[..1536].to_vec());
+    assert_live_is_exactly(&partition, &["disk"]);
+    let r = set(&partition, Some(6 * PAGE), Some(SequenceAction::Max(3))).expect("grow");
+    assert_eq!((r.content_length, r.sequence_number), (6 * PAGE, 6));
+    let mut grown = expected[..1536].to_vec();
+    grown.resize(6 * PAGE as usize, 0);
+    assert_eq!(read_all(&partition, "disk"), grown, "grown pages read as zeros");
+    let r = set(&partition, None, Some(SequenceAction::Update(2))).expect("update");
+    assert_eq!(r.sequence_number, 2);
+    assert_eq!(
+        set(&partition, Some(100), None).unwrap_err().code,
+        ErrorCode::InvalidHeaderValue
+    );
+    partition
+        .put_blob(A, "c", "block", inline(b"b"), HttpHeaders::default(), vec![], &none())
+        .expect("block blob");
+    let refused = partition.write_pages(A, "c", "block", 0, upload(&partition, &twos), &none(), &no_seq);
+    assert_eq!(refused.unwrap_err().code, ErrorCode::InvalidBlobType);
+    let (store, partition) = restart(&store, &partition);
+    assert_eq!(read_all(&partition, "disk"), grown);
+    assert_eq!(row(&partition, "disk").sequence_number, 2);
+    partition.delete_blob(A, "c", "disk", &none()).expect("delete");
+    partition.delete_blob(A, "c", "block", &none()).expect("delete");
+    assert_eq!(partition.data_usage().1, 0);
+    restart(&store, &partition);
+}
+
+#[test]
+fn full_page_overwrite_drops_the_old_segment() {
+    let (_store, partition) = setup();
+    partition
+        .create_page_blob(
+            A,
+            "c",
+            "d",
+            2 * PAGE,
+            0,
+            HttpHeaders::default(),
+            vec![],
+            vec![],
+            &none(),
+        )
+        .expect("create");
+    let no_seq = SequenceConditions::default();
+    let first = upload(&partition, &vec![1u8; PAGE as usize]);
+    partition
+        .write_pages(A, "c", "d", 0, first, &none(), &no_seq)
+        .expect("write");
+    assert_eq!(partition.data_usage().1, PAGE);
+    // Inline bodies (as the partition API allows) go to the data stream too.
+    let second = inline(&[2u8; PAGE as usize]);
+    partition
+        .write_pages(A, "c", "d", 0, second, &none(), &no_seq)
+        .expect("overwrite");
+    assert_eq!(
+        partition.data_usage().1,
+        PAGE,
+        "the overwritten page's segments are released"
+    );
+    partition
+        .clear_pages(A, "c", "d", 0, PAGE, &none(), &no_seq)
+        .expect("clear");
+    assert_eq!(partition.data_usage().1, 0, "cleared pages take no space");
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Write { page: u64, pages: u64, byte: u8 },
+    Clear { page: u64, pages: u64 },
+    Resize { pages: u64 },
+    Restart,
+}
+
+const MODEL_PAGES: u64 = 12;
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        5 => (0..MODEL_PAGES, 1..4u64, any::<u8>()).prop_map(|(page, pages, byte)| Op::Write { page, pages, byte }),
+        2 => (0..MODEL_PAGES, 1..5u64).prop_map(|(page, pages)| Op::Clear { page, pages }),
+        1 => (0..=MODEL_PAGES).prop_map(|pages| Op::Resize { pages }),
+        1 => Just(Op::Restart),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Writes, clears and resizes of a page blob read back like a plain byte vector, report
+    /// the pages written, and keep exactly the overwritten-but-still-used segments live.
+    #[test]
+    fn page_blob_matches_a_byte_vector(ops in proptest::collection::vec(op(), 1..40)) {
+        let (mut store, mut partition) = setup();
+        partition
+            .create_page_blob(A, "c", "p", MODEL_PAGES * PAGE, 0, HttpHeaders::default(), vec![], vec![], &none())
+            .expect("create");
+        let mut bytes = vec![0u8; (MODEL_PAGES * PAGE) as usize];
+        let mut written = vec![false; MODEL_PAGES as usize];
+        let no_seq = SequenceConditions::default();
+        for (n, op) in ops.into_iter().enumerate() {
+            let size_pages = written.len() as u64;
+            match op {
+                Op::Write { page, pages, byte } => {
+                    // Distinct bytes within a write, so that misplaced slices show.
+                    let data: Vec<u8> = (0..pages * PAGE).map(|i| byte.wrapping_add((i / 7) as u8)).collect();
+                    let result = partition.write_pages(A, "c", "p", page * PAGE, upload(&partition, &data), &none(), &no_seq);
+                    if page + pages > size_pages {
+                        prop_assert_eq!(result.unwrap_err().code, ErrorCode::InvalidPageRange);
+                    } else {
+                        result.expect("write");
+                        bytes[(page * PAGE) as usize..((page + pages) * PAGE) as usize].copy_from_slice(&data);
+                        written[page as usize..(page + pages) as usize].fill(true);
+                    }
+                }
+                Op::Clear { page, pages } => {
+                    let result = partition.clear_pages(A, "c", "p", page * PAGE, (page + pages) * PAGE, &none(), &no_seq);
+                    if page + pages > size_pages {
+                        prop_assert_eq!(result.unwrap_err().code, ErrorCode::InvalidPageRange);
+                    } else {
+                        result.expect("clear");
+                        bytes[(page * PAGE) as usize..((page + pages) * PAGE) as usize].fill(0);
+                        written[page as usize..(page + pages) as usize].fill(false);
+                    }
+                }
+                Op::Resize { pages } => {
+                    partition
+                        .set_page_blob_properties(A, "c", "p", &none(), None, Some(pages * PAGE), None)
+                        .expect("resize");
+                    bytes.resize((pages * PAGE) as usize, 0);
+                    written.resize(pages as usize, false);
+                }
+                Op::Restart => {
+                    (store, partition) = restart(&store, &partition);
+                }
+            }
+            prop_assert_eq!(read_all(&partition, "p"), bytes.clone(), "content after op {}", n);
+            // A few ranged reads that straddle page and segment boundaries.
+            let row = row(&partition, "p");
+            for (start, len) in [(100u64, 1000u64), (511, 2), (1000, 3000)] {
+                let got = partition.read_blob_bytes(&row, start, len).expect("read range");
+                let from = (start as usize).min(bytes.len());
+                let to = ((start + len) as usize).min(bytes.len());
+                prop_assert_eq!(got, bytes[from..to].to_vec());
+            }
+            let mut model_ranges: Vec<(u64, u64)> = Vec::new();
+            for (page, _) in written.iter().enumerate().filter(|(_, w)| **w) {
+                let (first, last) = (page as u64 * PAGE, (page as u64 + 1) * PAGE - 1);
+                match model_ranges.last_mut() {
+                    Some(range) if range.1 + 1 == first => range.1 = last,
+                    _ => model_ranges.push((first, last)),
+                }
+            }
+            let ranges = page_ranges(&partition, "p", None);
+            prop_assert_eq!(ranges, model_ranges);
+            assert_live_is_exactly(&partition, &["p"]);
+        }
+        restart(&store, &partition);
+    }
+}
+
+/// Get Page Ranges Diff against a snapshot, which shares the blob's segments until the blob
+/// is written again; the snapshot's pages keep their segments live.
+#[test]
+fn page_ranges_diff_against_a_snapshot() {
+    let (store, partition) = setup();
+    let no_seq = SequenceConditions::default();
+    partition
+        .create_page_blob(
+            A,
+            "c",
+            "d",
+            8 * PAGE,
+            0,
+            HttpHeaders::default(),
+            vec![],
+            vec![],
+            &none(),
+        )
+        .expect("create");
+    let data = vec![1u8; 4 * PAGE as usize];
+    partition
+        .write_pages(A, "c", "d", 0, upload(&partition, &data), &none(), &no_seq)
+        .expect("write");
+    let (snapshot, _) = partition
+        .create_snapshot(A, "c", "d", vec![], &none())
+        .expect("snapshot");
+    let diff = |p: &Partition| {
+        p.get_page_ranges(A, "c", "d", &BlobVersion::Base, Some(&snapshot), &none(), None)
+            .expect("diff")
+            .expect("not 304")
+            .1
+    };
+    assert_eq!(diff(&partition), vec![]);
+    partition
+        .write_pages(A, "c", "d", PAGE, upload(&partition, &[2u8; 512]), &none(), &no_seq)
+        .expect("write");
+    partition
+        .clear_pages(A, "c", "d", 3 * PAGE, 4 * PAGE, &none(), &no_seq)
+        .expect("clear");
+    partition
+        .write_pages(A, "c", "d", 6 * PAGE, upload(&partition, &[3u8; 512]), &none(), &no_seq)
+        .expect("write");
+    let expected = vec![(512, 1023, false), (1536, 2047, true), (3072, 3583, false)];
+    assert_eq!(diff(&partition), expected);
+    // The cleared page is still the snapshot's: its bytes stay live and readable.
+    let snap_row = partition
+        .get_blob_version(A, "c", "d", &BlobVersion::Snapshot(snapshot.clone()), &none())
+        .expect("snapshot")
+        .expect("not 304");
+    assert_eq!(partition.read_blob_bytes(&snap_row, 0, 4 * PAGE).expect("read"), data);
+    let (_store, partition) = restart(&store, &partition);
+    assert_eq!(diff(&partition), expected);
+}
+
+/// Garbage collection rewrites mostly-dead extents: page entries (which point into the middle
+/// of segments) and appended blocks are re-pointed at the copies and read back unchanged.
+#[test]
+fn garbage_collection_relocates_pages_and_appended_blocks() {
+    use lazuli_stream::{LocalStore, StoreOptions};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open_local = || {
+        let store = LocalStore::open(
+            dir.path(),
+            StoreOptions {
+                extent_size_bytes_max: 4096,
+                ..Default::default()
+            },
+        )
+        .expect("store");
+        open(store)
+    };
+    let partition = open_local();
+    partition.create_container(A, "c", vec![], None).expect("container");
+    let no_seq = SequenceConditions::default();
+    partition
+        .create_page_blob(
+            A,
+            "c",
+            "d",
+            32 * PAGE,
+            0,
+            HttpHeaders::default(),
+            vec![],
+            vec![],
+            &none(),
+        )
+        .expect("create");
+    partition
+        .create_append_blob(A, "c", "log", HttpHeaders::default(), vec![], vec![], &none())
+        .expect("create");
+    let mut expected = vec![0u8; 32 * PAGE as usize];
+    let mut log = Vec::new();
+    for round in 0..4u8 {
+        // Each round rewrites two pages in three, leaving extents partly live.
+        for page in 0..32u64 {
+            if (page + round as u64).is_multiple_of(3) {
+                continue;
+            }
+            let data: Vec<u8> = (0..PAGE)
+                .map(|i| round.wrapping_mul(31).wrapping_add((i + page) as u8))
+                .collect();
+            partition
+                .write_pages(A, "c", "d", page * PAGE, upload(&partition, &data), &none(), &no_seq)
+                .expect("write");
+            expected[(page * PAGE) as usize..((page + 1) * PAGE) as usize].copy_from_slice(&data);
+        }
+        let block: Vec<u8> = (0..300u32).map(|i| (i as u8).wrapping_add(round)).collect();
+        partition
+            .append_block(
+                A,
+                "c",
+                "log",
+                upload(&partition, &block),
+                &none(),
+                &AppendConditions::default(),
+            )
+            .expect("append");
+        log.extend_from_slice(&block);
+    }
+    let mut rewritten = 0;
+    for _ in 0..3 {
+        rewritten += partition.collect_garbage().expect("gc").extents_rewritten;
+    }
+    assert!(rewritten > 0, "some extents were mostly dead");
+    assert_eq!(read_all(&partition, "d"), expected);
+    assert_eq!(read_all(&partition, "log"), log);
+    assert_live_is_exactly(&partition, &["d", "log"]);
+    let live = partition.data_usage().1;
+    drop(partition);
+    let partition = open_local();
+    assert_eq!(partition.data_usage().1, live, "reference counts drifted from the rows");
+    assert_eq!(read_all(&partition, "d"), expected);
+    assert_eq!(read_all(&partition, "log"), log);
+}

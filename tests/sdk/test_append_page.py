@@ -1,0 +1,317 @@
+"""Append and page blobs: the success paths the SDK helpers take, and the failure paths
+(append position and max size conditions, sealed blobs, misaligned pages, sequence-number
+conditions, resize)."""
+
+import os
+
+import pytest
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError
+from azure.storage.blob import BlobType, ContentSettings, SequenceNumberAction
+
+import sdkutil
+from sdkutil import SharedKeyAuth
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+def expect_error(status, code, fn, *args, **kwargs):
+    with pytest.raises(HttpResponseError) as e:
+        fn(*args, **kwargs)
+    assert (e.value.status_code, e.value.error_code) == (status, code), e.value
+    return e.value
+
+
+# --- append blobs --------------------------------------------------------------------------
+
+def test_append_block_reports_offset_count_and_checksum(container):
+    blob = container.get_blob_client("log")
+    blob.create_append_blob(metadata={"kind": "log"},
+                            content_settings=ContentSettings(content_type="text/plain"))
+    props = blob.get_blob_properties()
+    assert (props.blob_type, props.size, props.append_blob_committed_block_count) == ("AppendBlob", 0, 0)
+    assert props.is_append_blob_sealed is False
+    assert blob.download_blob().readall() == b""
+    r1 = blob.append_block(b"abc", validate_content=True)
+    assert (r1["blob_append_offset"], r1["blob_committed_block_count"]) == ("0", 1)
+    assert r1["content_md5"] == sdkutil.md5(b"abc")
+    big = os.urandom(5 * MIB + 3)  # more than one segment of the blob-data stream
+    r2 = blob.append_block(big)
+    assert (r2["blob_append_offset"], r2["blob_committed_block_count"]) == ("3", 2)
+    assert r2["content_crc64"] == sdkutil.crc64_nvme(big).to_bytes(8, "little")
+    assert blob.download_blob().readall() == b"abc" + big
+    assert blob.download_blob(offset=MIB, length=10).readall() == (b"abc" + big)[MIB:MIB + 10]
+    props = blob.get_blob_properties()
+    assert (props.size, props.append_blob_committed_block_count) == (len(big) + 3, 2)
+    assert props.metadata == {"kind": "log"}
+    assert props.content_settings.content_type == "text/plain"
+    listed = {b.name: b for b in container.list_blobs()}
+    assert listed["log"].blob_type == "AppendBlob"
+    assert listed["log"].size == len(big) + 3
+
+
+def test_append_conditions(container):
+    blob = container.get_blob_client("cond")
+    blob.create_append_blob()
+    blob.append_block(b"12345")
+    expect_error(412, "AppendPositionConditionNotMet", blob.append_block, b"x", appendpos_condition=4)
+    expect_error(412, "MaxBlobSizeConditionNotMet", blob.append_block, b"xy", maxsize_condition=6)
+    blob.append_block(b"6", appendpos_condition=5, maxsize_condition=6)
+    assert blob.download_blob().readall() == b"123456"
+    # Ordinary conditions apply too.
+    etag = blob.get_blob_properties().etag
+    blob.append_block(b"7", etag=etag, match_condition=MatchConditions.IfNotModified)
+    expect_error(412, "ConditionNotMet", blob.append_block, b"8", etag=etag,
+                 match_condition=MatchConditions.IfNotModified)
+    assert blob.download_blob().readall() == b"1234567"
+
+
+def test_append_to_missing_or_block_blob(container):
+    expect_error(404, "BlobNotFound", container.get_blob_client("nope").append_block, b"x")
+    block = container.get_blob_client("block")
+    block.upload_blob(b"data")
+    expect_error(409, "InvalidBlobType", block.append_block, b"x")
+    appendable = container.get_blob_client("appendable")
+    appendable.create_append_blob()
+    expect_error(409, "InvalidBlobType", appendable.stage_block, "YmxvY2s=", b"x")
+    # Creating over an existing blob replaces it, whatever its type.
+    block.create_append_blob()
+    assert block.get_blob_properties().blob_type == "AppendBlob"
+    assert block.download_blob().readall() == b""
+
+
+def test_put_append_blob_with_body_is_refused(server, container):
+    url = server.blob_url(container.container_name, "withbody")
+    auth = SharedKeyAuth(server.account, server.key)
+    resp = sdkutil.raw("PUT", url, headers={"x-ms-blob-type": "AppendBlob"}, data=b"body", auth=auth)
+    sdkutil.assert_error(resp, 400, "InvalidHeaderValue")
+
+
+def test_seal(container):
+    blob = container.get_blob_client("sealed")
+    blob.create_append_blob()
+    blob.append_block(b"before")
+    sealed = blob.seal_append_blob()
+    assert sealed["blob_sealed"] is True
+    expect_error(409, "BlobIsSealed", blob.append_block, b"after")
+    props = blob.get_blob_properties()
+    assert props.is_append_blob_sealed is True
+    assert blob.download_blob().readall() == b"before"
+    listed = [b for b in container.list_blobs() if b.name == "sealed"]
+    assert listed[0].is_append_blob_sealed is True
+    # Metadata can still change; the blob can be deleted.
+    blob.set_blob_metadata({"a": "1"})
+    blob.delete_blob()
+    # Seal applies to append blobs only.
+    block = container.get_blob_client("block")
+    block.upload_blob(b"x")
+    expect_error(409, "InvalidBlobType", block.seal_append_blob)
+
+
+def test_upload_blob_as_append_blob(container):
+    data = os.urandom(9 * MIB + 17)
+    blob = container.get_blob_client("uploaded")
+    blob.upload_blob(data, blob_type=BlobType.APPENDBLOB)
+    assert blob.download_blob().readall() == data
+    more = os.urandom(1000)
+    blob.upload_blob(more, blob_type=BlobType.APPENDBLOB, overwrite=False)
+    assert blob.download_blob().readall() == data + more
+
+
+# --- page blobs ----------------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore:get_page_ranges is deprecated:DeprecationWarning")
+def test_page_blob_sparse_reads_and_ranges(container):
+    blob = container.get_blob_client("disk")
+    blob.create_page_blob(size=64 * KIB, sequence_number=7, metadata={"m": "1"})
+    props = blob.get_blob_properties()
+    assert (props.blob_type, props.size, props.page_blob_sequence_number) == ("PageBlob", 64 * KIB, 7)
+    assert blob.download_blob().readall() == b"\0" * (64 * KIB)
+    a = os.urandom(4 * KIB)
+    r = blob.upload_page(a, offset=8 * KIB, length=4 * KIB)
+    assert r["blob_sequence_number"] == 7
+    b = os.urandom(512)
+    blob.upload_page(b, offset=10 * KIB, length=512)  # overwrites part of `a`
+    expected = bytearray(64 * KIB)
+    expected[8 * KIB:12 * KIB] = a
+    expected[10 * KIB:10 * KIB + 512] = b
+    assert blob.download_blob().readall() == bytes(expected)
+    assert blob.download_blob(offset=9 * KIB, length=3 * KIB + 100).readall() == \
+        bytes(expected[9 * KIB:12 * KIB + 100])
+    blob.upload_page(os.urandom(512), offset=0, length=512)
+    expected[0:512] = blob.download_blob(offset=0, length=512).readall()
+    ranges = [(r.start, r.end) for r in blob.list_page_ranges() if not r.cleared]
+    assert ranges == [(0, 511), (8 * KIB, 12 * KIB - 1)]
+    filled, cleared = blob.get_page_ranges(offset=9 * KIB, length=2 * KIB)
+    assert [(r["start"], r["end"]) for r in filled] == [(9 * KIB, 11 * KIB - 1)]
+    assert cleared == []
+    # A range past the end of the blob holds no pages.
+    filled, _ = blob.get_page_ranges(offset=128 * KIB, length=KIB)
+    assert filled == []
+    # Clearing splits a range and reads back as zeros.
+    blob.clear_page(offset=9 * KIB, length=KIB)
+    expected[9 * KIB:10 * KIB] = bytes(KIB)
+    ranges = [(r.start, r.end) for r in blob.list_page_ranges()]
+    assert ranges == [(0, 511), (8 * KIB, 9 * KIB - 1), (10 * KIB, 12 * KIB - 1)]
+    assert blob.download_blob().readall() == bytes(expected)
+    listed = [b for b in container.list_blobs() if b.name == "disk"][0]
+    assert listed.blob_type == "PageBlob"
+    assert listed.page_blob_sequence_number == 7
+
+
+def test_page_ranges_pagination(container):
+    blob = container.get_blob_client("many")
+    blob.create_page_blob(size=64 * KIB)
+    for n in range(0, 20, 2):
+        blob.upload_page(b"\x01" * 512, offset=n * 512, length=512)
+    pages = blob.list_page_ranges(results_per_page=3).by_page()
+    seen = []
+    page_sizes = []
+    for page in pages:
+        items = [(r.start, r.end) for r in page]
+        page_sizes.append(len(items))
+        seen.extend(items)
+    assert seen == [(n * 512, n * 512 + 511) for n in range(0, 20, 2)]
+    assert page_sizes == [3, 3, 3, 1]
+
+
+def test_misaligned_and_out_of_range_pages(server, container):
+    blob = container.get_blob_client("aligned")
+    blob.create_page_blob(size=4 * KIB)
+    url = server.blob_url(container.container_name, "aligned") + "?comp=page"
+    auth = SharedKeyAuth(server.account, server.key)
+    for rng, body in (("bytes=0-99", b"x" * 100), ("bytes=100-611", b"x" * 512)):
+        resp = sdkutil.raw("PUT", url, headers={"x-ms-page-write": "update", "x-ms-range": rng},
+                           data=body, auth=auth)
+        sdkutil.assert_error(resp, 400, "InvalidHeaderValue")
+    # Past the end of the blob.
+    expect_error(416, "InvalidPageRange", blob.upload_page, b"\x01" * 512, offset=4 * KIB, length=512)
+    expect_error(416, "InvalidPageRange", blob.clear_page, offset=3 * KIB, length=2 * KIB)
+    # The body must fill the range.
+    resp = sdkutil.raw("PUT", url, headers={"x-ms-page-write": "update", "x-ms-range": "bytes=0-1023"},
+                       data=b"x" * 512, auth=auth)
+    sdkutil.assert_error(resp, 400)
+    # More than 4 MiB per write.
+    big = container.get_blob_client("big")
+    big.create_page_blob(size=8 * MIB)
+    resp = sdkutil.raw("PUT", server.blob_url(container.container_name, "big") + "?comp=page",
+                       headers={"x-ms-page-write": "update", "x-ms-range": f"bytes=0-{4 * MIB + 511}"},
+                       data=b"x" * (4 * MIB + 512), auth=auth)
+    sdkutil.assert_error(resp, 413, "RequestBodyTooLarge")
+    # Wrong type; bad sizes.
+    block = container.get_blob_client("block")
+    block.upload_blob(b"x")
+    expect_error(409, "InvalidBlobType", block.upload_page, b"\x01" * 512, offset=0, length=512)
+    expect_error(400, "InvalidHeaderValue", container.get_blob_client("odd").create_page_blob, size=1000)
+    assert blob.download_blob().readall() == b"\0" * (4 * KIB)
+
+
+def test_sequence_number_conditions_and_actions(container):
+    blob = container.get_blob_client("seq")
+    blob.create_page_blob(size=4 * KIB, sequence_number=5)
+    page = b"\x02" * 512
+    blob.upload_page(page, offset=0, length=512, if_sequence_number_lte=5)
+    blob.upload_page(page, offset=0, length=512, if_sequence_number_lt=6)
+    blob.upload_page(page, offset=0, length=512, if_sequence_number_eq=5)
+    for kw in ({"if_sequence_number_lte": 4}, {"if_sequence_number_lt": 5}, {"if_sequence_number_eq": 6}):
+        expect_error(412, "SequenceNumberConditionNotMet", blob.upload_page, page, offset=512, length=512, **kw)
+        expect_error(412, "SequenceNumberConditionNotMet", blob.clear_page, offset=0, length=512, **kw)
+    assert blob.download_blob(offset=512, length=512).readall() == b"\0" * 512
+    assert blob.set_sequence_number(SequenceNumberAction.Increment)["blob_sequence_number"] == 6
+    assert blob.set_sequence_number(SequenceNumberAction.Max, 3)["blob_sequence_number"] == 6
+    assert blob.set_sequence_number(SequenceNumberAction.Max, 30)["blob_sequence_number"] == 30
+    assert blob.set_sequence_number(SequenceNumberAction.Update, 2)["blob_sequence_number"] == 2
+    assert blob.get_blob_properties().page_blob_sequence_number == 2
+
+
+def test_resize(container):
+    blob = container.get_blob_client("resize")
+    blob.create_page_blob(size=4 * KIB, content_settings=ContentSettings(content_type="application/x-disk"))
+    data = os.urandom(KIB)
+    blob.upload_page(data, offset=2 * KIB, length=KIB)
+    blob.resize_blob(2 * KIB + 512)
+    props = blob.get_blob_properties()
+    assert props.size == 2 * KIB + 512
+    # Resizing alone leaves the HTTP headers alone.
+    assert props.content_settings.content_type == "application/x-disk"
+    assert [(r.start, r.end) for r in blob.list_page_ranges()] == [(2 * KIB, 2 * KIB + 511)]
+    blob.resize_blob(8 * KIB)
+    assert blob.download_blob().readall() == bytes(2 * KIB) + data[:512] + bytes(8 * KIB - 2 * KIB - 512)
+    expect_error(400, "InvalidHeaderValue", blob.resize_blob, 1000)
+    block = container.get_blob_client("block")
+    block.upload_blob(b"x")
+    with pytest.raises(HttpResponseError):
+        block.resize_blob(512)
+
+
+def test_upload_blob_as_page_blob(container):
+    data = os.urandom(6 * MIB)
+    blob = container.get_blob_client("uploaded.vhd")
+    blob.upload_blob(data, blob_type=BlobType.PAGEBLOB)
+    assert blob.download_blob().readall() == data
+    assert blob.get_blob_properties().size == len(data)
+
+
+def test_page_ranges_of_a_snapshot_and_diff(container):
+    blob = container.get_blob_client("snapdisk")
+    blob.create_page_blob(size=8 * KIB)
+    blob.upload_page(b"\x01" * (4 * KIB), offset=0, length=4 * KIB)
+    snap = blob.create_snapshot()["snapshot"]
+    blob.upload_page(b"\x02" * 512, offset=512, length=512)
+    blob.clear_page(offset=KIB + 512, length=512)
+    blob.upload_page(b"\x03" * 512, offset=6 * KIB, length=512)
+    diff = [(r.start, r.end, r.cleared) for r in blob.list_page_ranges(previous_snapshot=snap)]
+    assert diff == [(512, 1023, False), (KIB + 512, 2 * KIB - 1, True), (6 * KIB, 6 * KIB + 511, False)]
+    # The snapshot keeps its own pages.
+    snapshot = container.get_blob_client("snapdisk", snapshot=snap)
+    assert [(r.start, r.end) for r in snapshot.list_page_ranges()] == [(0, 4 * KIB - 1)]
+    assert snapshot.download_blob(offset=KIB + 512, length=512).readall() == b"\x01" * 512
+    # Paged diff: markers carry over both kinds.
+    pages = [[(r.start, r.cleared) for r in page]
+             for page in blob.list_page_ranges(previous_snapshot=snap, results_per_page=2).by_page()]
+    assert pages == [[(512, False), (KIB + 512, True)], [(6 * KIB, False)]]
+
+
+def test_tags_on_create(container):
+    log = container.get_blob_client("tagged-log")
+    log.create_append_blob(tags={"kind": "log"})
+    disk = container.get_blob_client("tagged-disk")
+    disk.create_page_blob(size=512, tags={"kind": "disk"})
+    assert log.get_blob_tags() == {"kind": "log"}
+    assert disk.get_blob_tags() == {"kind": "disk"}
+    log.append_block(b"x")
+    disk.upload_page(b"\x01" * 512, offset=0, length=512)
+    assert log.get_blob_tags() == {"kind": "log"}
+    assert disk.get_blob_properties().tag_count == 1
+
+
+# --- durability ----------------------------------------------------------------------------
+
+@pytest.mark.restart
+def test_append_and_page_blobs_survive_restart(start_server):
+    srv = start_server()
+    cc = srv.service_client().create_container("typed")
+    log = cc.get_blob_client("log")
+    log.create_append_blob()
+    log.append_block(b"one ")
+    log.append_block(b"two")
+    log.seal_append_blob()
+    disk = cc.get_blob_client("disk")
+    disk.create_page_blob(size=8 * KIB, sequence_number=3)
+    page = os.urandom(KIB)
+    disk.upload_page(page, offset=KIB, length=KIB)
+    disk.clear_page(offset=KIB, length=512)
+    srv.kill()  # acknowledged, so it must survive a crash
+    srv.start()
+    cc = srv.service_client().get_container_client("typed")
+    log = cc.get_blob_client("log")
+    assert log.download_blob().readall() == b"one two"
+    props = log.get_blob_properties()
+    assert (props.blob_type, props.is_append_blob_sealed, props.append_blob_committed_block_count) == \
+        ("AppendBlob", True, 2)
+    expect_error(409, "BlobIsSealed", log.append_block, b"three")
+    disk = cc.get_blob_client("disk")
+    assert disk.get_blob_properties().page_blob_sequence_number == 3
+    assert disk.download_blob().readall() == bytes(KIB + 512) + page[512:] + bytes(6 * KIB)
+    assert [(r.start, r.end) for r in disk.list_page_ranges()] == [(KIB + 512, 2 * KIB - 1)]
