@@ -113,3 +113,18 @@ def test_container_soft_delete_and_restore(start_server):
     restored = service.undelete_container("restorable", deleted[0].version)
     assert restored.get_blob_client("inside").download_blob().readall() == b"still here"
     assert [c.name for c in service.list_containers(include_deleted=True)] == ["restorable"]
+
+
+def test_overwrite_keeps_a_soft_deleted_snapshot(soft):
+    _, _, cc = soft
+    blob = cc.get_blob_client("over")
+    blob.upload_blob(b"first")
+    blob.upload_blob(b"second", overwrite=True)
+    assert [b.snapshot for b in cc.list_blobs(include=["snapshots"])] == [None]
+    listed = [(b.snapshot is not None, bool(b.deleted)) for b in cc.list_blobs(include=["snapshots", "deleted"])]
+    assert listed == [(True, True), (False, False)]
+    blob.undelete_blob()
+    snaps = [b.snapshot for b in cc.list_blobs(include=["snapshots"]) if b.snapshot]
+    assert len(snaps) == 1
+    assert cc.get_blob_client("over", snapshot=snaps[0]).download_blob().readall() == b"first"
+    assert blob.download_blob().readall() == b"second"

@@ -307,6 +307,15 @@ pub fn apply(
     }
 }
 
+/// The lease a blob keeps across a write that changes it: all but an expired one, whose id
+/// the service keeps (renewable) only until the blob is modified.
+pub fn lease_after_write(lease: Option<&Lease>, now: i128) -> Option<Lease> {
+    match LeaseState::of(lease, now) {
+        LeaseState::Expired => None,
+        _ => lease.cloned(),
+    }
+}
+
 /// Checks the request's lease id (`given`) for an operation on a leased resource. Writes
 /// (and deletes) need the id while the lease is active; any operation that names an id needs
 /// it to be the active lease's.
@@ -495,5 +504,9 @@ mod tests {
         let (_, out) = apply(Some(&lease), &LeaseAction::Break { period: None }, None, 5 * S).unwrap();
         assert_eq!(out.lease_time, Some(10));
         assert!(new_lease_id().len() == 36);
+        // Writes keep a lease, except an expired one.
+        assert_eq!(lease_after_write(Some(&lease), 14 * S), Some(lease.clone()));
+        assert_eq!(lease_after_write(Some(&lease), 15 * S), None);
+        assert_eq!(lease_after_write(Some(&breaking), 10 * S), Some(breaking.clone()));
     }
 }

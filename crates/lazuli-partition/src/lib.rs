@@ -112,6 +112,8 @@ pub struct Partition {
     containers_soft_deleted: std::sync::atomic::AtomicBool,
     /// Set once any account has had versioning on: until then writes skip the setting lookup.
     versioning_used: std::sync::atomic::AtomicBool,
+    /// Set once any account has had blob soft delete on (see `soft_delete.rs`).
+    blob_soft_delete_used: std::sync::atomic::AtomicBool,
 }
 
 impl Partition {
@@ -129,6 +131,7 @@ impl Partition {
             gc: data::GcState::default(),
             containers_soft_deleted: Default::default(),
             versioning_used: Default::default(),
+            blob_soft_delete_used: Default::default(),
         });
         partition.rebuild_live_bytes()?;
         partition.note_soft_deleted_containers()?;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::blob::blob_not_found;
 use crate::container::container_not_found;
 use crate::keys::{self, SUBROW_DELETED, SUBROW_SNAPSHOT};
-use crate::rows::{self, ContainerRow, Segment};
+use crate::rows::{self, BlobRow, ContainerRow, Segment};
 use crate::snapshot::is_kind;
 use crate::{now_nanos, Partition, PartitionError};
 
@@ -22,6 +22,8 @@ const NANOS_PER_DAY: i128 = 86_400 * 1_000_000_000;
 /// The account setting holding the container soft-delete retention in days (absent or empty:
 /// off). In the service it is an ARM property of the account, not part of the Blob API.
 const CONTAINER_RETENTION_SETTING: &str = "container-delete-retention-days";
+/// The account setting mirroring the blob DeleteRetentionPolicy's days (empty: off).
+const BLOB_RETENTION_SETTING: &str = "blob-delete-retention-days";
 /// Deleted containers listed at most (they are few: each is kept only for its retention).
 const DELETED_CONTAINERS_MAX: usize = 5000;
 /// Rows read per scan step while purging.
@@ -86,6 +88,72 @@ impl Partition {
             }
             Ok(((), batch, Vec::new(), released))
         })
+    }
+
+    /// The account's blob soft-delete retention (its DeleteRetentionPolicy), mirrored here
+    /// by the front-end when the service properties change: deletes get it from the request
+    /// path, but overwrites (which keep a soft-deleted snapshot) need it in this layer.
+    pub fn set_blob_delete_retention(&self, account: &str, days: Option<u32>) -> Result<(), AzureError> {
+        if days.is_some() {
+            self.blob_soft_delete_used
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let value = days.map(|d| d.to_string()).unwrap_or_default();
+        self.set_account_setting(account, BLOB_RETENTION_SETTING, value.as_bytes())
+    }
+
+    fn blob_retention_days(&self, account: &str) -> Result<Option<u32>, AzureError> {
+        if !self.blob_soft_delete_used.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(None);
+        }
+        Ok(self
+            .account_setting(account, BLOB_RETENTION_SETTING)?
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|v| v.parse().ok()))
+    }
+
+    /// At open, from the account setting rows: whether any account has blob soft delete on.
+    pub(crate) fn note_blob_soft_delete(&self, settings: &[(Vec<u8>, Vec<u8>)]) {
+        let suffix = format!("/{BLOB_RETENTION_SETTING}");
+        if settings
+            .iter()
+            .any(|(key, value)| key.ends_with(suffix.as_bytes()) && !value.is_empty())
+        {
+            self.blob_soft_delete_used
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// With blob soft delete on, an overwrite keeps the blob's previous state as a
+    /// soft-deleted snapshot (restored by Undelete Blob). Adds the row to `batch` and returns
+    /// it; the caller takes its segment references once the batch is durable.
+    pub(crate) fn keep_overwritten(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        current: &BlobRow,
+        batch: &mut WriteBatch,
+    ) -> Result<Option<BlobRow>, AzureError> {
+        let Some(days) = self.blob_retention_days(account)? else {
+            return Ok(None);
+        };
+        let now = now_nanos();
+        let mut at = now;
+        let (id, key) = loop {
+            let id = lazuli_types::time_fmt::iso8601_7(crate::time_from_nanos(at));
+            let key = keys::blob_subrow(account, container, blob, SUBROW_SNAPSHOT, &id);
+            if self.table.get(&key).map_err(PartitionError::from)?.is_none() {
+                break (id, key);
+            }
+            at += 100;
+        };
+        let mut row = current.clone();
+        row.lease = None;
+        row.snapshot = Some(id);
+        row.deleted = Some(Deletion::new(now, days));
+        batch.put(key, rows::encode_blob(&row));
+        Ok(Some(row))
     }
 
     pub fn set_container_delete_retention(&self, account: &str, days: Option<u32>) -> Result<(), AzureError> {

@@ -50,6 +50,7 @@ impl Partition {
         {
             self.versioning_used.store(true, Ordering::Relaxed);
         }
+        self.note_blob_soft_delete(&settings);
         Ok(())
     }
 
@@ -70,7 +71,7 @@ impl Partition {
         };
         if let Some(current) = current {
             if new_row.etag != current.etag && new_row.lease.is_none() {
-                new_row.lease = current.lease.clone();
+                new_row.lease = crate::lease::lease_after_write(current.lease.as_ref(), now_nanos());
             }
         }
         self.version_write(account, container, blob, current, Some(new_row), batch)
@@ -99,7 +100,13 @@ impl Partition {
                 && current.inline == new_row.inline
                 && current.segments().eq(new_row.segments())
                 && current.content_length == new_row.content_length;
-            if unchanged {
+            // Append Block and Put Page change an append or page blob in place: no new version
+            // (nor soft-deleted snapshot) per write, as in the service.
+            let in_place = current.blob_type != "BlockBlob"
+                && current.blob_type == new_row.blob_type
+                && current.created == new_row.created
+                && current.metadata == new_row.metadata;
+            if unchanged || in_place {
                 // Properties and lease changes keep the version.
                 new_row.version_id = current.version_id.clone();
                 return Ok(None);
@@ -107,7 +114,11 @@ impl Partition {
         }
         if !self.versioning_enabled(account)? {
             new_row.version_id = None;
-            return Ok(None);
+            // Without versioning, soft delete keeps the overwritten state as a deleted snapshot.
+            return match current {
+                Some(current) => self.keep_overwritten(account, container, blob, current, batch),
+                None => Ok(None),
+            };
         }
         let mut id = iso8601_7(time_from_nanos(new_row.last_modified.max(now_nanos())));
         let Some(current) = current else {

@@ -440,3 +440,30 @@ fn soft_deleted_containers_are_restored_or_purged() {
     let (_, p) = assert_live_bytes_match_rows(&store, &p);
     assert_eq!(p.data_usage().1, 0);
 }
+
+#[test]
+fn overwrites_keep_a_soft_deleted_snapshot() {
+    let (store, p) = setup();
+    put(&p, "o", &[1u8; 100]);
+    // Soft delete off: an overwrite keeps nothing.
+    put(&p, "o", &[2u8; 100]);
+    assert_eq!(list(&p, true, false, true).len(), 1);
+    p.set_blob_delete_retention(A, Some(2)).unwrap();
+    put(&p, "o", &[3u8; 100]);
+    // Property changes keep nothing either; metadata changes do.
+    p.update_blob(A, C, "o", &Conditions::default(), |row| {
+        row.headers.cache_control = Some("no-cache".into())
+    })
+    .unwrap();
+    let listed = list(&p, true, false, true);
+    assert_eq!(listed.len(), 2);
+    let kept = &listed[0].1;
+    assert!(kept.deleted.is_some() && kept.snapshot.is_some());
+    assert_eq!(content(&p, kept), vec![2u8; 100]);
+    assert!(list(&p, true, false, false).len() == 1, "deleted snapshots are hidden");
+    let (store, p) = assert_live_bytes_match_rows(&store, &p);
+    p.undelete_blob(A, C, "o").unwrap();
+    let snapshot = list(&p, true, false, false)[0].1.snapshot.clone().unwrap();
+    assert_eq!(read(&p, "o", &BlobVersion::Snapshot(snapshot)).unwrap(), vec![2u8; 100]);
+    assert_live_bytes_match_rows(&store, &p);
+}

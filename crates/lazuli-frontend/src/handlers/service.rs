@@ -129,8 +129,15 @@ pub async fn set_properties(
     );
     let bytes = serde_json::to_vec(&props).map_err(|e| AzureError::internal(e.to_string()))?;
     let account = ctx.account().to_string();
+    // Overwrites keep soft-deleted snapshots: the partition layer needs the retention.
+    let retention = props
+        .delete_retention_policy
+        .as_ref()
+        .filter(|policy| policy.enabled)
+        .map(|policy| policy.days.unwrap_or(7));
     blocking(frontend, move |p| {
-        p.set_account_setting(&account, SERVICE_PROPERTIES_SETTING, &bytes)
+        p.set_account_setting(&account, SERVICE_PROPERTIES_SETTING, &bytes)?;
+        p.set_blob_delete_retention(&account, retention)
     })
     .await?;
     Ok(response(StatusCode::ACCEPTED, empty()))
