@@ -450,7 +450,7 @@ fn overwrites_keep_a_soft_deleted_snapshot() {
     assert_eq!(list(&p, true, false, true).len(), 1);
     p.set_blob_delete_retention(A, Some(2)).unwrap();
     put(&p, "o", &[3u8; 100]);
-    // Property changes keep nothing either; metadata changes do.
+    // Property changes keep nothing.
     p.update_blob(A, C, "o", &Conditions::default(), |row| {
         row.headers.cache_control = Some("no-cache".into())
     })
