@@ -154,3 +154,307 @@ def test_abort_copy(container):
         dst.abort_copy(copy["copy_id"])
     assert e.value.status_code == 409
     assert e.value.error_code == "NoPendingCopyOperation"
+
+
+def test_append_block_from_url(container):
+    import hashlib
+    src = container.get_blob_client("src")
+    data = bytes(range(256)) * 4096  # 1 MiB: lives in the blob-data stream
+    src.upload_blob(data)
+    dst = container.get_blob_client("append")
+    dst.create_append_blob()
+    # The whole source (its segments are shared), then a range of it (copied).
+    r = dst.append_block_from_url(src.url)
+    assert r["blob_append_offset"] == "0"
+    assert r["blob_committed_block_count"] == 1
+    r = dst.append_block_from_url(src.url, source_offset=10, source_length=100)
+    assert r["blob_append_offset"] == str(len(data))
+    # An open-ended range, with the source's MD5 checked.
+    tail = data[-300:]
+    dst.append_block_from_url(
+        src.url, source_offset=len(data) - 300, source_content_md5=hashlib.md5(tail).digest()
+    )
+    expected = data + data[10:110] + tail
+    assert dst.download_blob().readall() == expected
+    props = dst.get_blob_properties()
+    assert props.blob_type == "AppendBlob"
+    assert props.size == len(expected)
+    # The appended blocks are independent of the source.
+    src.delete_blob()
+    assert dst.download_blob().readall() == expected
+
+
+def test_append_block_from_url_failures(server, container):
+    import hashlib
+    src = container.get_blob_client("src")
+    src.upload_blob(b"0123456789")
+    dst = container.get_blob_client("append")
+    dst.create_append_blob()
+    # A failed source condition.
+    with pytest.raises((HttpResponseError, ResourceModifiedError)) as e:
+        dst.append_block_from_url(src.url, source_etag="\"0x1\"", source_match_condition=MatchConditions.IfNotModified)
+    assert e.value.status_code == 412
+    # A range past the end of the source.
+    with pytest.raises(HttpResponseError) as e:
+        dst.append_block_from_url(src.url, source_offset=100, source_length=5)
+    assert e.value.status_code == 416
+    # The source's bytes do not have the MD5 the request names.
+    with pytest.raises(HttpResponseError) as e:
+        dst.append_block_from_url(src.url, source_content_md5=hashlib.md5(b"other").digest())
+    assert e.value.status_code == 400
+    assert e.value.error_code == "Md5Mismatch"
+    # The same with the source's CRC-64 (a raw request: the SDK does not send it).
+    url = server.blob_url(container.container_name, "append") + "?comp=appendblock"
+    auth = sdkutil.SharedKeyAuth(server.account, server.key)
+    for crc, expected in ((sdkutil.crc64_header(b"other"), 400), (sdkutil.crc64_header(b"0123456789"), 201)):
+        headers = {"x-ms-copy-source": src.url, "x-ms-source-content-crc64": crc}
+        resp = sdkutil.raw("PUT", url, headers=headers, auth=auth)
+        assert resp.status_code == expected, resp.text
+        if expected == 400:
+            sdkutil.assert_error(resp, 400, "Crc64Mismatch")
+        else:
+            assert resp.headers["x-ms-content-crc64"] == crc
+    assert dst.download_blob().readall() == b"0123456789"
+    # An append condition of the destination, as for Append Block.
+    with pytest.raises(HttpResponseError) as e:
+        dst.append_block_from_url(src.url, appendpos_condition=3)
+    assert e.value.status_code == 412
+    assert e.value.error_code == "AppendPositionConditionNotMet"
+    # A missing source, an unreachable one, and a destination of another type.
+    with pytest.raises(HttpResponseError) as e:
+        dst.append_block_from_url(container.get_blob_client("nope").url)
+    assert e.value.error_code == "CannotVerifyCopySource"
+    with pytest.raises(HttpResponseError) as e:
+        dst.append_block_from_url(f"http://127.0.0.1:{sdkutil.free_port()}/devstoreaccount1/c/b")
+    assert e.value.error_code == "CannotVerifyCopySource"
+    block = container.get_blob_client("block")
+    block.upload_blob(b"x")
+    with pytest.raises(HttpResponseError) as e:
+        block.append_block_from_url(src.url)
+    assert e.value.error_code == "InvalidBlobType"
+    assert dst.get_blob_properties().size == 10
+
+
+def test_upload_pages_from_url(container):
+    src = container.get_blob_client("src")
+    data = bytes(range(256)) * 16  # 4096 bytes
+    src.upload_blob(data)
+    dst = container.get_blob_client("pages")
+    dst.create_page_blob(8192)
+    r = dst.upload_pages_from_url(src.url, offset=1024, length=2048, source_offset=512)
+    assert r["etag"]
+    dst.upload_pages_from_url(src.url, offset=4096, length=512, source_offset=0)
+    content = dst.download_blob().readall()
+    assert content == b"\0" * 1024 + data[512:2560] + b"\0" * 1024 + data[:512] + b"\0" * 3584
+    ranges, _ = dst.get_page_ranges()
+    assert [(r["start"], r["end"]) for r in ranges] == [(1024, 3071), (4096, 4607)]
+    # A page blob source: its written pages and its zeros.
+    other = container.get_blob_client("pages2")
+    other.create_page_blob(4096)
+    other.upload_pages_from_url(dst.url, offset=0, length=4096, source_offset=2048)
+    assert other.download_blob().readall() == content[2048:6144]
+
+
+def test_upload_pages_from_url_failures(server, container):
+    src = container.get_blob_client("src")
+    src.upload_blob(b"p" * 1024)
+    dst = container.get_blob_client("pages")
+    dst.create_page_blob(2048)
+    # Misaligned, and source and destination ranges of different lengths (raw requests:
+    # the SDK refuses to send either).
+    url = server.blob_url(container.container_name, "pages") + "?comp=page"
+    auth = sdkutil.SharedKeyAuth(server.account, server.key)
+    for rng, source_rng in (("bytes=100-611", "bytes=0-511"), ("bytes=0-511", "bytes=0-1023")):
+        headers = {
+            "x-ms-page-write": "update",
+            "x-ms-range": rng,
+            "x-ms-source-range": source_rng,
+            "x-ms-copy-source": src.url,
+        }
+        resp = sdkutil.raw("PUT", url, headers=headers, auth=auth)
+        sdkutil.assert_error(resp, 400, "InvalidHeaderValue")
+    # Past the end of the destination, past the end of the source.
+    with pytest.raises(HttpResponseError) as e:
+        dst.upload_pages_from_url(src.url, offset=2048, length=512, source_offset=0)
+    assert e.value.status_code == 416
+    assert e.value.error_code == "InvalidPageRange"
+    with pytest.raises(HttpResponseError) as e:
+        dst.upload_pages_from_url(src.url, offset=0, length=1024, source_offset=512)
+    assert e.value.status_code == 416
+    # A failed source condition; a sequence number condition of the destination.
+    with pytest.raises((HttpResponseError, ResourceModifiedError)) as e:
+        dst.upload_pages_from_url(
+            src.url, offset=0, length=512, source_offset=0,
+            source_etag="\"0x1\"", source_match_condition=MatchConditions.IfNotModified,
+        )
+    assert e.value.status_code == 412
+    with pytest.raises(HttpResponseError) as e:
+        dst.upload_pages_from_url(src.url, offset=0, length=512, source_offset=0, if_sequence_number_lt=0)
+    assert e.value.error_code == "SequenceNumberConditionNotMet"
+    with pytest.raises(HttpResponseError) as e:
+        dst.upload_pages_from_url(
+            f"http://127.0.0.1:{sdkutil.free_port()}/devstoreaccount1/c/b", offset=0, length=512, source_offset=0
+        )
+    assert e.value.error_code == "CannotVerifyCopySource"
+    assert dst.get_page_ranges()[0] == []
+
+
+def test_append_and_pages_from_another_server(start_server, container):
+    other = start_server()
+    oc = other.service_client().get_container_client("remote")
+    oc.create_container()
+    data = bytes(range(256)) * 8
+    oc.upload_blob("r", data)
+    url = other.blob_sas_url("remote", "r", permission="r")
+    dst = container.get_blob_client("append")
+    dst.create_append_blob()
+    dst.append_block_from_url(url)
+    dst.append_block_from_url(url, source_offset=5, source_length=7)
+    assert dst.download_blob().readall() == data + data[5:12]
+    pages = container.get_blob_client("pages")
+    pages.create_page_blob(1024)
+    pages.upload_pages_from_url(url, offset=512, length=512, source_offset=1024)
+    assert pages.download_blob().readall() == b"\0" * 512 + data[1024:1536]
+    # The source's conditions are sent to it; its refusal fails the request.
+    with pytest.raises((HttpResponseError, ResourceModifiedError)) as e:
+        dst.append_block_from_url(url, source_etag="\"0x1\"", source_match_condition=MatchConditions.IfNotModified)
+    assert e.value.status_code == 412
+    with pytest.raises(HttpResponseError) as e:
+        pages.upload_pages_from_url(url, offset=0, length=512, source_offset=4096)
+    assert e.value.status_code == 416
+
+
+def test_incremental_copy(server, container):
+    src = container.get_blob_client("disk")
+    src.create_page_blob(4096)
+    src.upload_page(b"a" * 1024, offset=0, length=1024)
+    snap1 = src.create_snapshot()["snapshot"]
+    sas = server.blob_sas(container.container_name, "disk", permission="r")
+    url1 = f"{src.url}?snapshot={snap1}&{sas}"
+    dst = container.get_blob_client("backup")
+    copy = dst.start_copy_from_url(url1, incremental_copy=True)
+    assert copy["copy_status"] == "success"
+    props = dst.get_blob_properties()
+    assert props.blob_type == "PageBlob"
+    assert props.size == 4096
+    assert props.copy.incremental_copy is True
+    dest_snap1 = props.copy.destination_snapshot
+    assert dest_snap1
+    first = container.get_blob_client("backup", snapshot=dest_snap1)
+    assert first.download_blob().readall() == b"a" * 1024 + b"\0" * 3072
+    # The source changes; a later snapshot of it updates the copy and takes a new snapshot.
+    src.upload_page(b"b" * 512, offset=2048, length=512)
+    snap2 = src.create_snapshot()["snapshot"]
+    dst.start_copy_from_url(f"{src.url}?snapshot={snap2}&{sas}", incremental_copy=True)
+    props = dst.get_blob_properties()
+    dest_snap2 = props.copy.destination_snapshot
+    assert dest_snap2 and dest_snap2 != dest_snap1
+    second = container.get_blob_client("backup", snapshot=dest_snap2)
+    assert second.download_blob().readall() == b"a" * 1024 + b"\0" * 1024 + b"b" * 512 + b"\0" * 1536
+    assert first.download_blob().readall() == b"a" * 1024 + b"\0" * 3072
+    listed = {(b.name, b.snapshot): b for b in container.list_blobs(include=["copy", "snapshots"])}
+    assert listed[("backup", None)].copy.incremental_copy is True
+    assert listed[("backup", None)].copy.destination_snapshot == dest_snap2
+    # The copy outlives the source.
+    src.delete_blob(delete_snapshots="include")
+    assert second.download_blob().readall()[2048:2560] == b"b" * 512
+
+
+def test_incremental_copy_failures(server, container):
+    src = container.get_blob_client("disk")
+    src.create_page_blob(1024)
+    snap1 = src.create_snapshot()["snapshot"]
+    snap2 = src.create_snapshot()["snapshot"]
+    sas = server.blob_sas(container.container_name, "disk", permission="r")
+    dst = container.get_blob_client("backup")
+    # The source must be a snapshot.
+    with pytest.raises(HttpResponseError) as e:
+        dst.start_copy_from_url(f"{src.url}?{sas}", incremental_copy=True)
+    assert e.value.error_code == "IncrementalCopySourceMustBeSnapshot"
+    dst.start_copy_from_url(f"{src.url}?snapshot={snap2}&{sas}", incremental_copy=True)
+    # Not an earlier snapshot than the last one copied, nor the same one.
+    for snap in (snap1, snap2):
+        with pytest.raises(HttpResponseError) as e:
+            dst.start_copy_from_url(f"{src.url}?snapshot={snap}&{sas}", incremental_copy=True)
+        assert e.value.status_code == 409
+        assert e.value.error_code == "IncrementalCopyOfEralierVersionSnapshotNotAllowed"
+    # Not from another source blob.
+    other = container.get_blob_client("disk2")
+    other.create_page_blob(1024)
+    osnap = other.create_snapshot()["snapshot"]
+    osas = server.blob_sas(container.container_name, "disk2", permission="r")
+    with pytest.raises(HttpResponseError) as e:
+        dst.start_copy_from_url(f"{other.url}?snapshot={osnap}&{osas}", incremental_copy=True)
+    assert e.value.error_code == "IncrementalCopyBlobMismatch"
+    # Not over a blob that is not an incremental copy; not from a block blob.
+    plain = container.get_blob_client("plain")
+    plain.upload_blob(b"x")
+    with pytest.raises(HttpResponseError) as e:
+        plain.start_copy_from_url(f"{src.url}?snapshot={snap2}&{sas}", incremental_copy=True)
+    assert e.value.status_code == 409
+    bsnap = plain.create_snapshot()["snapshot"]
+    bsas = server.blob_sas(container.container_name, "plain", permission="r")
+    with pytest.raises(HttpResponseError) as e:
+        container.get_blob_client("new").start_copy_from_url(
+            f"{plain.url}?snapshot={bsnap}&{bsas}", incremental_copy=True
+        )
+    assert e.value.status_code == 409
+    assert e.value.error_code == "InvalidSourceBlobType"
+    # A missing snapshot; an unauthorized one.
+    with pytest.raises(HttpResponseError) as e:
+        container.get_blob_client("new").start_copy_from_url(
+            f"{src.url}?snapshot=2001-01-01T00:00:00.0000000Z&{sas}", incremental_copy=True
+        )
+    assert e.value.error_code == "CannotVerifyCopySource"
+    bad = server.blob_sas(container.container_name, "disk", permission="w")
+    with pytest.raises(HttpResponseError) as e:
+        container.get_blob_client("new").start_copy_from_url(
+            f"{src.url}?snapshot={snap2}&{bad}", incremental_copy=True
+        )
+    assert e.value.error_code == "CannotVerifyCopySource"
+
+
+def test_copy_from_https_source(start_server, container, tmp_path):
+    from azure.storage.blob import BlobServiceClient
+    from test_https import _self_signed
+
+    cert, key = _self_signed(tmp_path)
+    other = start_server(env={"LAZULI_CERT": str(cert), "LAZULI_KEY": str(key)})
+    base = f"https://{sdkutil.HOST}:{other.port}/{other.account}"
+    osvc = BlobServiceClient(base, credential={"account_name": other.account, "account_key": other.key},
+                             connection_verify=str(cert))
+    oc = osvc.create_container("tls")
+    data = bytes(range(256)) * 8
+    oc.upload_blob("r", data, metadata={"over": "tls"})
+    url = f"{base}/tls/r?{other.blob_sas('tls', 'r', permission='r')}"
+    # A server that does not trust the source's certificate refuses it.
+    with pytest.raises(HttpResponseError) as e:
+        container.get_blob_client("untrusted").upload_blob_from_url(url)
+    assert e.value.error_code == "CannotVerifyCopySource"
+    # One that trusts it (LAZULI_COPY_SOURCE_CA_FILE) copies over TLS in every form.
+    me = start_server(env={"LAZULI_COPY_SOURCE_CA_FILE": str(cert)})
+    dc = me.service_client().create_container("dst")
+    put = dc.get_blob_client("put")
+    put.upload_blob_from_url(url)
+    assert put.download_blob().readall() == data
+    sync = dc.get_blob_client("sync")
+    assert sync.start_copy_from_url(url, requires_sync=True)["copy_status"] == "success"
+    assert sync.download_blob().readall() == data
+    background = dc.get_blob_client("async")
+    background.start_copy_from_url(url)
+    props = wait_copy(background)
+    assert props.copy.status == "success", props.copy.status_description
+    assert props.metadata == {"over": "tls"}
+    assert background.download_blob().readall() == data
+    block = dc.get_blob_client("block")
+    block.stage_block_from_url("QUE=", url, source_offset=0, source_length=100)
+    block.commit_block_list([BlobBlock("QUE=")])
+    assert block.download_blob().readall() == data[:100]
+    append = dc.get_blob_client("append")
+    append.create_append_blob()
+    append.append_block_from_url(url, source_offset=1, source_length=10)
+    assert append.download_blob().readall() == data[1:11]
+    pages = dc.get_blob_client("pages")
+    pages.create_page_blob(1024)
+    pages.upload_pages_from_url(url, offset=512, length=512, source_offset=512)
+    assert pages.download_blob().readall() == b"\0" * 512 + data[512:1024]

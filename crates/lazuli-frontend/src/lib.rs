@@ -4,6 +4,7 @@
 pub mod auth;
 mod body;
 mod cors;
+mod dfs_json;
 mod handlers;
 mod http_util;
 pub mod metrics;
@@ -14,4 +15,5 @@ pub mod structured;
 mod tag_expr;
 pub mod xml;
 
+pub use handlers::copy_tls_connector;
 pub use service::{Account, Frontend, FrontendConfig, SERVICE_VERSION};

@@ -46,6 +46,9 @@ pub enum Operation {
     CopyBlobFromUrl,
     PutBlobFromUrl,
     PutBlockFromUrl,
+    AppendBlockFromUrl,
+    PutPageFromUrl,
+    IncrementalCopyBlob,
     AbortCopyBlob,
     BlobBatch,
     GetUserDelegationKey,
@@ -62,6 +65,21 @@ pub enum Operation {
     PutPageBlob,
     PutPage,
     GetPageRanges,
+    // DFS (ADLS Gen2) on HNS accounts: `handlers/dfs.rs`.
+    DfsListFilesystems,
+    DfsCreateFilesystem,
+    DfsDeleteFilesystem,
+    DfsGetFilesystemProperties,
+    DfsSetFilesystemProperties,
+    DfsListPaths,
+    DfsCreatePath,
+    DfsRenamePath,
+    DfsDeletePath,
+    DfsGetPathProperties,
+    DfsSetPathProperties,
+    DfsSetAccessControl,
+    DfsAppend,
+    DfsFlush,
     /// A real operation of the service that Lazuli does not implement yet.
     Unsupported(&'static str),
 }
@@ -107,6 +125,9 @@ impl Operation {
             Operation::CopyBlobFromUrl => "CopyBlobFromUrl",
             Operation::PutBlobFromUrl => "PutBlobFromUrl",
             Operation::PutBlockFromUrl => "PutBlockFromUrl",
+            Operation::AppendBlockFromUrl => "AppendBlockFromUrl",
+            Operation::PutPageFromUrl => "PutPageFromUrl",
+            Operation::IncrementalCopyBlob => "IncrementalCopyBlob",
             Operation::AbortCopyBlob => "AbortCopyBlob",
             Operation::BlobBatch => "BlobBatch",
             Operation::GetUserDelegationKey => "GetUserDelegationKey",
@@ -121,17 +142,49 @@ impl Operation {
             Operation::PutPageBlob => "PutPageBlob",
             Operation::PutPage => "PutPage",
             Operation::GetPageRanges => "GetPageRanges",
+            Operation::DfsListFilesystems => "DfsListFilesystems",
+            Operation::DfsCreateFilesystem => "DfsCreateFilesystem",
+            Operation::DfsDeleteFilesystem => "DfsDeleteFilesystem",
+            Operation::DfsGetFilesystemProperties => "DfsGetFilesystemProperties",
+            Operation::DfsSetFilesystemProperties => "DfsSetFilesystemProperties",
+            Operation::DfsListPaths => "DfsListPaths",
+            Operation::DfsCreatePath => "DfsCreatePath",
+            Operation::DfsRenamePath => "DfsRenamePath",
+            Operation::DfsDeletePath => "DfsDeletePath",
+            Operation::DfsGetPathProperties => "DfsGetPathProperties",
+            Operation::DfsSetPathProperties => "DfsSetPathProperties",
+            Operation::DfsSetAccessControl => "DfsSetAccessControl",
+            Operation::DfsAppend => "DfsAppend",
+            Operation::DfsFlush => "DfsFlush",
             Operation::Unsupported(name) => name,
         }
     }
 
     /// True for operations answered in the DFS wire format (JSON errors).
     pub fn is_dfs(self) -> bool {
-        matches!(self, Operation::Unsupported(name) if name.starts_with("Dfs"))
+        self.name().starts_with("Dfs")
     }
 
+    /// The DFS operations (also in [`Operation::IMPLEMENTED`]).
+    pub const DFS: [Operation; 14] = [
+        Operation::DfsListFilesystems,
+        Operation::DfsCreateFilesystem,
+        Operation::DfsDeleteFilesystem,
+        Operation::DfsGetFilesystemProperties,
+        Operation::DfsSetFilesystemProperties,
+        Operation::DfsListPaths,
+        Operation::DfsCreatePath,
+        Operation::DfsRenamePath,
+        Operation::DfsDeletePath,
+        Operation::DfsGetPathProperties,
+        Operation::DfsSetPathProperties,
+        Operation::DfsSetAccessControl,
+        Operation::DfsAppend,
+        Operation::DfsFlush,
+    ];
+
     /// Every implemented operation, for tests that walk all routes.
-    pub const IMPLEMENTED: [Operation; 45] = [
+    pub const IMPLEMENTED: [Operation; 62] = [
         Operation::ListContainers,
         Operation::GetServiceProperties,
         Operation::SetServiceProperties,
@@ -169,6 +222,9 @@ impl Operation {
         Operation::CopyBlobFromUrl,
         Operation::PutBlobFromUrl,
         Operation::PutBlockFromUrl,
+        Operation::AppendBlockFromUrl,
+        Operation::PutPageFromUrl,
+        Operation::IncrementalCopyBlob,
         Operation::AbortCopyBlob,
         Operation::BlobBatch,
         Operation::GetUserDelegationKey,
@@ -177,6 +233,20 @@ impl Operation {
         Operation::SnapshotBlob,
         Operation::UndeleteBlob,
         Operation::RestoreContainer,
+        Operation::DfsListFilesystems,
+        Operation::DfsCreateFilesystem,
+        Operation::DfsDeleteFilesystem,
+        Operation::DfsGetFilesystemProperties,
+        Operation::DfsSetFilesystemProperties,
+        Operation::DfsListPaths,
+        Operation::DfsCreatePath,
+        Operation::DfsRenamePath,
+        Operation::DfsDeletePath,
+        Operation::DfsGetPathProperties,
+        Operation::DfsSetPathProperties,
+        Operation::DfsSetAccessControl,
+        Operation::DfsAppend,
+        Operation::DfsFlush,
     ];
 }
 
@@ -302,7 +372,10 @@ pub fn classify(method: &Method, target: &Target, query: &Query, headers: &Heade
         || query.has("action")
         || resource.is_some_and(|r| r != "account" || target.container.is_none())
     {
-        return Ok(Unsupported("DfsOperation"));
+        return Ok(classify_dfs(method, target, query, headers));
+    }
+    if method == Method::DELETE && target.blob.is_some() && query.has("recursive") && comp.is_none() {
+        return Ok(DfsDeletePath);
     }
     match (&target.container, &target.blob) {
         (None, _) => match (method.as_str(), restype, comp) {
@@ -366,7 +439,7 @@ pub fn classify(method: &Method, target: &Target, query: &Query, headers: &Heade
         (Some(_), Some(_)) => {
             let has_copy_source = headers.contains_key("x-ms-copy-source");
             match (method.as_str(), comp) {
-                ("PUT", None) if headers.contains_key("x-ms-rename-source") => Ok(Unsupported("DfsRename")),
+                ("PUT", None) if headers.contains_key("x-ms-rename-source") => Ok(DfsRenamePath),
                 ("PUT", None) if has_copy_source => {
                     let sync = header(headers, "x-ms-requires-sync").is_some_and(|v| v.eq_ignore_ascii_case("true"));
                     if sync {
@@ -404,11 +477,13 @@ pub fn classify(method: &Method, target: &Target, query: &Query, headers: &Heade
                 ("PUT", Some("tier")) => Ok(SetBlobTier),
                 ("GET", Some("tags")) => Ok(GetBlobTags),
                 ("PUT", Some("tags")) => Ok(SetBlobTags),
+                ("PUT", Some("appendblock")) if has_copy_source => Ok(AppendBlockFromUrl),
                 ("PUT", Some("appendblock")) => Ok(AppendBlock),
                 ("PUT", Some("seal")) => Ok(SealAppendBlob),
+                ("PUT", Some("page")) if has_copy_source => Ok(PutPageFromUrl),
                 ("PUT", Some("page")) => Ok(PutPage),
                 ("GET", Some("pagelist")) => Ok(GetPageRanges),
-                ("PUT", Some("incrementalcopy")) => Ok(Unsupported("IncrementalCopyBlob")),
+                ("PUT", Some("incrementalcopy")) => Ok(IncrementalCopyBlob),
                 ("PUT", Some("undelete")) => Ok(UndeleteBlob),
                 ("PUT", Some("expiry")) => Ok(Unsupported("SetBlobExpiry")),
                 ("PUT" | "DELETE", Some("immutabilityPolicies")) => Ok(Unsupported("BlobImmutabilityPolicy")),
@@ -444,6 +519,38 @@ pub fn classify(method: &Method, target: &Target, query: &Query, headers: &Heade
                 _ => Err(unsupported_verb()),
             }
         }
+    }
+}
+
+/// DFS requests (`resource=`, `action=`, PATCH): see `docs/reference` section 2.2.
+fn classify_dfs(method: &Method, target: &Target, query: &Query, headers: &HeaderMap) -> Operation {
+    use Operation::*;
+    let resource = query.get("resource");
+    let action = query.get("action");
+    match (&target.container, &target.blob) {
+        (None, _) => match (method.as_str(), resource) {
+            ("GET", Some("account")) => DfsListFilesystems,
+            _ => Unsupported("DfsOperation"),
+        },
+        (Some(_), None) => match (method.as_str(), resource) {
+            ("PUT", Some("filesystem")) => DfsCreateFilesystem,
+            ("DELETE", Some("filesystem")) => DfsDeleteFilesystem,
+            ("HEAD", Some("filesystem")) => DfsGetFilesystemProperties,
+            ("PATCH", Some("filesystem")) => DfsSetFilesystemProperties,
+            ("GET", Some("filesystem")) => DfsListPaths,
+            _ => Unsupported("DfsOperation"),
+        },
+        (Some(_), Some(_)) => match (method.as_str(), action) {
+            ("PUT", _) if headers.contains_key("x-ms-rename-source") => DfsRenamePath,
+            ("PUT", None) if matches!(resource, Some("file" | "directory")) => DfsCreatePath,
+            ("PATCH", Some("append")) => DfsAppend,
+            ("PATCH", Some("flush")) => DfsFlush,
+            ("PATCH", Some("setProperties")) => DfsSetPathProperties,
+            ("PATCH", Some("setAccessControl")) => DfsSetAccessControl,
+            ("PATCH", Some("setAccessControlRecursive")) => Unsupported("DfsSetAccessControlRecursive"),
+            ("HEAD", Some("getStatus" | "getAccessControl")) => DfsGetPathProperties,
+            _ => Unsupported("DfsOperation"),
+        },
     }
 }
 
@@ -525,10 +632,37 @@ mod tests {
         assert_eq!(route(Method::DELETE, "/a/c/b", "", &[]).unwrap(), DeleteBlob);
         assert_eq!(route(Method::PUT, "/a/c/b", "comp=lease", &[]).unwrap(), LeaseBlob);
         assert_eq!(route(Method::OPTIONS, "/a/c/b", "", &[]).unwrap(), Preflight);
+        assert_eq!(route(Method::PATCH, "/a/c/b", "action=append", &[]).unwrap(), DfsAppend);
         assert_eq!(
-            route(Method::PATCH, "/a/c/b", "action=append", &[]).unwrap(),
-            Unsupported("DfsOperation")
+            route(Method::GET, "/a", "resource=account", &[]).unwrap(),
+            DfsListFilesystems
         );
+        assert_eq!(
+            route(Method::PUT, "/a/c", "resource=filesystem", &[]).unwrap(),
+            DfsCreateFilesystem
+        );
+        assert_eq!(
+            route(Method::GET, "/a/c", "resource=filesystem&recursive=true", &[]).unwrap(),
+            DfsListPaths
+        );
+        assert_eq!(
+            route(Method::PUT, "/a/c/d", "resource=directory", &[]).unwrap(),
+            DfsCreatePath
+        );
+        assert_eq!(
+            route(Method::PUT, "/a/c/d", "mode=legacy", &[("x-ms-rename-source", "/c/e")]).unwrap(),
+            DfsRenamePath
+        );
+        assert_eq!(
+            route(Method::DELETE, "/a/c/d", "recursive=true", &[]).unwrap(),
+            DfsDeletePath
+        );
+        assert_eq!(route(Method::DELETE, "/a/c/d", "", &[]).unwrap(), DeleteBlob);
+        assert_eq!(
+            route(Method::HEAD, "/a/c/d", "action=getAccessControl", &[]).unwrap(),
+            DfsGetPathProperties
+        );
+        assert!(DfsFlush.is_dfs() && !GetBlob.is_dfs());
         assert_eq!(
             route(Method::PUT, "/a/c/b", "", &[]).unwrap_err().code,
             ErrorCode::MissingRequiredHeader

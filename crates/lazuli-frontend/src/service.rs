@@ -39,6 +39,9 @@ pub struct FrontendConfig {
     pub skip_api_version_check: bool,
     /// Served over TLS (affects SAS `spr=https` checks).
     pub https: bool,
+    /// PEM files of CA certificates trusted for `https://` copy sources, besides the
+    /// platform's bundle.
+    pub copy_source_ca_files: Vec<std::path::PathBuf>,
 }
 
 /// Everything a handler needs about one request.
@@ -73,6 +76,8 @@ pub struct Frontend {
     request_counter: AtomicU64,
     request_id_salt: u64,
     pub metrics: Metrics,
+    /// The TLS client for `https://` copy sources, or why it could not be made.
+    pub(crate) copy_tls: Result<tokio_rustls::TlsConnector, String>,
 }
 
 impl Frontend {
@@ -91,6 +96,10 @@ impl Frontend {
             })
             .collect();
         let salt = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
+        let copy_tls = crate::handlers::copy_tls_connector(&config.copy_source_ca_files);
+        if let Err(error) = &copy_tls {
+            tracing::error!(%error, "https:// copy sources will fail");
+        }
         Arc::new(Frontend {
             partition,
             accounts,
@@ -98,6 +107,7 @@ impl Frontend {
             request_counter: AtomicU64::new(0),
             request_id_salt: salt,
             metrics: Metrics::default(),
+            copy_tls,
         })
     }
 
@@ -376,7 +386,7 @@ pub fn required_access(op: Operation) -> Option<(Permission, ResourceType)> {
         GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList => (P::Read, R::Object),
         DeleteBlob => (P::Delete, R::Object),
         PutAppendBlob | PutPageBlob | SealAppendBlob | PutPage => (P::Write, R::Object),
-        AppendBlock => (P::Add, R::Object),
+        AppendBlock | AppendBlockFromUrl => (P::Add, R::Object),
         GetPageRanges => (P::Read, R::Object),
         LeaseBlob | UndeleteBlob => (P::Write, R::Object),
         SnapshotBlob => (P::Create, R::Object),
@@ -385,7 +395,20 @@ pub fn required_access(op: Operation) -> Option<(Permission, ResourceType)> {
         GetBlobTags | SetBlobTags => (P::Tags, R::Object),
         FindBlobsByTags => (P::FilterByTags, R::Container),
         SetBlobTier => (P::Write, R::Object),
-        CopyBlob | CopyBlobFromUrl | PutBlobFromUrl | PutBlockFromUrl | AbortCopyBlob => (P::Write, R::Object),
+        CopyBlob | CopyBlobFromUrl | PutBlobFromUrl | PutBlockFromUrl | PutPageFromUrl | IncrementalCopyBlob
+        | AbortCopyBlob => (P::Write, R::Object),
+        DfsListFilesystems => (P::List, R::Service),
+        DfsCreateFilesystem => (P::Create, R::Container),
+        DfsDeleteFilesystem => (P::Delete, R::Container),
+        DfsGetFilesystemProperties => (P::Read, R::Container),
+        DfsSetFilesystemProperties => (P::Write, R::Container),
+        DfsListPaths => (P::List, R::Container),
+        DfsCreatePath => (P::Create, R::Object),
+        DfsRenamePath => (P::Move, R::Object),
+        DfsDeletePath => (P::Delete, R::Object),
+        DfsGetPathProperties => (P::Read, R::Object),
+        DfsSetPathProperties | DfsAppend | DfsFlush => (P::Write, R::Object),
+        DfsSetAccessControl => (P::Permissions, R::Object),
         Unsupported(_) => (P::Write, R::Object),
     })
 }

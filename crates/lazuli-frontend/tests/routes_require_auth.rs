@@ -303,6 +303,13 @@ fn routes() -> Vec<Route> {
             b"",
         ),
         route(AppendBlock, Method::PUT, "/devstoreaccount1/cnt/ab?comp=appendblock", &[], b"more"),
+        route(
+            AppendBlockFromUrl,
+            Method::PUT,
+            "/devstoreaccount1/cnt/ab?comp=appendblock",
+            &[("x-ms-copy-source", COPY_SOURCE)],
+            b"",
+        ),
         route(SealAppendBlob, Method::PUT, "/devstoreaccount1/cnt/ab?comp=seal", &[], b""),
         route(
             PutPageBlob,
@@ -320,12 +327,71 @@ fn routes() -> Vec<Route> {
         ),
         route(GetPageRanges, Method::GET, "/devstoreaccount1/cnt/pb?comp=pagelist", &[], b""),
         route(
-            Unsupported("DfsOperation"),
-            Method::PATCH,
-            "/devstoreaccount1/cnt/b?action=append&position=0",
-            &[],
-            b"x",
+            IncrementalCopyBlob,
+            Method::PUT,
+            "/devstoreaccount1/cnt/inc?comp=incrementalcopy",
+            &[("x-ms-copy-source", COPY_SOURCE)],
+            b"",
         ),
+        route(
+            PutPageFromUrl,
+            Method::PUT,
+            "/devstoreaccount1/cnt/pb?comp=page",
+            &[
+                ("x-ms-copy-source", COPY_SOURCE),
+                ("x-ms-page-write", "update"),
+                ("x-ms-range", "bytes=0-511"),
+                ("x-ms-source-range", "bytes=0-511"),
+            ],
+            b"",
+        ),
+        route(
+            Unsupported("DfsSetAccessControlRecursive"),
+            Method::PATCH,
+            "/devstoreaccount1/cnt/b?action=setAccessControlRecursive&mode=set",
+            &[("x-ms-acl", "user::rwx")],
+            b"",
+        ),
+        // DFS: the test account has no hierarchical namespace, so each is refused (409) once
+        // authenticated and authorized; `tests/sdk/test_dfs.py` runs them on an HNS account.
+        route(DfsListFilesystems, Method::GET, "/devstoreaccount1?resource=account", &[], b""),
+        route(DfsCreateFilesystem, Method::PUT, "/devstoreaccount1/fs2?resource=filesystem", &[], b""),
+        route(DfsDeleteFilesystem, Method::DELETE, "/devstoreaccount1/cnt?resource=filesystem", &[], b""),
+        route(DfsGetFilesystemProperties, Method::HEAD, "/devstoreaccount1/cnt?resource=filesystem", &[], b""),
+        route(
+            DfsSetFilesystemProperties,
+            Method::PATCH,
+            "/devstoreaccount1/cnt?resource=filesystem",
+            &[("x-ms-properties", "k=dg==")],
+            b"",
+        ),
+        route(DfsListPaths, Method::GET, "/devstoreaccount1/cnt?resource=filesystem&recursive=true", &[], b""),
+        route(DfsCreatePath, Method::PUT, "/devstoreaccount1/cnt/dir?resource=directory", &[], b""),
+        route(
+            DfsRenamePath,
+            Method::PUT,
+            "/devstoreaccount1/cnt/b2?mode=legacy",
+            &[("x-ms-rename-source", "/cnt/b")],
+            b"",
+        ),
+        route(DfsDeletePath, Method::DELETE, "/devstoreaccount1/cnt/b?recursive=true", &[], b""),
+        route(DfsGetPathProperties, Method::HEAD, "/devstoreaccount1/cnt/b?action=getStatus", &[], b""),
+        route(
+            DfsSetPathProperties,
+            Method::PATCH,
+            "/devstoreaccount1/cnt/b?action=setProperties",
+            &[("x-ms-properties", "k=dg==")],
+            b"",
+        ),
+        route(
+            DfsSetAccessControl,
+            Method::PATCH,
+            "/devstoreaccount1/cnt/b?action=setAccessControl",
+            &[("x-ms-permissions", "rwxr-x---")],
+            b"",
+        ),
+        route(DfsAppend, Method::PATCH, "/devstoreaccount1/cnt/b?action=append&position=0", &[], b"x"),
+        route(DfsFlush, Method::PATCH, "/devstoreaccount1/cnt/b?action=flush&position=0", &[], b""),
     ]
 }
 
@@ -365,10 +431,10 @@ async fn setup(server: &TestServer) {
 /// Append and page operations need a blob of their type (`ab`, `pb`), made with the key.
 async fn create_typed_blob(server: &TestServer, operation: Operation) {
     let (path, headers): (&str, &[(&str, &str)]) = match operation {
-        Operation::AppendBlock | Operation::SealAppendBlob => {
+        Operation::AppendBlock | Operation::AppendBlockFromUrl | Operation::SealAppendBlob => {
             ("/devstoreaccount1/cnt/ab", &[("x-ms-blob-type", "AppendBlob")])
         }
-        Operation::PutPage | Operation::GetPageRanges => (
+        Operation::PutPage | Operation::PutPageFromUrl | Operation::GetPageRanges => (
             "/devstoreaccount1/cnt/pb",
             &[("x-ms-blob-type", "PageBlob"), ("x-ms-blob-content-length", "1024")],
         ),
@@ -376,6 +442,19 @@ async fn create_typed_blob(server: &TestServer, operation: Operation) {
     };
     let created = send(server, Method::PUT, path, headers, b"", Auth::SharedKey).await;
     assert_eq!(created.status, 201, "setup: {:?}", created.body);
+    if operation == Operation::PutPageFromUrl {
+        // Its source range is one page: the source blob `b` must hold it.
+        let source = send(
+            server,
+            Method::PUT,
+            "/devstoreaccount1/cnt/b",
+            &[("x-ms-blob-type", "BlockBlob")],
+            PAGE,
+            Auth::SharedKey,
+        )
+        .await;
+        assert_eq!(source.status, 201, "setup: {:?}", source.body);
+    }
 }
 
 #[tokio::test]
@@ -477,10 +556,21 @@ async fn every_route_is_served_with_the_account_key() {
                 (reply.status.as_u16(), reply.error_code()),
                 (409, "NoPendingCopyOperation")
             ),
+            // Served, but the source (blob `b`) is not a snapshot.
+            Operation::IncrementalCopyBlob => assert_eq!(
+                (reply.status.as_u16(), reply.error_code()),
+                (409, "IncrementalCopySourceMustBeSnapshot")
+            ),
             // Served, but no container was soft-deleted.
             Operation::RestoreContainer => assert_eq!(
                 (reply.status.as_u16(), reply.error_code()),
                 (404, "ContainerNotFound")
+            ),
+            // DFS needs a hierarchical namespace, which the test account does not have.
+            operation if operation.is_dfs() => assert_eq!(
+                (reply.status.as_u16(), reply.error_code()),
+                (409, "HierarchicalNamespaceNotEnabled"),
+                "{operation:?}"
             ),
             operation => assert!(
                 reply.status.is_success(),
@@ -573,13 +663,24 @@ fn needs(operation: Operation) -> Option<(&'static str, char)> {
         GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList => ("r", 'o'),
         DeleteBlob => ("d", 'o'),
         GetPageRanges => ("r", 'o'),
-        AppendBlock => ("aw", 'o'),
+        AppendBlock | AppendBlockFromUrl => ("aw", 'o'),
         GetBlobTags | SetBlobTags => ("t", 'o'),
         FindBlobsByTags => ("f", 'c'),
         SnapshotBlob => ("cw", 'o'),
         LeaseContainer | RestoreContainer => ("w", 'c'),
         // Each sub-request is authorized on its own; the key needs a bearer token.
         BlobBatch | GetUserDelegationKey => return None,
+        DfsListFilesystems => ("l", 's'),
+        DfsCreateFilesystem => ("cw", 'c'),
+        DfsDeleteFilesystem => ("d", 'c'),
+        DfsGetFilesystemProperties => ("r", 'c'),
+        DfsSetFilesystemProperties => ("w", 'c'),
+        DfsListPaths => ("l", 'c'),
+        DfsCreatePath => ("cw", 'o'),
+        // Move: an account SAS has no `m`; it needs `w` and `d`.
+        DfsRenamePath => ("wd", 'o'),
+        DfsDeletePath => ("d", 'o'),
+        DfsGetPathProperties => ("r", 'o'),
         _ => ("w", 'o'),
     })
 }
@@ -740,6 +841,15 @@ async fn sas_matrix() {
             // Authorized, but there is no copy to abort.
             Operation::AbortCopyBlob => assert_eq!(reply.error_code(), "NoPendingCopyOperation"),
             Operation::RestoreContainer => assert_eq!(reply.error_code(), "ContainerNotFound"),
+            Operation::IncrementalCopyBlob => {
+                assert_eq!(reply.error_code(), "IncrementalCopySourceMustBeSnapshot")
+            }
+            // Authorized, but the test account has no hierarchical namespace.
+            operation if operation.is_dfs() => assert_eq!(
+                (reply.status.as_u16(), reply.error_code()),
+                (409, "HierarchicalNamespaceNotEnabled"),
+                "valid SAS {operation:?}"
+            ),
             operation => assert!(
                 reply.status.is_success(),
                 "valid SAS {operation:?}: {} {:?}",

@@ -154,6 +154,7 @@ impl Partition {
         self.remove_container_contents(account, container)?;
         let mut batch = WriteBatch::new();
         batch.delete(keys::container(account, container));
+        batch.delete(keys::path_id_counter(account, container));
         self.table.write(&batch).map_err(PartitionError::from)?;
         Ok(())
     }
@@ -163,6 +164,10 @@ impl Partition {
         for prefix in [
             keys::blobs_prefix(account, container),
             keys::container_blocks_prefix(account, container),
+            // The hierarchical namespace of an HNS account (`hns.rs`).
+            keys::paths_prefix(account, container),
+            keys::filesystem_staged_prefix(account, container),
+            keys::path_tombstones_prefix(account, container),
         ] {
             let end = keys::prefix_end(&prefix);
             loop {

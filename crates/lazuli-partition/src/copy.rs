@@ -5,10 +5,14 @@ use lazuli_types::conditions::{ConditionFailure, Conditions};
 use lazuli_types::{AzureError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
+use lazuli_types::time_fmt::iso8601_7;
+
 use crate::blob::{blob_not_found, UploadedBody};
-use crate::rows::{BlobRow, CommittedBlock, HttpHeaders};
+use crate::keys;
+use crate::rows::{self, BlobRow, CommittedBlock, HttpHeaders};
+use crate::snapshot::BlobVersion;
 use crate::tags::NewBlobOptions;
-use crate::{now_nanos, time_from_nanos, Partition};
+use crate::{now_nanos, time_from_nanos, Partition, PartitionError};
 
 /// The last copy operation whose destination is this blob.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +27,18 @@ pub struct CopyState {
     pub completion_time: Option<i128>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_description: Option<String>,
+    /// An incremental copy blob (`x-ms-incremental-copy`): a page blob kept in step with
+    /// snapshots of its source by Incremental Copy Blob.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incremental: bool,
+    /// The snapshot of the destination the last incremental copy took
+    /// (`x-ms-copy-destination-snapshot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_snapshot: Option<String>,
+    /// The source snapshot the last incremental copy copied: a later copy must name a
+    /// newer one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_snapshot: Option<String>,
 }
 
 /// What an asynchronous copy fetched: the body, the source's content headers and metadata.
@@ -51,6 +67,7 @@ impl CopyState {
             progress: format!("{len}/{len}"),
             completion_time: Some(now_nanos()),
             status_description: None,
+            ..Default::default()
         }
     }
 }
@@ -83,6 +100,136 @@ impl Partition {
         }
         self.reference_segments(row.segments());
         Ok(PinnedSource { row })
+    }
+
+    /// Reads a snapshot of a page blob as the source of an incremental copy and pins its
+    /// segments (see [`Partition::pin_source`]).
+    pub fn pin_page_snapshot(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        snapshot: &str,
+    ) -> Result<PinnedSource, AzureError> {
+        let _blob_guard = self.locks.blob(account, container, blob);
+        let row = self
+            .get_blob_version(
+                account,
+                container,
+                blob,
+                &BlobVersion::Snapshot(snapshot.to_string()),
+                &Conditions::default(),
+            )?
+            .ok_or_else(|| AzureError::internal("unconditional read answered 304"))?;
+        if row.blob_type != "PageBlob" {
+            return Err(AzureError::new(
+                ErrorCode::InvalidSourceBlobType,
+                "The source blob type is invalid for this operation.",
+            )
+            .with_status(409));
+        }
+        self.reference_segments(row.segments());
+        Ok(PinnedSource { row })
+    }
+
+    /// Incremental Copy Blob from a pinned page blob snapshot of this server: the destination
+    /// (new, or an incremental copy blob of the same source blob whose last copied snapshot
+    /// is older) takes the snapshot's pages by sharing its segments, and a snapshot of the
+    /// destination is taken in the same atomic write. `source_blob` names the source blob
+    /// (its URL without query); `copy` the copy state to record.
+    #[allow(clippy::too_many_arguments)]
+    pub fn incremental_copy(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        source: PinnedSource,
+        source_blob: &str,
+        copy: CopyState,
+        conditions: &Conditions,
+    ) -> Result<BlobRow, AzureError> {
+        let src = &source.row;
+        let source_snapshot = src.snapshot.clone().unwrap_or_default();
+        let mut snapshot_row: Option<BlobRow> = None;
+        let result = self.modify_blob(account, container, blob, |current| {
+            Self::check_write_conditions(current, conditions)?;
+            if let Some(current) = current {
+                let Some(previous) = current.copy.as_ref().filter(|c| c.incremental) else {
+                    return Err(AzureError::new(
+                        ErrorCode::InvalidBlobType,
+                        "The blob type is invalid for this operation.",
+                    ));
+                };
+                let same_source = previous
+                    .source
+                    .split('?')
+                    .next()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(source_blob));
+                if !same_source {
+                    return Err(AzureError::new(
+                        ErrorCode::IncrementalCopyBlobMismatch,
+                        "The specified source blob is different than the copy source of the destination blob.",
+                    ));
+                }
+                // Snapshot ids are fixed-width times: text order is time order.
+                if previous.source_snapshot.as_deref().is_some_and(|p| p >= source_snapshot.as_str()) {
+                    return Err(AzureError::new(
+                        ErrorCode::IncrementalCopyOfEralierVersionSnapshotNotAllowed,
+                        "The specified snapshot is earlier than the last snapshot copied into the incremental copy blob.",
+                    ));
+                }
+            }
+            let now = now_nanos();
+            // The destination snapshot's id: a time to 100 ns not taken yet, as Snapshot Blob.
+            let mut at = now;
+            let (snapshot_id, snapshot_key) = loop {
+                let id = iso8601_7(time_from_nanos(at));
+                let key = keys::blob_subrow(account, container, blob, keys::SUBROW_SNAPSHOT, &id);
+                if self.table.get(&key).map_err(PartitionError::from)?.is_none() {
+                    break (id, key);
+                }
+                at += 100;
+            };
+            let row = BlobRow {
+                blob_type: "PageBlob".into(),
+                etag: self.new_etag(),
+                last_modified: now,
+                created: current.map_or(now, |row| row.created),
+                content_length: src.content_length,
+                headers: src.headers.clone(),
+                metadata: src.metadata.clone(),
+                pages: src.pages.clone(),
+                sequence_number: src.sequence_number,
+                tags: current.map(|row| row.tags.clone()).unwrap_or_default(),
+                lease: current.and_then(|row| row.lease.clone()),
+                copy: Some(CopyState {
+                    progress: format!("{0}/{0}", src.content_length),
+                    incremental: true,
+                    destination_snapshot: Some(snapshot_id.clone()),
+                    source_snapshot: Some(source_snapshot.clone()),
+                    ..copy.clone()
+                }),
+                ..Default::default()
+            };
+            let mut snapshot = row.clone();
+            snapshot.lease = None;
+            snapshot.snapshot = Some(snapshot_id);
+            let mut batch = WriteBatch::new();
+            batch.put(snapshot_key, rows::encode_blob(&snapshot));
+            snapshot_row = Some(snapshot);
+            // As any blob creation: blocks staged under this name are dropped.
+            let consumed = self.discard_uncommitted(account, container, blob, &mut batch)?;
+            Ok((Some(row), batch, consumed))
+        });
+        if result.is_ok() {
+            // The snapshot row written with the blob holds its own references; taken while
+            // the pin still holds the segments.
+            if let Some(snapshot) = &snapshot_row {
+                self.reference_segments(snapshot.segments());
+            }
+        }
+        self.unpin(source);
+        result?.ok_or_else(|| AzureError::internal("incremental copy produced no row"))
     }
 
     pub fn unpin(&self, source: PinnedSource) {

@@ -98,13 +98,15 @@ impl Partition {
     pub(crate) fn segments_of_row(&self, key: &[u8], value: &[u8]) -> Result<Vec<Segment>, PartitionError> {
         match key.first() {
             Some(b'B') => Ok(rows::decode_blob(value)?.segments().copied().collect()),
-            Some(b'K') => Ok(rows::decode::<BlockRow>(value)?.0.segments),
+            Some(b'K') | Some(b'Q') => Ok(rows::decode::<BlockRow>(value)?.0.segments),
+            Some(b'P') => Ok(crate::hns::decode_path(value)?.blob.segments().copied().collect()),
             _ => Ok(Vec::new()),
         }
     }
 
     pub(crate) fn rebuild_live_bytes(&self) -> Result<(), PartitionError> {
-        for kind in [b"B", b"K"] {
+        // Path rows and staged appends of HNS accounts (`hns.rs`) hold references too.
+        for kind in [b"B", b"K", b"P", b"Q"] {
             let end = keys::prefix_end(kind);
             let mut start = kind.to_vec();
             loop {

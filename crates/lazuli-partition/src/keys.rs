@@ -104,6 +104,56 @@ pub fn parse_blob_key(key: &[u8]) -> Option<(String, String, String)> {
     Some((account.to_string(), container.to_string(), blob.to_string()))
 }
 
+// Hierarchical namespace (`docs/rfcs/0001-hierarchical-namespace.md`, `hns.rs`): paths are
+// keyed by their parent directory's id (16 hex digits, so ids sort numerically), directory
+// names carry a trailing `/` so that a directory's children scan in full-path order.
+
+/// A path row: `P` account `/` filesystem `/` parent id `/` name (`name/` for a directory).
+pub fn path(account: &str, filesystem: &str, parent: u64, name: &str) -> Vec<u8> {
+    format!("P{account}/{filesystem}/{parent:016x}/{name}").into_bytes()
+}
+
+/// Every child of one directory.
+pub fn path_children_prefix(account: &str, filesystem: &str, parent: u64) -> Vec<u8> {
+    format!("P{account}/{filesystem}/{parent:016x}/").into_bytes()
+}
+
+pub fn paths_prefix(account: &str, filesystem: &str) -> Vec<u8> {
+    format!("P{account}/{filesystem}/").into_bytes()
+}
+
+/// The next path id of a filesystem (`N` account `/` filesystem).
+pub fn path_id_counter(account: &str, filesystem: &str) -> Vec<u8> {
+    format!("N{account}/{filesystem}").into_bytes()
+}
+
+/// A deleted directory whose subtree rows are still to be removed (`X` account `/`
+/// filesystem `/` directory id; `T` is taken by the tag index).
+pub fn path_tombstone(account: &str, filesystem: &str, id: u64) -> Vec<u8> {
+    format!("X{account}/{filesystem}/{id:016x}").into_bytes()
+}
+
+/// Every tombstone.
+pub const PATH_TOMBSTONES: &[u8] = b"X";
+
+pub fn path_tombstones_prefix(account: &str, filesystem: &str) -> Vec<u8> {
+    format!("X{account}/{filesystem}/").into_bytes()
+}
+
+/// Appended, not yet flushed data of a file (`Q` account `/` filesystem `/` file id `/`
+/// position): keyed by the file's id, so a rename does not move them.
+pub fn path_staged(account: &str, filesystem: &str, file_id: u64, position: u64) -> Vec<u8> {
+    format!("Q{account}/{filesystem}/{file_id:016x}/{position:016x}").into_bytes()
+}
+
+pub fn path_staged_prefix(account: &str, filesystem: &str, file_id: u64) -> Vec<u8> {
+    format!("Q{account}/{filesystem}/{file_id:016x}/").into_bytes()
+}
+
+pub fn filesystem_staged_prefix(account: &str, filesystem: &str) -> Vec<u8> {
+    format!("Q{account}/{filesystem}/").into_bytes()
+}
+
 /// The smallest key greater than every key that starts with `prefix`.
 pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
@@ -131,5 +181,24 @@ mod tests {
         let parsed = parse_blob_key(&block("a", "c", "x/y", "id")).unwrap();
         assert_eq!(parsed, ("a".into(), "c".into(), "x/y".into()));
         assert_eq!(parse_blob_key(&blob("a", "c", "x/y")).unwrap().2, "x/y");
+    }
+
+    #[test]
+    fn hns_kinds_are_their_own_ranges() {
+        // Tombstone collection and filesystem deletion scan these kinds whole: none may share
+        // a kind byte with the flat namespace, tags (`T`) or settings.
+        let hns = [
+            path("a", "f", 1, "x")[0],
+            path_id_counter("a", "f")[0],
+            path_tombstone("a", "f", 1)[0],
+            path_staged("a", "f", 1, 0)[0],
+        ];
+        for kind in hns {
+            assert!(!b"ABCKTc".contains(&kind), "kind {}", kind as char);
+        }
+        // A directory's `/` sorts its children between `a-c` and `a0`, as full paths do.
+        assert!(path("a", "f", 0, "a-c") < path("a", "f", 0, "a/"));
+        assert!(path("a", "f", 0, "a/") < path("a", "f", 0, "a0"));
+        assert!(path("a", "f", 0, "zzz/") < prefix_end(&path_children_prefix("a", "f", 0)).unwrap());
     }
 }

@@ -11,6 +11,7 @@ mod blob;
 mod container;
 pub mod copy;
 mod data;
+pub mod hns;
 pub mod keys;
 pub mod lease;
 mod listing;
@@ -114,6 +115,10 @@ pub struct Partition {
     versioning_used: std::sync::atomic::AtomicBool,
     /// Set once any account has had blob soft delete on (see `soft_delete.rs`).
     blob_soft_delete_used: std::sync::atomic::AtomicBool,
+    /// Accounts with a hierarchical namespace (configuration; see `hns.rs`).
+    hns_accounts: parking_lot::RwLock<std::collections::HashSet<String>>,
+    /// One collector of deleted subtrees at a time (see `hns.rs`).
+    hns_cleanup: parking_lot::Mutex<()>,
 }
 
 impl Partition {
@@ -132,10 +137,16 @@ impl Partition {
             containers_soft_deleted: Default::default(),
             versioning_used: Default::default(),
             blob_soft_delete_used: Default::default(),
+            hns_accounts: Default::default(),
+            hns_cleanup: Default::default(),
         });
         partition.rebuild_live_bytes()?;
         partition.note_soft_deleted_containers()?;
         partition.note_versioning()?;
+        // Finish removing subtrees of recursive deletes interrupted by a restart.
+        partition
+            .collect_deleted_paths()
+            .map_err(|e| PartitionError::Corrupt(format!("collecting deleted paths: {}", e.message)))?;
         Ok(partition)
     }
 

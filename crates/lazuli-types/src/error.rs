@@ -118,7 +118,22 @@ error_codes! {
     InvalidSourceBlobUrl => 409,
     InvalidSourceBlobType => 400,
     CopyAcrossAccountsNotSupported => 400,
+    IncrementalCopySourceMustBeSnapshot => 409,
+    IncrementalCopyBlobMismatch => 409,
+    // The service's code, misspelling included.
+    IncrementalCopyOfEralierVersionSnapshotNotAllowed => 409,
     InvalidBatchRequest => 400,
+    // DFS (ADLS Gen2), see `docs/rfcs/0001-hierarchical-namespace.md`.
+    FilesystemNotFound => 404,
+    FilesystemAlreadyExists => 409,
+    PathNotFound => 404,
+    PathAlreadyExists => 409,
+    DirectoryNotEmpty => 409,
+    SourcePathNotFound => 404,
+    InvalidFlushPosition => 400,
+    InvalidSourceUri => 400,
+    PathConflict => 409,
+    HierarchicalNamespaceNotEnabled => 409,
 }
 
 /// An error answered to a client: a code, a message, and optional extra detail elements

@@ -49,6 +49,10 @@ pub struct Cli {
     /// PEM private key for `--cert`.
     #[arg(long = "key", env = "LAZULI_KEY", requires = "cert")]
     pub key: Option<PathBuf>,
+    /// PEM files (comma-separated) of CA certificates trusted for `https://` copy sources,
+    /// besides the platform's bundle.
+    #[arg(long = "copySourceCaFile", env = "LAZULI_COPY_SOURCE_CA_FILE", value_delimiter = ',')]
+    pub copy_source_ca_files: Vec<PathBuf>,
     /// A TOML configuration file.
     #[arg(long = "config", env = "LAZULI_CONFIG")]
     pub config: Option<PathBuf>,
@@ -72,6 +76,10 @@ struct FileConfig {
     /// Container soft delete for every account: days a deleted container is kept (restorable
     /// with Restore Container). Also from `LAZULI_CONTAINER_DELETE_RETENTION_DAYS`.
     container_delete_retention_days: Option<u32>,
+    /// Accounts with a hierarchical namespace (ADLS Gen2, `docs/rfcs/0001-hierarchical-namespace.md`).
+    /// Also from `LAZULI_HNS_ACCOUNTS` (names separated by `,` or `;`).
+    #[serde(default)]
+    hns_accounts: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -86,10 +94,13 @@ pub struct Settings {
     pub metrics_port: u16,
     pub accounts: Vec<Account>,
     pub tls: Option<(PathBuf, PathBuf)>,
+    pub copy_source_ca_files: Vec<PathBuf>,
     /// Accounts with blob versioning on; applied at every start (the configuration decides).
     pub versioning: Vec<String>,
     /// Days deleted containers are kept, if container soft delete is on (1..=365).
     pub container_delete_retention_days: Option<u32>,
+    /// Accounts with a hierarchical namespace; applied at every start.
+    pub hns_accounts: Vec<String>,
 }
 
 impl Settings {
@@ -128,6 +139,12 @@ impl Settings {
             metrics_port: cli.metrics_port.or(file.metrics_port).unwrap_or(10010),
             accounts,
             tls: cli.cert.zip(cli.key),
+            copy_source_ca_files: {
+                // A CA file that cannot be read fails the start, not the first copy.
+                lazuli_frontend::copy_tls_connector(&cli.copy_source_ca_files)
+                    .map_err(|e| anyhow::anyhow!("copy source CA file (--copySourceCaFile): {e}"))?;
+                cli.copy_source_ca_files
+            },
             versioning: file
                 .versioning
                 .iter()
@@ -150,6 +167,18 @@ impl Settings {
                 ),
                 _ => file.container_delete_retention_days,
             },
+            hns_accounts: file
+                .hns_accounts
+                .iter()
+                .cloned()
+                .chain(std::env::var("LAZULI_HNS_ACCOUNTS").ok().iter().flat_map(|v| {
+                    v.split([',', ';'])
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                }))
+                .collect(),
         })
     }
 
@@ -159,6 +188,7 @@ impl Settings {
             loose: self.loose,
             skip_api_version_check: self.skip_api_version_check,
             https: self.tls.is_some(),
+            copy_source_ca_files: self.copy_source_ca_files.clone(),
         }
     }
 }

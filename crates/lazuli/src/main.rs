@@ -57,6 +57,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         let (partition, name) = (partition.clone(), account.name.clone());
         let enabled = settings.versioning.contains(&account.name);
         let retention = settings.container_delete_retention_days;
+        partition.set_hns(&name, settings.hns_accounts.contains(&account.name));
         tokio::task::spawn_blocking(move || {
             partition.set_versioning(&name, enabled)?;
             partition.set_container_delete_retention(&name, retention)

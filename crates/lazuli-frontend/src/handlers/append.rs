@@ -31,7 +31,7 @@ pub(crate) fn require_empty_body(parts: &Parts) -> Result<(), AzureError> {
     }
 }
 
-fn append_conditions(parts: &Parts) -> Result<AppendConditions, AzureError> {
+pub(crate) fn append_conditions(parts: &Parts) -> Result<AppendConditions, AzureError> {
     Ok(AppendConditions {
         append_position: http_util::header_u64(&parts.headers, "x-ms-blob-condition-appendpos")?,
         max_size: http_util::header_u64(&parts.headers, "x-ms-blob-condition-maxsize")?,

@@ -5,8 +5,8 @@
 //! authorized like a read of it (a SAS in the URL, public access, or for the destination's
 //! own account the destination request's Shared Key) and copied by sharing its segments: the
 //! destination row references the same blob-data records, so no byte moves. Any other
-//! source is fetched over HTTP (plain `http://` only: the server has no TLS client) and
-//! streamed into the blob-data stream. Copy Blob from another server answers 202 `pending`
+//! source is fetched over `http://` or `https://` (rustls, trusting the platform's CA bundle
+//! and `LAZULI_COPY_SOURCE_CA_FILE`) and streamed into the blob-data stream. Copy Blob from another server answers 202 `pending`
 //! at once and finishes in the background (`success`, or `failed` with the reason).
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +20,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use lazuli_partition::{BlobRow, CopyState, HttpHeaders, NewBlobOptions, Segment, UploadedBody};
-use lazuli_types::checksum::Md5Hasher;
+use lazuli_types::checksum::{Crc64, Md5Hasher};
 use lazuli_types::conditions::Conditions;
 use lazuli_types::range::{ByteRange, Resolved};
 use lazuli_types::time_fmt::rfc1123;
@@ -148,45 +148,81 @@ async fn authorize_local(frontend: &Arc<Frontend>, ctx: &Ctx, target: &Target, u
     }
 }
 
-/// GETs a URL of another server; answers the response once its status is 2xx.
-async fn fetch(uri: &Uri, headers: &[(&str, String)]) -> Result<Response<Incoming>, AzureError> {
-    if uri.scheme_str() != Some("http") {
-        return Err(cannot_verify(
-            400,
-            "Only http:// sources of other servers can be copied.",
-        ));
+/// The platform's CA bundle (Debian/Ubuntu/Alpine path); trusted when present.
+const PLATFORM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// The TLS client for `https://` copy sources: trusts the platform's CA bundle and the CA
+/// certificates of `extra_ca_files` (each must hold at least one).
+pub fn tls_connector(extra_ca_files: &[std::path::PathBuf]) -> Result<tokio_rustls::TlsConnector, String> {
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    let read = |path: &std::path::Path| -> Result<Vec<_>, String> {
+        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        rustls_pemfile::certs(&mut std::io::BufReader::new(file))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let platform = std::path::Path::new(PLATFORM_CA_BUNDLE);
+    if platform.exists() {
+        // A bundle entry rustls cannot use is skipped, as other TLS clients do.
+        let (_added, _ignored) = roots.add_parsable_certificates(read(platform)?);
     }
+    for path in extra_ca_files {
+        let certs = read(path)?;
+        if certs.is_empty() {
+            return Err(format!("{}: no PEM certificate in it", path.display()));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// GETs a URL of another server (`http://`, or `https://` through the copy TLS client);
+/// answers the response once its status is 2xx.
+async fn fetch(frontend: &Frontend, uri: &Uri, headers: &[(&str, String)]) -> Result<Response<Incoming>, AzureError> {
+    let https = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => return Err(cannot_verify(400, "Only http:// and https:// sources can be copied.")),
+    };
     let host = uri.host().unwrap_or_default();
-    let port = uri.port_u16().unwrap_or(80);
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let unreachable = |why: String| cannot_verify(404, why);
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect((host, port)))
+    // `Uri::host` keeps the brackets of an IPv6 literal; sockets and TLS want the address.
+    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect((bare_host, port)))
         .await
         .map_err(|_| unreachable("The source did not answer in time.".into()))?
         .map_err(|e| unreachable(format!("The source could not be reached: {e}.")))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| unreachable(format!("The source could not be reached: {e}.")))?;
-    tokio::spawn(async move {
-        // Ends with the response body (or an error the reader sees).
-        let _ = connection.await;
-    });
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut request = http::Request::get(path).header(http::header::HOST, uri.authority().map_or("", |a| a.as_str()));
-    request = request.header("x-ms-version", crate::SERVICE_VERSION);
-    for (name, value) in headers {
-        request = request.header(*name, value.as_str());
-    }
-    let request = request
-        .body(Empty::<Bytes>::new())
-        .map_err(|_| AzureError::internal("could not build the source request"))?;
-    let reply = tokio::time::timeout(RESPONSE_TIMEOUT, sender.send_request(request))
-        .await
-        .map_err(|_| unreachable("The source did not answer in time.".into()))?
-        .map_err(|e| unreachable(format!("The source failed: {e}.")))?;
+    let request = source_request(uri, headers)?;
+    let reply = if https {
+        let connector = frontend
+            .copy_tls
+            .as_ref()
+            .map_err(|e| cannot_verify(400, format!("No TLS client for https:// sources: {e}.")))?;
+        let name = tokio_rustls::rustls::pki_types::ServerName::try_from(bare_host.to_string())
+            .map_err(|_| cannot_verify(400, "The source host is not a valid TLS server name."))?;
+        let tls = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, stream))
+            .await
+            .map_err(|_| unreachable("The source did not answer in time.".into()))?
+            .map_err(|e| unreachable(format!("The TLS handshake with the source failed: {e}.")))?;
+        send_source_request(TokioIo::new(tls), request).await?
+    } else {
+        send_source_request(TokioIo::new(stream), request).await?
+    };
     if !reply.status().is_success() {
         let status = reply.status().as_u16();
         return Err(cannot_verify(
-            if status == 404 || status == 403 || status == 401 {
+            // A failed source condition or range keeps its status, as in the service.
+            if matches!(status, 401 | 403 | 404 | 412 | 416) {
                 status
             } else {
                 409
@@ -195,6 +231,38 @@ async fn fetch(uri: &Uri, headers: &[(&str, String)]) -> Result<Response<Incomin
         ));
     }
     Ok(reply)
+}
+
+/// The GET of a source: its path and query, Host, the service version and `headers`.
+fn source_request(uri: &Uri, headers: &[(&str, String)]) -> Result<http::Request<Empty<Bytes>>, AzureError> {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut request = http::Request::get(path).header(http::header::HOST, uri.authority().map_or("", |a| a.as_str()));
+    request = request.header("x-ms-version", crate::SERVICE_VERSION);
+    for (name, value) in headers {
+        request = request.header(*name, value.as_str());
+    }
+    request
+        .body(Empty::<Bytes>::new())
+        .map_err(|_| AzureError::internal("could not build the source request"))
+}
+
+/// Sends one request over a fresh HTTP/1.1 connection on `io` (plain or TLS).
+async fn send_source_request<I>(io: I, request: http::Request<Empty<Bytes>>) -> Result<Response<Incoming>, AzureError>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let unreachable = |why: String| cannot_verify(404, why);
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| unreachable(format!("The source could not be reached: {e}.")))?;
+    tokio::spawn(async move {
+        // Ends with the response body (or an error the reader sees).
+        let _ = connection.await;
+    });
+    tokio::time::timeout(RESPONSE_TIMEOUT, sender.send_request(request))
+        .await
+        .map_err(|_| unreachable("The source did not answer in time.".into()))?
+        .map_err(|e| unreachable(format!("The source failed: {e}.")))
 }
 
 /// Headers for a source GET: the source conditions, the caller's bearer token, a range.
@@ -400,7 +468,7 @@ pub async fn copy_blob(
             let frontend = frontend.clone();
             let (account, container, blob) = names(ctx);
             tokio::spawn(async move {
-                let outcome = match fetch(&uri, &request_headers).await {
+                let outcome = match fetch(&frontend, &uri, &request_headers).await {
                     Ok(reply) => {
                         let (props, source_metadata) = source_properties(reply.headers());
                         crate::body::receive(
@@ -439,7 +507,7 @@ async fn fetch_into_blob(
     metadata: Option<Vec<(String, String)>>,
     options: NewBlobOptions,
 ) -> Result<BlobRow, AzureError> {
-    let reply = fetch(uri, &source_request_headers(parts, None)?).await?;
+    let reply = fetch(frontend, uri, &source_request_headers(parts, None)?).await?;
     if declared_len(&reply).is_some_and(|n| n > SYNC_COPY_BYTES_MAX) {
         return Err(cannot_verify(409, "The source is larger than 256 MiB."));
     }
@@ -515,13 +583,14 @@ async fn local_range_upload(
     row: &BlobRow,
     start: u64,
     len: u64,
-) -> Result<UploadedBody, AzureError> {
+) -> Result<(UploadedBody, u64), AzureError> {
     let partition = frontend.partition.clone();
     let segment_max = partition.options().segment_bytes_max;
     let mut body = crate::body::blob_range(&partition, row, start, len);
     let mut buffer = BytesMut::new();
     let mut segments: Vec<Segment> = Vec::new();
     let mut md5 = Md5Hasher::new();
+    let mut crc = Crc64::new();
     let release = |segments: &[Segment]| partition.release_segments(segments);
     while let Some(frame) = body.frame().await {
         let frame = match frame {
@@ -533,6 +602,7 @@ async fn local_range_upload(
         };
         let Ok(data) = frame.into_data() else { continue };
         md5.update(&data);
+        crc.update(&data);
         buffer.extend_from_slice(&data);
         while buffer.len() >= segment_max {
             let chunk = buffer.split_to(segment_max);
@@ -554,12 +624,15 @@ async fn local_range_upload(
             }
         }
     }
-    Ok(UploadedBody {
-        inline: None,
-        segments,
-        len,
-        md5: md5.finish(),
-    })
+    Ok((
+        UploadedBody {
+            inline: None,
+            segments,
+            len,
+            md5: md5.finish(),
+        },
+        crc.finish(),
+    ))
 }
 
 /// Put Block From URL: an uncommitted block with (a range of) the source's content.
@@ -606,10 +679,10 @@ pub async fn put_block_from_url(
             };
             let uploaded = local_range_upload(frontend, &pinned.row, start, len).await;
             frontend.partition.unpin(pinned);
-            uploaded?
+            uploaded?.0
         }
         Source::Remote(uri) => {
-            let reply = fetch(&uri, &source_request_headers(parts, range_text.as_deref())?).await?;
+            let reply = fetch(frontend, &uri, &source_request_headers(parts, range_text.as_deref())?).await?;
             crate::body::receive(
                 &frontend.partition,
                 reply.into_body(),
@@ -632,6 +705,185 @@ pub async fn put_block_from_url(
     set_header(&mut r, "content-md5", lazuli_types::checksum::md5_to_header(&md5_value));
     set_header(&mut r, "x-ms-request-server-encrypted", "true");
     Ok(r)
+}
+
+/// The bytes of a copy source (or a range of it) for Append Block From URL and Put Page From
+/// URL, in the blob-data stream, with their CRC-64 when they were read (`None` when the
+/// segments of a source of this server were shared without reading them).
+pub(crate) struct SourceBytes {
+    pub body: UploadedBody,
+    pub crc64: Option<u64>,
+}
+
+/// The `x-ms-source-content-md5` and `x-ms-source-content-crc64` the source bytes must have.
+fn source_checksums(parts: &Parts) -> Result<(Option<[u8; 16]>, Option<u64>), AzureError> {
+    let md5 = match header_str(&parts.headers, "x-ms-source-content-md5")? {
+        Some(v) => Some(
+            lazuli_types::checksum::md5_from_header(v)
+                .ok_or_else(|| AzureError::header("x-ms-source-content-md5", v))?,
+        ),
+        None => None,
+    };
+    let crc = match header_str(&parts.headers, "x-ms-source-content-crc64")? {
+        Some(v) => Some(
+            lazuli_types::checksum::crc64_from_header(v)
+                .ok_or_else(|| AzureError::header("x-ms-source-content-crc64", v))?,
+        ),
+        None => None,
+    };
+    Ok((md5, crc))
+}
+
+fn invalid_source_range() -> AzureError {
+    AzureError::new(
+        ErrorCode::InvalidRange,
+        "The range specified is invalid for the current size of the resource.",
+    )
+    .with_status(416)
+}
+
+fn too_large(max: u64) -> AzureError {
+    AzureError::new(
+        ErrorCode::RequestBodyTooLarge,
+        "The request body is too large and exceeds the maximum permissible limit.",
+    )
+    .with_detail("MaxLimit", max.to_string())
+}
+
+/// The whole segments that hold exactly `[start, start + len)` of a blob, when its body is
+/// in the blob-data stream and the range starts and ends on segment boundaries: those can
+/// be shared by the destination instead of copied.
+fn whole_segments(row: &BlobRow, start: u64, len: u64) -> Option<Vec<Segment>> {
+    if row.inline.is_some() || len == 0 {
+        return None;
+    }
+    row.read_plan(start, len)
+        .into_iter()
+        .map(|piece| match piece {
+            lazuli_partition::page::Piece::Data { segment, skip: 0, len } if len == segment.len => Some(segment),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Reads the `x-ms-copy-source` of the request (`range` of it, else all of it) into the
+/// blob-data stream, checking the source conditions and the source checksums. With
+/// `exact_len`, the source must hold the whole range (416 otherwise). The caller owns the
+/// segments of the answer (one reference each) and must hand them on or release them.
+pub(crate) async fn read_source_range(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+    range: Option<ByteRange>,
+    exact_len: Option<u64>,
+    max: u64,
+) -> Result<SourceBytes, AzureError> {
+    let source_text = copy_source_header(parts)?;
+    let source = parse_source(ctx, &source_text)?;
+    let (want_md5, want_crc) = source_checksums(parts)?;
+    let read = match source {
+        Source::Local { target, uri } => {
+            authorize_local(frontend, ctx, &target, &uri).await?;
+            let conditions = source_conditions(&parts.headers)?;
+            let (a, c, b) = (
+                target.account.clone(),
+                target.container.clone().unwrap_or_default(),
+                target.blob.clone().unwrap_or_default(),
+            );
+            let pinned = blocking(frontend, move |p| p.pin_source(&a, &c, &b, &conditions))
+                .await
+                .map_err(|e| match e.code {
+                    ErrorCode::BlobNotFound | ErrorCode::ContainerNotFound => cannot_verify(404, e.message),
+                    _ => e,
+                })?;
+            let size = pinned.row.content_length;
+            let (start, len) = match range.map(|r| r.resolve(size)) {
+                None => (0, size),
+                Some(Resolved::Partial { start, len }) => (start, len),
+                Some(Resolved::Unsatisfiable) => {
+                    frontend.partition.unpin(pinned);
+                    return Err(invalid_source_range());
+                }
+            };
+            if exact_len.is_some_and(|n| n != len) {
+                frontend.partition.unpin(pinned);
+                return Err(invalid_source_range());
+            }
+            if len > max {
+                frontend.partition.unpin(pinned);
+                return Err(too_large(max));
+            }
+            // Checksums to verify need the bytes; otherwise whole segments are shared.
+            let shared = if want_md5.is_none() && want_crc.is_none() {
+                whole_segments(&pinned.row, start, len)
+            } else {
+                None
+            };
+            let read = match shared {
+                Some(segments) => {
+                    // The caller's reference, taken before the pin ends.
+                    frontend.partition.reference_segments(&segments);
+                    Ok(SourceBytes {
+                        body: UploadedBody {
+                            inline: None,
+                            segments,
+                            len,
+                            md5: [0; 16],
+                        },
+                        crc64: None,
+                    })
+                }
+                None => local_range_upload(frontend, &pinned.row, start, len)
+                    .await
+                    .map(|(body, crc)| SourceBytes { body, crc64: Some(crc) }),
+            };
+            frontend.partition.unpin(pinned);
+            read?
+        }
+        Source::Remote(uri) => {
+            let range_text = range.map(|r| match r.end {
+                Some(end) => format!("bytes={}-{}", r.start, end),
+                None => format!("bytes={}-", r.start),
+            });
+            let reply = fetch(frontend, &uri, &source_request_headers(parts, range_text.as_deref())?).await?;
+            if declared_len(&reply).is_some_and(|n| n > max) {
+                return Err(too_large(max));
+            }
+            let received = crate::body::receive(&frontend.partition, reply.into_body(), max, false, true, None)
+                .await
+                .map_err(|e| match e.code {
+                    ErrorCode::RequestBodyTooLarge => e,
+                    // The source broke off: not the fault of the request's body.
+                    _ => cannot_verify(409, format!("Reading the source failed: {}", e.message)),
+                })?;
+            if exact_len.is_some_and(|n| n != received.body.len) {
+                frontend.partition.release_segments(&received.body.segments);
+                return Err(invalid_source_range());
+            }
+            SourceBytes {
+                body: received.body,
+                crc64: Some(received.crc64),
+            }
+        }
+    };
+    let md5_bad = want_md5.is_some_and(|m| m != read.body.md5);
+    let crc_bad = want_crc.is_some_and(|c| Some(c) != read.crc64);
+    if md5_bad || crc_bad {
+        frontend.partition.release_segments(&read.body.segments);
+        let (code, message) = if md5_bad {
+            (
+                ErrorCode::Md5Mismatch,
+                "The MD5 value specified in the request did not match with the MD5 value calculated by the server.",
+            )
+        } else {
+            (
+                ErrorCode::Crc64Mismatch,
+                "The CRC64 value specified in the request did not match with the CRC64 value calculated by the server.",
+            )
+        };
+        return Err(AzureError::new(code, message));
+    }
+    Ok(read)
 }
 
 /// Abort Copy Blob.
@@ -688,6 +940,12 @@ pub fn copy_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
     if let Some(d) = &copy.status_description {
         set_header(r, "x-ms-copy-status-description", d);
     }
+    if copy.incremental {
+        set_header(r, "x-ms-incremental-copy", "true");
+    }
+    if let Some(s) = &copy.destination_snapshot {
+        set_header(r, "x-ms-copy-destination-snapshot", s);
+    }
 }
 
 /// The copy properties of a listing (`include=copy`).
@@ -700,7 +958,189 @@ pub fn copy_properties(row: &BlobRow) -> Option<crate::xml::CopyProperties> {
         copy_progress: Some(copy.progress.clone()),
         copy_completion_time: copy.completion_time.map(lazuli_partition::time_from_nanos),
         copy_status_description: copy.status_description.clone(),
-        incremental_copy: None,
-        destination_snapshot: None,
+        incremental_copy: copy.incremental.then_some(true),
+        destination_snapshot: copy.destination_snapshot.clone(),
     })
+}
+
+fn missing_header(name: &'static str) -> AzureError {
+    AzureError::new(
+        ErrorCode::MissingRequiredHeader,
+        "An HTTP header that's mandatory for this request is not specified.",
+    )
+    .with_detail("HeaderName", name)
+}
+
+/// `x-ms-source-range` as a byte range (`bytes=first-last` or `bytes=first-`).
+fn source_range(parts: &Parts) -> Result<Option<ByteRange>, AzureError> {
+    match header_str(&parts.headers, "x-ms-source-range")? {
+        Some(text) => ByteRange::parse(text)
+            .map(Some)
+            .ok_or_else(|| AzureError::header("x-ms-source-range", text)),
+        None => Ok(None),
+    }
+}
+
+/// The checksum headers of a write from a source: the MD5 when the request named one for
+/// the source, else the CRC-64; none when the bytes were shared without being read.
+fn source_checksum_headers(r: &mut Response<ResponseBody>, parts: &Parts, source: &SourceBytes) {
+    let Some(crc) = source.crc64 else { return };
+    if parts.headers.contains_key("x-ms-source-content-md5") {
+        set_header(
+            r,
+            "content-md5",
+            lazuli_types::checksum::md5_to_header(&source.body.md5),
+        );
+    } else {
+        set_header(r, "x-ms-content-crc64", lazuli_types::checksum::crc64_to_header(crc));
+    }
+}
+
+/// Append Block From URL: appends (a range of) the source to an append blob, with the
+/// conditions of Append Block. A same-server source whose range falls on segment
+/// boundaries is appended by sharing its segments.
+pub async fn append_block_from_url(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+) -> Result<Response<ResponseBody>, AzureError> {
+    let conditions = http_util::conditions(&parts.headers)?;
+    let append = super::append::append_conditions(parts)?;
+    let range = source_range(parts)?;
+    let exact = range.and_then(|r| r.requested_len());
+    let read = read_source_range(
+        frontend,
+        ctx,
+        parts,
+        range,
+        exact,
+        lazuli_partition::APPEND_BLOCK_BYTES_MAX,
+    )
+    .await?;
+    // An empty block would add a block that holds nothing, as for Append Block.
+    if read.body.len == 0 {
+        frontend.partition.release_segments(&read.body.segments);
+        return Err(invalid_source_range());
+    }
+    let mut r = response(StatusCode::CREATED, empty());
+    source_checksum_headers(&mut r, parts, &read);
+    let (account, container, blob) = names(ctx);
+    let (row, offset) = blocking(frontend, move |p| {
+        p.append_block(&account, &container, &blob, read.body, &conditions, &append)
+    })
+    .await?;
+    set_header(&mut r, "etag", &row.etag);
+    set_header(
+        &mut r,
+        "last-modified",
+        rfc1123(lazuli_partition::time_from_nanos(row.last_modified)),
+    );
+    set_header(&mut r, "x-ms-blob-append-offset", offset.to_string());
+    set_header(&mut r, "x-ms-blob-committed-block-count", row.blocks.len().to_string());
+    set_header(&mut r, "x-ms-request-server-encrypted", "true");
+    Ok(r)
+}
+
+/// Put Page From URL: writes `x-ms-source-range` of the source at `x-ms-range` of a page
+/// blob, with the checks of Put Page (512-aligned ranges of equal length, up to 4 MiB,
+/// sequence number conditions).
+pub async fn put_page_from_url(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+) -> Result<Response<ResponseBody>, AzureError> {
+    let conditions = http_util::conditions(&parts.headers)?;
+    let sequence = super::page::sequence_conditions(parts)?;
+    match header_str(&parts.headers, "x-ms-page-write")? {
+        Some(v) if v.eq_ignore_ascii_case("update") => {}
+        Some(v) => return Err(AzureError::header("x-ms-page-write", v)),
+        None => return Err(missing_header("x-ms-page-write")),
+    }
+    let (start, end) = super::page::request_range(parts)?.ok_or_else(|| missing_header("x-ms-range"))?;
+    lazuli_partition::page::check_page_range(start, end, None)?;
+    let len = end - start;
+    if len > lazuli_partition::PAGE_WRITE_BYTES_MAX {
+        return Err(too_large(lazuli_partition::PAGE_WRITE_BYTES_MAX));
+    }
+    let range = source_range(parts)?.ok_or_else(|| missing_header("x-ms-source-range"))?;
+    // The source range must name exactly as many bytes as the pages it fills.
+    if range.requested_len() != Some(len) {
+        let text = header_str(&parts.headers, "x-ms-source-range")?.unwrap_or_default();
+        return Err(AzureError::header("x-ms-source-range", text));
+    }
+    let read = read_source_range(
+        frontend,
+        ctx,
+        parts,
+        Some(range),
+        Some(len),
+        lazuli_partition::PAGE_WRITE_BYTES_MAX,
+    )
+    .await?;
+    let mut r = response(StatusCode::CREATED, empty());
+    source_checksum_headers(&mut r, parts, &read);
+    let (account, container, blob) = names(ctx);
+    let row = blocking(frontend, move |p| {
+        p.write_pages(&account, &container, &blob, start, read.body, &conditions, &sequence)
+    })
+    .await?;
+    set_header(&mut r, "etag", &row.etag);
+    set_header(
+        &mut r,
+        "last-modified",
+        rfc1123(lazuli_partition::time_from_nanos(row.last_modified)),
+    );
+    set_header(&mut r, "x-ms-blob-sequence-number", row.sequence_number.to_string());
+    set_header(&mut r, "x-ms-request-server-encrypted", "true");
+    Ok(r)
+}
+
+/// Incremental Copy Blob: the destination page blob takes the content of a snapshot of a
+/// page blob of this server (named by URL with `?snapshot=`) and a snapshot of itself is
+/// taken; both share the source snapshot's segments, so the copy is `success` at once.
+pub async fn incremental_copy(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+) -> Result<Response<ResponseBody>, AzureError> {
+    let source_text = copy_source_header(parts)?;
+    let conditions = http_util::conditions(&parts.headers)?;
+    let Source::Local { target, uri } = parse_source(ctx, &source_text)? else {
+        // Copying page ranges from another server needs its page range diffs: not done yet.
+        return Err(AzureError::new(
+            ErrorCode::NotImplemented,
+            "Incremental Copy Blob from another server is not implemented by this server yet.",
+        ));
+    };
+    let snapshot = Query::parse(uri.query())
+        .ok()
+        .and_then(|q| q.get("snapshot").map(str::to_string))
+        .filter(|s| lazuli_types::time_fmt::parse_iso8601(s).is_some())
+        .ok_or_else(|| {
+            AzureError::new(
+                ErrorCode::IncrementalCopySourceMustBeSnapshot,
+                "The source for incremental copy request must be a snapshot.",
+            )
+        })?;
+    authorize_local(frontend, ctx, &target, &uri).await?;
+    // The source blob, whatever snapshot: later copies must come from the same blob.
+    let source_blob = source_text.trim().split('?').next().unwrap_or_default().to_string();
+    let copy = CopyState::finished(&new_copy_id(), &source_text, 0);
+    let (account, container, blob) = names(ctx);
+    let (src_account, src_container, src_blob) = (
+        target.account.clone(),
+        target.container.clone().unwrap_or_default(),
+        target.blob.clone().unwrap_or_default(),
+    );
+    let row = blocking(frontend, move |p| {
+        let pinned = p
+            .pin_page_snapshot(&src_account, &src_container, &src_blob, &snapshot)
+            .map_err(|e| match e.code {
+                ErrorCode::BlobNotFound | ErrorCode::ContainerNotFound => cannot_verify(404, e.message),
+                _ => e,
+            })?;
+        p.incremental_copy(&account, &container, &blob, pinned, &source_blob, copy, &conditions)
+    })
+    .await?;
+    Ok(copy_reply(StatusCode::ACCEPTED, &row))
 }

@@ -6,6 +6,7 @@ mod batch;
 mod blob;
 mod container;
 mod copy;
+mod dfs;
 mod lease;
 mod page;
 mod service;
@@ -39,7 +40,37 @@ pub async fn dispatch(
 ) -> Result<Response<ResponseBody>, AzureError> {
     use Operation::*;
     snapshot::refuse_write_to_version(ctx)?;
+    let hns = frontend.partition.is_hns(ctx.account());
+    if hns && !dfs::blob_operation_allowed_on_hns(ctx.operation) {
+        return Err(AzureError::new(
+            ErrorCode::NotImplemented,
+            format!(
+                "The operation {} is not implemented on accounts with a hierarchical namespace yet.",
+                ctx.operation.name()
+            ),
+        ));
+    }
     match ctx.operation {
+        GetAccountInfo if hns => {
+            let mut r = service::account_info(ctx)?;
+            crate::http_util::set_header(&mut r, "x-ms-is-hns-enabled", "true");
+            Ok(r)
+        }
+        DeleteBlob if hns => dfs::delete_path(frontend, ctx, &parts).await,
+        DfsListFilesystems => dfs::list_filesystems(frontend, ctx).await,
+        DfsCreateFilesystem => dfs::create_filesystem(frontend, ctx, &parts).await,
+        DfsDeleteFilesystem => dfs::delete_filesystem(frontend, ctx, &parts).await,
+        DfsGetFilesystemProperties => dfs::get_filesystem_properties(frontend, ctx).await,
+        DfsSetFilesystemProperties => dfs::set_filesystem_properties(frontend, ctx, &parts).await,
+        DfsListPaths => dfs::list_paths(frontend, ctx).await,
+        DfsCreatePath => dfs::create_path(frontend, ctx, &parts).await,
+        DfsRenamePath => dfs::rename_path(frontend, ctx, &parts).await,
+        DfsDeletePath => dfs::delete_path(frontend, ctx, &parts).await,
+        DfsGetPathProperties => dfs::get_path_properties(frontend, ctx).await,
+        DfsSetPathProperties => dfs::set_path_properties(frontend, ctx, &parts).await,
+        DfsSetAccessControl => dfs::set_access_control(frontend, ctx, &parts).await,
+        DfsAppend => dfs::append(frontend, ctx, &parts, body).await,
+        DfsFlush => dfs::flush(frontend, ctx, &parts).await,
         ListContainers => service::list_containers(frontend, ctx).await,
         GetServiceProperties => service::get_properties(frontend, ctx).await,
         SetServiceProperties => service::set_properties(frontend, ctx, body).await,
@@ -75,6 +106,9 @@ pub async fn dispatch(
         CopyBlobFromUrl => copy::copy_blob(frontend, ctx, &parts, true).await,
         PutBlobFromUrl => copy::put_blob_from_url(frontend, ctx, &parts).await,
         PutBlockFromUrl => copy::put_block_from_url(frontend, ctx, &parts).await,
+        AppendBlockFromUrl => copy::append_block_from_url(frontend, ctx, &parts).await,
+        PutPageFromUrl => copy::put_page_from_url(frontend, ctx, &parts).await,
+        IncrementalCopyBlob => copy::incremental_copy(frontend, ctx, &parts).await,
         AbortCopyBlob => copy::abort_copy(frontend, ctx, &parts).await,
         BlobBatch => batch::batch(frontend, ctx, &parts, body).await,
         GetUserDelegationKey => user_delegation::get_key(frontend, ctx, &parts, body).await,
@@ -122,6 +156,7 @@ pub async fn read_small_body(body: Incoming, max: usize) -> Result<Vec<u8>, Azur
     Ok(out)
 }
 
+pub use copy::tls_connector as copy_tls_connector;
 pub use service::load_service_properties as service_properties;
 
 /// Reads a small body that may come as a structured message (the SDKs frame Put Block List

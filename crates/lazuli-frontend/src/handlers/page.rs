@@ -46,7 +46,7 @@ fn missing_header(name: &'static str) -> AzureError {
 
 /// The page range of a request as `[start, end)`: `x-ms-range`, else `Range`, in the form
 /// `bytes=first-last` (both ends required).
-fn request_range(parts: &Parts) -> Result<Option<(u64, u64)>, AzureError> {
+pub(crate) fn request_range(parts: &Parts) -> Result<Option<(u64, u64)>, AzureError> {
     let (name, value) = match header_str(&parts.headers, "x-ms-range")? {
         Some(v) => ("x-ms-range", v),
         None => match header_str(&parts.headers, "range")? {
@@ -64,7 +64,7 @@ fn request_range(parts: &Parts) -> Result<Option<(u64, u64)>, AzureError> {
     parsed.map(Some).ok_or_else(|| AzureError::header(name, value))
 }
 
-fn sequence_conditions(parts: &Parts) -> Result<SequenceConditions, AzureError> {
+pub(crate) fn sequence_conditions(parts: &Parts) -> Result<SequenceConditions, AzureError> {
     Ok(SequenceConditions {
         le: http_util::header_u64(&parts.headers, "x-ms-if-sequence-number-le")?,
         lt: http_util::header_u64(&parts.headers, "x-ms-if-sequence-number-lt")?,

@@ -1,0 +1,336 @@
+//! The hierarchical namespace (`docs/rfcs/0001-hierarchical-namespace.md`): path creation with
+//! implicit parents, delete (recursive with a tombstone and background collection), rename of
+//! files and directories as one batch, listings, append/flush data with segment references,
+//! and survival across restarts.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lazuli_partition::hns::NewPath;
+use lazuli_partition::{Partition, PartitionOptions, UploadedBody};
+use lazuli_stream::{MemStore, StreamStore};
+use lazuli_table::TableOptions;
+use lazuli_types::conditions::Conditions;
+use lazuli_types::ErrorCode;
+
+const A: &str = "acct";
+const FS: &str = "fs";
+
+fn options() -> PartitionOptions {
+    PartitionOptions {
+        inline_bytes_max: 16,
+        segment_bytes_max: 200,
+        gc_grace: Duration::ZERO,
+        table: TableOptions {
+            memtable_bytes_max: 256 * 1024,
+            background: false,
+            ..Default::default()
+        },
+    }
+}
+
+fn open(store: Arc<dyn StreamStore>) -> Arc<Partition> {
+    let partition = Partition::open(store, options()).expect("open");
+    // The configuration turns HNS on at every start.
+    partition.set_hns(A, true);
+    partition
+}
+
+fn setup() -> (Arc<MemStore>, Arc<Partition>) {
+    let store = MemStore::new();
+    let partition = open(store.clone());
+    partition.create_container(A, FS, vec![], None).expect("filesystem");
+    (store, partition)
+}
+
+fn none() -> Conditions {
+    Conditions::default()
+}
+
+fn if_none_match_star() -> Conditions {
+    Conditions {
+        if_none_match: Some("*".into()),
+        ..Default::default()
+    }
+}
+
+fn mkdir(p: &Partition, path: &str) {
+    p.create_path(A, FS, path, true, &NewPath::default(), &none())
+        .expect("mkdir");
+}
+
+fn touch(p: &Partition, path: &str) {
+    p.create_path(A, FS, path, false, &NewPath::default(), &none())
+        .expect("create file");
+}
+
+fn upload(p: &Partition, data: &[u8]) -> UploadedBody {
+    let segments = data
+        .chunks(p.options().segment_bytes_max)
+        .map(|chunk| p.append_segment(chunk).expect("append"))
+        .collect();
+    UploadedBody {
+        inline: None,
+        segments,
+        len: data.len() as u64,
+        md5: [0; 16],
+    }
+}
+
+fn write_file(p: &Partition, path: &str, data: &[u8]) {
+    touch(p, path);
+    p.append_path(A, FS, path, 0, upload(p, data)).expect("append");
+    p.flush_path(A, FS, path, data.len() as u64, false, None, &none())
+        .expect("flush");
+}
+
+fn read(p: &Partition, path: &str) -> Vec<u8> {
+    let row = p.get_blob(A, FS, path, &none()).expect("get").expect("not 304");
+    p.read_blob_bytes(&row, 0, row.content_length).expect("read")
+}
+
+fn names(p: &Partition, dir: &str, recursive: bool) -> Vec<String> {
+    let page = p.list_paths(A, FS, dir, recursive, 5000, None).expect("list");
+    assert!(page.continuation.is_none());
+    page.paths.into_iter().map(|(name, _)| name).collect()
+}
+
+#[test]
+fn create_with_implicit_parents_and_conditions() {
+    let (_store, p) = setup();
+    touch(&p, "a/b/c.txt");
+    assert!(p.get_path(A, FS, "a").expect("a").is_directory);
+    assert!(p.get_path(A, FS, "a/b").expect("a/b").is_directory);
+    assert!(!p.get_path(A, FS, "a/b/c.txt").expect("file").is_directory);
+    let exists = p
+        .create_path(A, FS, "a/b/c.txt", false, &NewPath::default(), &if_none_match_star())
+        .unwrap_err();
+    assert_eq!(exists.code, ErrorCode::PathAlreadyExists);
+    // A file and a directory of one name cannot coexist; a file cannot be a parent.
+    let conflict = p
+        .create_path(A, FS, "a/b", false, &NewPath::default(), &none())
+        .unwrap_err();
+    assert_eq!(conflict.code, ErrorCode::PathConflict);
+    let under_file = p
+        .create_path(A, FS, "a/b/c.txt/d", false, &NewPath::default(), &none())
+        .unwrap_err();
+    assert_eq!(under_file.code, ErrorCode::PathConflict);
+    let new = NewPath {
+        permissions: Some("0755".into()),
+        umask: Some("0022".into()),
+        owner: Some("alice".into()),
+        metadata: vec![("k".into(), "v".into())],
+        ..Default::default()
+    };
+    let row = p
+        .create_path(A, FS, "x", true, &new, &none())
+        .expect("mkdir with props");
+    assert_eq!(
+        (row.permissions.as_str(), row.owner.as_str(), row.blob.metadata.len()),
+        ("rwxr-xr-x", "alice", 1)
+    );
+    assert_eq!(
+        p.get_path(A, "nofs", "x").unwrap_err().code,
+        ErrorCode::FilesystemNotFound
+    );
+}
+
+#[test]
+fn listing_order_recursion_and_continuation() {
+    let (_store, p) = setup();
+    for path in ["a-c", "a/x", "a/y/z", "a0", "b"] {
+        touch(&p, path);
+    }
+    // Directory names sort with their `/`: `a-c`, `a/`, `a0`, as the flat key space would.
+    assert_eq!(names(&p, "", true), ["a-c", "a", "a/x", "a/y", "a/y/z", "a0", "b"]);
+    assert_eq!(names(&p, "", false), ["a-c", "a", "a0", "b"]);
+    assert_eq!(names(&p, "a", false), ["a/x", "a/y"]);
+    let mut all = Vec::new();
+    let mut continuation = None;
+    loop {
+        let page = p.list_paths(A, FS, "", true, 2, continuation.as_deref()).expect("page");
+        assert!(page.paths.len() <= 2);
+        all.extend(page.paths.into_iter().map(|(n, _)| n));
+        match page.continuation {
+            Some(next) => continuation = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(all, names(&p, "", true));
+}
+
+#[test]
+fn delete_recursive_tombstone_and_collection() {
+    let (store, p) = setup();
+    write_file(&p, "t/a/b/c.bin", &[7u8; 1000]);
+    write_file(&p, "t/d.bin", &[8u8; 500]);
+    write_file(&p, "keep.bin", &[9u8; 300]);
+    let err = p.delete_path(A, FS, "t", false, &none()).unwrap_err();
+    assert_eq!(err.code, ErrorCode::DirectoryNotEmpty);
+    p.delete_path(A, FS, "t", true, &none()).expect("recursive delete");
+    // Gone at once for readers, before any collection.
+    assert_eq!(
+        p.get_path(A, FS, "t/a/b/c.bin").unwrap_err().code,
+        ErrorCode::PathNotFound
+    );
+    assert_eq!(names(&p, "", true), ["keep.bin"]);
+    assert!(p.get_blob(A, FS, "t/d.bin", &none()).is_err());
+    // A crash before the background collection: the next start finishes it.
+    let store = store.crash_process();
+    let p = open(store.clone());
+    assert_eq!(p.collect_deleted_paths().expect("collect"), 0);
+    let (_, live) = p.data_usage();
+    assert_eq!(live, 300, "only keep.bin's bytes are live");
+    assert_eq!(read(&p, "keep.bin"), vec![9u8; 300]);
+    // An empty directory goes without `recursive`.
+    mkdir(&p, "empty");
+    p.delete_path(A, FS, "empty", false, &none()).expect("delete empty");
+    assert_eq!(
+        p.delete_path(A, FS, "empty", false, &none()).unwrap_err().code,
+        ErrorCode::PathNotFound
+    );
+}
+
+#[test]
+fn rename_files_and_directories() {
+    let (_store, p) = setup();
+    write_file(&p, "src/x.txt", b"x");
+    write_file(&p, "src/deep/y.txt", b"y");
+    p.rename_path(A, FS, "src/x.txt", "src/x2.txt", &none(), &none())
+        .expect("rename file");
+    assert_eq!(read(&p, "src/x2.txt"), b"x");
+    p.rename_path(A, FS, "src", "other/dst", &none(), &none())
+        .expect("rename dir across dirs");
+    assert_eq!(read(&p, "other/dst/deep/y.txt"), b"y");
+    assert_eq!(
+        names(&p, "", true),
+        [
+            "other",
+            "other/dst",
+            "other/dst/deep",
+            "other/dst/deep/y.txt",
+            "other/dst/x2.txt"
+        ]
+    );
+    let missing = p.rename_path(A, FS, "nope", "n2", &none(), &none()).unwrap_err();
+    assert_eq!(missing.code, ErrorCode::SourcePathNotFound);
+    write_file(&p, "f", b"f");
+    let exists = p
+        .rename_path(A, FS, "f", "other/dst/x2.txt", &if_none_match_star(), &none())
+        .unwrap_err();
+    assert_eq!(exists.code, ErrorCode::PathAlreadyExists);
+    // Without the condition a file replaces a file (and the old data is released).
+    p.rename_path(A, FS, "f", "other/dst/x2.txt", &none(), &none())
+        .expect("replace");
+    assert_eq!(read(&p, "other/dst/x2.txt"), b"f");
+    let into_itself = p
+        .rename_path(A, FS, "other", "other/dst/deep/o", &none(), &none())
+        .unwrap_err();
+    assert_eq!(into_itself.code, ErrorCode::InvalidSourceUri);
+}
+
+#[test]
+fn append_flush_positions_and_restart() {
+    let (store, p) = setup();
+    touch(&p, "f");
+    p.append_path(A, FS, "f", 0, upload(&p, b"hello ")).expect("append 1");
+    p.append_path(A, FS, "f", 6, upload(&p, b"world")).expect("append 2");
+    let bad = p.append_path(A, FS, "f", 99, upload(&p, b"x")).unwrap_err();
+    assert_eq!(bad.code, ErrorCode::InvalidFlushPosition);
+    assert_eq!(
+        p.get_path(A, FS, "f").expect("f").blob.content_length,
+        0,
+        "not flushed yet"
+    );
+    let bad = p.flush_path(A, FS, "f", 7, false, None, &none()).unwrap_err();
+    assert_eq!(bad.code, ErrorCode::InvalidFlushPosition);
+    p.flush_path(A, FS, "f", 11, false, None, &none()).expect("flush");
+    assert_eq!(read(&p, "f"), b"hello world");
+    p.append_path(A, FS, "f", 11, upload(&p, b"!")).expect("append 3");
+    // Appending to a path that does not exist stages data on a file that appears at the
+    // first flush (what the SDKs' upload does).
+    p.append_path(A, FS, "new/g", 0, upload(&p, b"gg")).expect("implicit");
+    assert_eq!(p.get_path(A, FS, "new/g").unwrap_err().code, ErrorCode::PathNotFound);
+    p.flush_path(A, FS, "new/g", 2, false, None, &if_none_match_star())
+        .expect("first flush");
+    assert_eq!(read(&p, "new/g"), b"gg");
+    let (_, live) = p.data_usage();
+    let store = store.crash_process();
+    let p = open(store.clone());
+    assert_eq!(p.data_usage().1, live, "references rebuilt from path and staged rows");
+    p.flush_path(A, FS, "f", 12, false, None, &none())
+        .expect("flush after restart");
+    assert_eq!(read(&p, "f"), b"hello world!");
+    p.delete_path(A, FS, "f", false, &none()).expect("delete");
+    p.delete_path(A, FS, "new", true, &none()).expect("delete dir");
+    p.collect_deleted_paths().expect("collect");
+    assert_eq!(p.data_usage().1, 0, "every segment released");
+}
+
+/// A directory rename is one batch whatever it holds: concurrent listers see the whole tree
+/// at the old path or at the new one, never split. `LAZULI_HNS_RENAME_FILES` sets the size
+/// (the full test is 100,000).
+#[test]
+fn directory_rename_is_atomic_for_concurrent_listers() {
+    let files: usize = std::env::var("LAZULI_HNS_RENAME_FILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let (_store, p) = setup();
+    mkdir(&p, "src");
+    for i in 0..files {
+        touch(&p, &format!("src/d{}/f{i}", i % 10));
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let listers: Vec<_> = (0..3)
+        .map(|_| {
+            let (p, done) = (p.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut observed = 0;
+                while !done.load(Ordering::Relaxed) || observed == 0 {
+                    let page = p.list_paths(A, FS, "", true, usize::MAX, None).expect("list");
+                    let files_at = |dir: &str| {
+                        page.paths
+                            .iter()
+                            .filter(|(n, r)| !r.is_directory && n.starts_with(dir))
+                            .count()
+                    };
+                    let (old, new) = (files_at("src/"), files_at("dst/"));
+                    assert!(
+                        (old, new) == (files, 0) || (old, new) == (0, files),
+                        "split tree: {old} files under src, {new} under dst"
+                    );
+                    observed += 1;
+                }
+                observed
+            })
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    p.rename_path(A, FS, "src", "dst", &none(), &none()).expect("rename");
+    let took = started.elapsed();
+    std::thread::sleep(Duration::from_millis(20));
+    done.store(true, Ordering::Relaxed);
+    for lister in listers {
+        assert!(lister.join().expect("lister") > 0);
+    }
+    assert!(took < Duration::from_secs(1), "rename took {took:?}: not O(1)");
+    assert_eq!(
+        names(&p, "dst", true).iter().filter(|n| n.contains("/f")).count(),
+        files
+    );
+    assert!(p.get_path(A, FS, "src").is_err());
+}
+
+#[test]
+fn filesystem_delete_removes_paths() {
+    let (_store, p) = setup();
+    write_file(&p, "a/b", &[1u8; 700]);
+    p.append_path(A, FS, "a/b", 700, upload(&p, &[2u8; 300]))
+        .expect("staged");
+    p.delete_container(A, FS, &none()).expect("delete fs");
+    assert_eq!(p.data_usage().1, 0);
+    p.create_container(A, FS, vec![], None).expect("recreate");
+    assert!(names(&p, "", true).is_empty());
+}
