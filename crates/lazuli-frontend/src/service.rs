@@ -67,6 +67,18 @@ impl Ctx {
     pub fn account(&self) -> &str {
         &self.target.account
     }
+    /// Owned (account, container, blob), for moving into a blocking partition call.
+    pub fn blob_names(&self) -> (String, String, String) {
+        (
+            self.account().to_string(),
+            self.container().to_string(),
+            self.blob().to_string(),
+        )
+    }
+    /// Owned (account, container), for moving into a blocking partition call.
+    pub fn container_names(&self) -> (String, String) {
+        (self.account().to_string(), self.container().to_string())
+    }
 }
 
 pub struct Frontend {

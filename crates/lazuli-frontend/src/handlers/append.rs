@@ -39,11 +39,7 @@ pub(crate) fn append_conditions(parts: &Parts) -> Result<AppendConditions, Azure
 }
 
 fn names(ctx: &Ctx) -> (String, String, String) {
-    (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    )
+    ctx.blob_names()
 }
 
 pub async fn put_append_blob(

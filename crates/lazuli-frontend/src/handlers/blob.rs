@@ -138,11 +138,7 @@ pub async fn put_blob(
         headers.content_md5 = Some(md5_to_header(&received.body.md5));
     }
     let crc = received.crc64;
-    let (account, container, blob) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, container, blob) = ctx.blob_names();
     let row = blocking(frontend, move |p| {
         p.put_blob_with(
             &account,
@@ -208,11 +204,7 @@ pub async fn put_block(
     let id = block_id(ctx)?;
     let received = receive_checked(frontend, parts, body, PUT_BLOCK_BYTES_MAX, false, "content-md5").await?;
     let (md5_value, crc) = (received.body.md5, received.crc64);
-    let (account, container, blob) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, container, blob) = ctx.blob_names();
     let lease_id = header_str(&parts.headers, "x-ms-lease-id")?.map(str::to_string);
     blocking(frontend, move |p| {
         // Put Block does not need the lease id; when given it must be the active lease's.
@@ -270,11 +262,7 @@ pub async fn put_block_list(
             id: item.id,
         })
         .collect();
-    let (account, container, blob) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, container, blob) = ctx.blob_names();
     let row = blocking(frontend, move |p| {
         p.put_block_list_with(
             &account,
@@ -304,11 +292,7 @@ pub async fn get_block_list(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Respo
     if !matches!(which.as_str(), "committed" | "uncommitted" | "all") {
         return Err(AzureError::query("blocklisttype", &which, "Invalid block list type."));
     }
-    let (account, container, blob) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, container, blob) = ctx.blob_names();
     let lists = blocking(frontend, move |p| p.get_block_list(&account, &container, &blob)).await?;
     let row = lists.row;
     let committed: &[(String, u64)] = if which == "uncommitted" { &[] } else { &lists.committed };
@@ -395,11 +379,7 @@ pub async fn get_blob(
     if want_md5 && want_crc64 {
         return Err(AzureError::header("x-ms-range-get-content-crc64", "true"));
     }
-    let (account, container, blob) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, container, blob) = ctx.blob_names();
     let version = super::snapshot::blob_version(ctx)?;
     let found = blocking(frontend, move |p| {
         p.get_blob_version(&account, &container, &blob, &version, &conditions)
@@ -502,11 +482,7 @@ pub async fn get_metadata(
     parts: &Parts,
 ) -> Result<Response<ResponseBody>, AzureError> {
     let conditions = http_util::conditions(&parts.headers)?;
-    let (account, container, blob) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, container, blob) = ctx.blob_names();
     let version = super::snapshot::blob_version(ctx)?;
     let found = blocking(frontend, move |p| {
         p.get_blob_version(&account, &container, &blob, &version, &conditions)
@@ -532,11 +508,7 @@ pub async fn set_properties(
     // Set Blob Properties replaces all the HTTP headers: any not sent are cleared.
     let headers = http_util::blob_http_headers(&parts.headers, false)?;
     let conditions = http_util::conditions(&parts.headers)?;
-    let (account, container, blob) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, container, blob) = ctx.blob_names();
     let row = blocking(frontend, move |p| {
         p.update_blob(&account, &container, &blob, &conditions, |row| row.headers = headers)
     })
@@ -553,11 +525,7 @@ pub async fn set_metadata(
 ) -> Result<Response<ResponseBody>, AzureError> {
     let metadata = http_util::metadata(&parts.headers)?;
     let conditions = http_util::conditions(&parts.headers)?;
-    let (account, container, blob) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, container, blob) = ctx.blob_names();
     let row = blocking(frontend, move |p| {
         p.update_blob(&account, &container, &blob, &conditions, |row| row.metadata = metadata)
     })

@@ -59,7 +59,7 @@ pub fn container_item(name: &str, row: &ContainerRow, include_metadata: bool) ->
 pub async fn create(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Result<Response<ResponseBody>, AzureError> {
     let metadata = http_util::metadata(&parts.headers)?;
     let access = public_access(parts)?;
-    let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
+    let (account, container) = ctx.container_names();
     let row = blocking(frontend, move |p| {
         p.create_container(&account, &container, metadata, access)
     })
@@ -77,13 +77,13 @@ pub async fn delete(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Resul
             "One of the HTTP headers specified in the request is not supported.",
         ));
     }
-    let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
+    let (account, container) = ctx.container_names();
     blocking(frontend, move |p| p.delete_container(&account, &container, &conditions)).await?;
     Ok(response(StatusCode::ACCEPTED, empty()))
 }
 
 pub async fn properties(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<ResponseBody>, AzureError> {
-    let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
+    let (account, container) = ctx.container_names();
     let row = blocking(frontend, move |p| p.get_container(&account, &container)).await?;
     let mut r = response(StatusCode::OK, empty());
     container_headers(&mut r, &row);
@@ -111,7 +111,7 @@ pub async fn set_metadata(
 ) -> Result<Response<ResponseBody>, AzureError> {
     let metadata = http_util::metadata(&parts.headers)?;
     let conditions = http_util::conditions(&parts.headers)?;
-    let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
+    let (account, container) = ctx.container_names();
     let row = blocking(frontend, move |p| {
         p.set_container_metadata(&account, &container, metadata, &conditions)
     })
@@ -122,7 +122,7 @@ pub async fn set_metadata(
 }
 
 pub async fn get_acl(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<ResponseBody>, AzureError> {
-    let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
+    let (account, container) = ctx.container_names();
     let row = blocking(frontend, move |p| p.get_container(&account, &container)).await?;
     let identifiers: Vec<xml::SignedIdentifier> = row
         .signed_identifiers
@@ -149,7 +149,7 @@ pub async fn set_acl(
     let body = read_small_body(body, XML_BODY_BYTES_MAX).await?;
     let identifiers = xml::parse_signed_identifiers(&body)?;
     let json = serde_json::to_string(&identifiers).map_err(|e| AzureError::internal(e.to_string()))?;
-    let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
+    let (account, container) = ctx.container_names();
     let row = blocking(frontend, move |p| {
         p.set_container_acl(&account, &container, access, Some(json), &conditions)
     })
@@ -244,7 +244,7 @@ pub async fn list_blobs(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<
     let include_deleted = include.iter().any(|i| i == "deleted" || i == "deletedwithversions");
     let include_tags = include.iter().any(|i| i == "tags");
     let include_copy = include.iter().any(|i| i == "copy");
-    let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
+    let (account, container) = ctx.container_names();
     let (p, d, m) = (prefix.clone(), delimiter.clone(), marker.clone());
     let page = blocking(frontend, move |partition| {
         partition.list_blobs(

@@ -332,11 +332,7 @@ fn new_copy_id() -> String {
 }
 
 fn names(ctx: &Ctx) -> (String, String, String) {
-    (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    )
+    ctx.blob_names()
 }
 
 fn new_blob_options(parts: &Parts) -> Result<NewBlobOptions, AzureError> {

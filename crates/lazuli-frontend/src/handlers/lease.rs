@@ -121,11 +121,7 @@ pub async fn lease_blob(
 ) -> Result<Response<ResponseBody>, AzureError> {
     let (action, lease_id) = parse_action(parts)?;
     let conditions = http_util::conditions(&parts.headers)?;
-    let (account, container, blob) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, container, blob) = ctx.blob_names();
     let call_action = action.clone();
     let (row, outcome) = blocking(frontend, move |p| {
         p.lease_blob(
@@ -155,7 +151,7 @@ pub async fn lease_container(
             "One of the HTTP headers specified in the request is not supported.",
         ));
     }
-    let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
+    let (account, container) = ctx.container_names();
     let call_action = action.clone();
     let (row, outcome) = blocking(frontend, move |p| {
         p.lease_container(&account, &container, &call_action, lease_id.as_deref(), &conditions)

@@ -29,11 +29,7 @@ fn write_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
 }
 
 fn names(ctx: &Ctx) -> (String, String, String) {
-    (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    )
+    ctx.blob_names()
 }
 
 fn missing_header(name: &'static str) -> AzureError {

@@ -60,11 +60,7 @@ pub async fn retention_days(frontend: &Arc<Frontend>, account: &str) -> Result<O
 pub async fn create(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Result<Response<ResponseBody>, AzureError> {
     let metadata = http_util::metadata(&parts.headers)?;
     let conditions = http_util::conditions(&parts.headers)?;
-    let (account, container, blob) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, container, blob) = ctx.blob_names();
     let (id, row) = blocking(frontend, move |p| {
         p.create_snapshot(&account, &container, &blob, metadata, &conditions)
     })
@@ -83,11 +79,7 @@ pub async fn create(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Resul
 }
 
 pub async fn undelete(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<ResponseBody>, AzureError> {
-    let (account, container, blob) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, container, blob) = ctx.blob_names();
     blocking(frontend, move |p| p.undelete_blob(&account, &container, &blob)).await?;
     Ok(response(StatusCode::OK, empty()))
 }
@@ -108,11 +100,7 @@ pub async fn delete(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Resul
         snapshots,
         retention_days,
     };
-    let (account, container, blob) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, container, blob) = ctx.blob_names();
     blocking(frontend, move |p| {
         p.delete_blob_with(&account, &container, &blob, &version, &options, &conditions)
     })
@@ -178,7 +166,7 @@ pub async fn restore_container(
             "Restoring a container under another name is not implemented by this server yet.",
         ));
     }
-    let (account, container) = (ctx.account().to_string(), ctx.container().to_string());
+    let (account, container) = ctx.container_names();
     let row = blocking(frontend, move |p| p.restore_container(&account, &container, &version)).await?;
     let mut r = response(StatusCode::CREATED, empty());
     set_header(&mut r, "etag", &row.etag);

@@ -20,11 +20,7 @@ use crate::{tag_expr, xml};
 const TAGS_BODY_BYTES_MAX: usize = 64 * 1024;
 
 fn names(ctx: &Ctx) -> (String, String, String) {
-    (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    )
+    ctx.blob_names()
 }
 
 pub async fn get_tags(

@@ -63,11 +63,7 @@ pub async fn set_tier(
     })?;
     let priority = rehydrate_priority(&parts.headers)?;
     let conditions = http_util::conditions(&parts.headers)?;
-    let (account, container, blob) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, container, blob) = ctx.blob_names();
     let pending = blocking(frontend, move |p| {
         p.set_blob_tier(
             &account,
