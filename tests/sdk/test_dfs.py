@@ -199,3 +199,63 @@ def test_non_hns_account_refuses_dfs_paths(server, container):
         fs.create_directory("d")
     assert (e.value.status_code, e.value.error_code) == (409, "HierarchicalNamespaceNotEnabled")
     assert server.service_client().get_account_information()["is_hns_enabled"] in (False, "false")
+
+
+def test_filesystem_rest_wire_format(hns_server, request):
+    """Filesystem operations and DFS errors on the wire (the SDK routes some of them through
+    the Blob API, so they are checked here directly)."""
+    auth = sdkutil.SharedKeyAuth(hns_server.account, hns_server.key)
+    base = hns_server.url.rstrip("/")
+    stem = sdkutil.unique_name(request.node.name, 30)
+    names = [f"{stem}-{i}" for i in range(3)]
+    for name in names:
+        r = sdkutil.raw("PUT", f"{base}/{name}?resource=filesystem", auth=auth,
+                        headers={"x-ms-properties": "k=dg=="})
+        assert r.status_code == 201, r.text
+        assert r.headers["x-ms-namespace-enabled"] == "true"
+    r = sdkutil.raw("PUT", f"{base}/{names[0]}?resource=filesystem", auth=auth)
+    assert (r.status_code, r.headers["x-ms-error-code"]) == (409, "FilesystemAlreadyExists")
+    assert r.json()["error"]["code"] == "FilesystemAlreadyExists"
+    r = sdkutil.raw("HEAD", f"{base}/{names[0]}?resource=filesystem", auth=auth)
+    assert r.status_code == 200
+    assert (r.headers["x-ms-properties"], r.headers["x-ms-namespace-enabled"]) == ("k=dg==", "true")
+    r = sdkutil.raw("PATCH", f"{base}/{names[0]}?resource=filesystem", auth=auth,
+                    headers={"x-ms-properties": "a=Yg=="})
+    assert r.status_code == 200
+    r = sdkutil.raw("HEAD", f"{base}/{names[0]}?resource=filesystem", auth=auth)
+    assert r.headers["x-ms-properties"] == "a=Yg=="
+    prefix = stem
+    r = sdkutil.raw("GET", f"{base}?resource=account&prefix={prefix}&maxResults=2", auth=auth)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+    first = [f["name"] for f in r.json()["filesystems"]]
+    assert first == names[:2]
+    token = r.headers["x-ms-continuation"]
+    r = sdkutil.raw("GET", f"{base}?resource=account&prefix={prefix}&continuation={token}", auth=auth)
+    assert [f["name"] for f in r.json()["filesystems"]] == names[2:]
+    assert "x-ms-continuation" not in r.headers
+    # Path errors are JSON with the DFS codes.
+    r = sdkutil.raw("HEAD", f"{base}/{names[0]}/missing?action=getStatus", auth=auth)
+    assert (r.status_code, r.headers["x-ms-error-code"]) == (404, "PathNotFound")
+    r = sdkutil.raw("PUT", f"{base}/{names[0]}/d?resource=directory", auth=auth)
+    assert r.status_code == 201
+    r = sdkutil.raw("PUT", f"{base}/{names[0]}/d/f?resource=file", auth=auth)
+    assert r.status_code == 201
+    r = sdkutil.raw("DELETE", f"{base}/{names[0]}/d?recursive=false", auth=auth)
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "DirectoryNotEmpty")
+    r = sdkutil.raw("PUT", f"{base}/{names[0]}/e", auth=auth,
+                    headers={"x-ms-rename-source": f"/{names[0]}/nope"})
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "SourcePathNotFound")
+    r = sdkutil.raw("PUT", f"{base}/{names[0]}/d2?mode=legacy", auth=auth,
+                    headers={"x-ms-rename-source": f"/{names[0]}/d"})
+    assert r.status_code == 201
+    r = sdkutil.raw("GET", f"{base}/{names[0]}?resource=filesystem&recursive=true", auth=auth)
+    paths = r.json()["paths"]
+    assert [p["name"] for p in paths] == ["d2", "d2/f"]
+    assert paths[0]["isDirectory"] == "true" and paths[1]["contentLength"] == "0"
+    r = sdkutil.raw("DELETE", f"{base}/{names[0]}/d2?recursive=true", auth=auth)
+    assert r.status_code == 200
+    for name in names:
+        r = sdkutil.raw("DELETE", f"{base}/{name}?resource=filesystem", auth=auth)
+        assert r.status_code == 202
+    r = sdkutil.raw("HEAD", f"{base}/{names[0]}?resource=filesystem", auth=auth)
+    assert (r.status_code, r.headers["x-ms-error-code"]) == (404, "FilesystemNotFound")

@@ -659,22 +659,19 @@ impl Partition {
         Ok(row)
     }
 
-    /// Children of a directory as (name with `/` for directories, row), from `after`
-    /// (exclusive), at most `limit`.
+    /// Children of a directory as (name with `/` for directories, row), from the name
+    /// `from` (inclusive), at most `limit`.
     fn children(
         &self,
         account: &str,
         fs: &str,
         id: u64,
-        after: Option<&str>,
+        from: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, PathRow)>, AzureError> {
         let prefix = keys::path_children_prefix(account, fs, id);
         let end = keys::prefix_end(&prefix);
-        let mut start = match after {
-            Some(name) => [prefix.as_slice(), name.as_bytes(), &[0]].concat(),
-            None => prefix.clone(),
-        };
+        let mut start = [prefix.as_slice(), from.unwrap_or("").as_bytes()].concat();
         let mut out = Vec::new();
         while out.len() < limit {
             let found = self
@@ -764,11 +761,17 @@ impl Partition {
         out: &mut Vec<(String, PathRow)>,
         next: &mut Option<String>,
     ) -> Result<(), AzureError> {
-        let mut after: Option<String> = None;
+        // Resume at the child on the way to `from`: every child before it, with its whole
+        // subtree, sorts before `from` (a page costs O(depth) seeks, not a rescan).
+        let mut start: Option<String> = from.strip_prefix(prefix).map(|rest| match rest.find('/') {
+            Some(slash) => rest[..=slash].to_string(),
+            None => rest.to_string(),
+        });
         loop {
-            let page = self.children(account, fs, id, after.as_deref(), SCAN_ROWS)?;
+            let page = self.children(account, fs, id, start.as_deref(), SCAN_ROWS)?;
             let Some((last, _)) = page.last() else { return Ok(()) };
-            after = Some(last.clone());
+            // Names never contain NUL: the next page starts right after the last name.
+            start = Some(format!("{last}\0"));
             let count = page.len();
             for (name, row) in page {
                 if row.pending {

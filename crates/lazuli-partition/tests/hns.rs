@@ -91,7 +91,7 @@ fn read(p: &Partition, path: &str) -> Vec<u8> {
 }
 
 fn names(p: &Partition, dir: &str, recursive: bool) -> Vec<String> {
-    let page = p.list_paths(A, FS, dir, recursive, 5000, None).expect("list");
+    let page = p.list_paths(A, FS, dir, recursive, usize::MAX, None).expect("list");
     assert!(page.continuation.is_none());
     page.paths.into_iter().map(|(name, _)| name).collect()
 }
@@ -146,18 +146,24 @@ fn listing_order_recursion_and_continuation() {
     assert_eq!(names(&p, "", true), ["a-c", "a", "a/x", "a/y", "a/y/z", "a0", "b"]);
     assert_eq!(names(&p, "", false), ["a-c", "a", "a0", "b"]);
     assert_eq!(names(&p, "a", false), ["a/x", "a/y"]);
-    let mut all = Vec::new();
-    let mut continuation = None;
-    loop {
-        let page = p.list_paths(A, FS, "", true, 2, continuation.as_deref()).expect("page");
-        assert!(page.paths.len() <= 2);
-        all.extend(page.paths.into_iter().map(|(n, _)| n));
-        match page.continuation {
-            Some(next) => continuation = Some(next),
-            None => break,
+    for (dir, recursive) in [("", true), ("", false), ("a", true)] {
+        for size in 1..=7 {
+            let mut all = Vec::new();
+            let mut continuation = None;
+            loop {
+                let page = p
+                    .list_paths(A, FS, dir, recursive, size, continuation.as_deref())
+                    .expect("page");
+                assert!(page.paths.len() <= size);
+                all.extend(page.paths.into_iter().map(|(n, _)| n));
+                match page.continuation {
+                    Some(next) => continuation = Some(next),
+                    None => break,
+                }
+            }
+            assert_eq!(all, names(&p, dir, recursive), "pages of {size} under {dir:?}");
         }
     }
-    assert_eq!(all, names(&p, "", true));
 }
 
 #[test]
@@ -228,6 +234,18 @@ fn rename_files_and_directories() {
         .rename_path(A, FS, "other", "other/dst/deep/o", &none(), &none())
         .unwrap_err();
     assert_eq!(into_itself.code, ErrorCode::InvalidSourceUri);
+    // Also below a directory that does not exist yet (it would be created inside the source).
+    let into_new = p
+        .rename_path(A, FS, "other", "other/new/o", &none(), &none())
+        .unwrap_err();
+    assert_eq!(into_new.code, ErrorCode::InvalidSourceUri);
+    assert!(
+        p.get_path(A, FS, "other/new").is_err(),
+        "nothing written by a refused rename"
+    );
+    // `other` is a prefix of `other2` by name but not by component.
+    p.rename_path(A, FS, "other", "other2", &none(), &none())
+        .expect("sibling rename");
 }
 
 #[test]

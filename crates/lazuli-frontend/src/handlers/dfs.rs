@@ -174,7 +174,7 @@ pub async fn create_filesystem(
 ) -> Result<Response<ResponseBody>, AzureError> {
     require_hns(frontend, ctx)?;
     let metadata = properties(parts)?.unwrap_or_default();
-    let (account, fs) = (ctx.account().to_string(), ctx.container().to_string());
+    let (account, fs) = ctx.container_names();
     let row = blocking(frontend, move |p| p.create_container(&account, &fs, metadata, None))
         .await
         .map_err(dfs_error)?;
@@ -191,7 +191,7 @@ pub async fn delete_filesystem(
 ) -> Result<Response<ResponseBody>, AzureError> {
     require_hns(frontend, ctx)?;
     let conditions = http_util::conditions(&parts.headers)?;
-    let (account, fs) = (ctx.account().to_string(), ctx.container().to_string());
+    let (account, fs) = ctx.container_names();
     blocking(frontend, move |p| p.delete_container(&account, &fs, &conditions))
         .await
         .map_err(dfs_error)?;
@@ -203,7 +203,7 @@ pub async fn get_filesystem_properties(
     ctx: &Ctx,
 ) -> Result<Response<ResponseBody>, AzureError> {
     require_hns(frontend, ctx)?;
-    let (account, fs) = (ctx.account().to_string(), ctx.container().to_string());
+    let (account, fs) = ctx.container_names();
     let row = blocking(frontend, move |p| p.get_container(&account, &fs))
         .await
         .map_err(dfs_error)?;
@@ -222,7 +222,7 @@ pub async fn set_filesystem_properties(
     require_hns(frontend, ctx)?;
     let metadata = properties(parts)?.unwrap_or_default();
     let conditions = http_util::conditions(&parts.headers)?;
-    let (account, fs) = (ctx.account().to_string(), ctx.container().to_string());
+    let (account, fs) = ctx.container_names();
     let row = blocking(frontend, move |p| {
         p.set_container_metadata(&account, &fs, metadata, &conditions)
     })
@@ -250,7 +250,7 @@ pub async fn list_paths(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<
         ),
         None => None,
     };
-    let (account, fs) = (ctx.account().to_string(), ctx.container().to_string());
+    let (account, fs) = ctx.container_names();
     let page = blocking(frontend, move |p| {
         p.list_paths(&account, &fs, &directory, recursive, max, continuation.as_deref())
     })
@@ -292,11 +292,7 @@ pub async fn create_path(
         acl: header_string(&parts.headers, "x-ms-acl")?,
     };
     let conditions = http_util::conditions(&parts.headers)?;
-    let (account, fs, path) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, fs, path) = ctx.blob_names();
     let row = blocking(frontend, move |p| {
         p.create_path(&account, &fs, &path, is_directory, &new, &conditions)
     })
@@ -365,11 +361,7 @@ pub async fn rename_path(
     }
     let dest_conditions = http_util::conditions(&parts.headers)?;
     let src_conditions = source_conditions(&parts.headers)?;
-    let (account, fs, path) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, fs, path) = ctx.blob_names();
     let row = blocking(frontend, move |p| {
         p.rename_path(&account, &fs, &source_path, &path, &dest_conditions, &src_conditions)
     })
@@ -389,11 +381,7 @@ pub async fn delete_path(
     require_hns(frontend, ctx)?;
     let recursive = query_bool(ctx, "recursive")?.unwrap_or(false);
     let conditions = http_util::conditions(&parts.headers)?;
-    let (account, fs, path) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, fs, path) = ctx.blob_names();
     blocking(frontend, move |p| {
         p.delete_path(&account, &fs, &path, recursive, &conditions)
     })
@@ -454,11 +442,7 @@ fn path_property_headers(r: &mut Response<ResponseBody>, row: &PathRow, with_pro
 pub async fn get_path_properties(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<ResponseBody>, AzureError> {
     require_hns(frontend, ctx)?;
     let action = ctx.query.get("action").map(str::to_string);
-    let (account, fs, path) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, fs, path) = ctx.blob_names();
     let row = blocking(frontend, move |p| p.get_path(&account, &fs, &path)).await?;
     let mut r = response(StatusCode::OK, empty());
     match action.as_deref() {
@@ -484,11 +468,7 @@ pub async fn set_path_properties(
     let metadata = properties(parts)?;
     let headers = path_headers(&parts.headers)?;
     let conditions = http_util::conditions(&parts.headers)?;
-    let (account, fs, path) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, fs, path) = ctx.blob_names();
     let row = blocking(frontend, move |p| {
         p.update_path(&account, &fs, &path, &conditions, |row| {
             if let Some(metadata) = metadata {
@@ -524,11 +504,7 @@ pub async fn set_access_control(
         ));
     }
     let conditions = http_util::conditions(&parts.headers)?;
-    let (account, fs, path) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, fs, path) = ctx.blob_names();
     let row = blocking(frontend, move |p| {
         p.update_path(&account, &fs, &path, &conditions, |row| {
             if let Some(owner) = owner {
@@ -576,11 +552,7 @@ pub async fn append(
     let received =
         super::blob::receive_checked(frontend, parts, body, PUT_BLOCK_BYTES_MAX, false, "content-md5").await?;
     let len = received.body.len;
-    let (account, fs, path) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, fs, path) = ctx.blob_names();
     let row = blocking(frontend, move |p| {
         p.append_path(&account, &fs, &path, position, received.body)?;
         if flush {
@@ -614,11 +586,7 @@ pub async fn flush(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Result
     let headers = path_headers(&parts.headers)?;
     let conditions = http_util::conditions(&parts.headers)?;
     let _ = header_bool(&parts.headers, "x-ms-close");
-    let (account, fs, path) = (
-        ctx.account().to_string(),
-        ctx.container().to_string(),
-        ctx.blob().to_string(),
-    );
+    let (account, fs, path) = ctx.blob_names();
     let row = blocking(frontend, move |p| {
         p.flush_path(&account, &fs, &path, position, retain, headers, &conditions)
     })
