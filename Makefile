@@ -1,6 +1,7 @@
 # Lazuli build and test entry points. `make test` is what CI runs (see .ci/run).
 #
-#   make test        cargo tests, build the server, then the SDK conformance suite
+#   make test        cargo tests, build the server, the SDK conformance suite, 5 s of each fuzz target
+#   make fuzz        every fuzz target for FUZZ_SECONDS (default 600)
 #   make test-sdk    only the SDK suite (against target/debug/lazuli, built beforehand)
 #   make venv        the Python virtualenv for the suite (reruns only when the pins change)
 #   make fmt         cargo fmt
@@ -32,7 +33,7 @@ VENV_STAMP := $(VENV)/.lazuli-requirements.stamp
 LAZULI_BIN ?= $(CURDIR)/target/debug/lazuli
 PYTEST_ARGS ?=
 
-.PHONY: test test-rust build test-sdk venv venv-freeze fmt clippy
+.PHONY: test test-rust build test-sdk venv venv-freeze fmt clippy fuzz fuzz-short
 
 venv: $(VENV_STAMP)
 
@@ -58,6 +59,7 @@ test:
 	$(MAKE) --no-print-directory test-rust
 	$(MAKE) --no-print-directory build
 	$(MAKE) --no-print-directory test-sdk
+	$(MAKE) --no-print-directory fuzz-short
 
 test-rust:
 	cargo test --workspace
@@ -67,6 +69,16 @@ build:
 
 test-sdk: venv
 	LAZULI_BIN="$(LAZULI_BIN)" $(VENV_PY) -m pytest $(SDK_DIR) $(PYTEST_ARGS)
+
+# Every fuzz target (fuzz/), briefly in `make test`, for as long as you like with `make fuzz`
+# (FUZZ_SECONDS per target; cargo-fuzz is installed from crates.io when missing).
+FUZZ_SECONDS ?= 600
+
+fuzz-short:
+	bash fuzz/run.sh 5
+
+fuzz:
+	bash fuzz/run.sh $(FUZZ_SECONDS)
 
 fmt:
 	cargo fmt --all
