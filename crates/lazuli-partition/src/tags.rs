@@ -172,7 +172,19 @@ impl Partition {
             return Ok(FoundBlobs::default());
         };
         let base = tags_prefix(account);
-        let (range_start, range_end) = comparison_range(driver);
+        // Every comparison on the driving key narrows the scan: `id >= a AND id < b` scans
+        // only [a, b), not everything from a on.
+        let (range_start, range_end) = tag_filters
+            .iter()
+            .filter(|c| c.key == driver.key)
+            .map(|c| comparison_range(c))
+            .fold(comparison_range(driver), |(start, end), (s, e)| {
+                let end = match (end, e) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                (start.max(s), end)
+            });
         let mut start = [base.as_slice(), &range_start].concat();
         if let Some(marker) = marker {
             start = start.max([base.as_slice(), marker].concat());
