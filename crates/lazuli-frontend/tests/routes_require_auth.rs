@@ -302,7 +302,13 @@ fn routes() -> Vec<Route> {
             &[("x-ms-blob-type", "AppendBlob")],
             b"",
         ),
-        route(AppendBlock, Method::PUT, "/devstoreaccount1/cnt/ab?comp=appendblock", &[], b"more"),
+        route(
+            AppendBlock,
+            Method::PUT,
+            "/devstoreaccount1/cnt/ab?comp=appendblock",
+            &[],
+            b"more",
+        ),
         route(
             AppendBlockFromUrl,
             Method::PUT,
@@ -310,7 +316,13 @@ fn routes() -> Vec<Route> {
             &[("x-ms-copy-source", COPY_SOURCE)],
             b"",
         ),
-        route(SealAppendBlob, Method::PUT, "/devstoreaccount1/cnt/ab?comp=seal", &[], b""),
+        route(
+            SealAppendBlob,
+            Method::PUT,
+            "/devstoreaccount1/cnt/ab?comp=seal",
+            &[],
+            b"",
+        ),
         route(
             PutPageBlob,
             Method::PUT,
@@ -325,7 +337,13 @@ fn routes() -> Vec<Route> {
             &[("x-ms-page-write", "update"), ("x-ms-range", "bytes=0-511")],
             PAGE,
         ),
-        route(GetPageRanges, Method::GET, "/devstoreaccount1/cnt/pb?comp=pagelist", &[], b""),
+        route(
+            GetPageRanges,
+            Method::GET,
+            "/devstoreaccount1/cnt/pb?comp=pagelist",
+            &[],
+            b"",
+        ),
         route(
             IncrementalCopyBlob,
             Method::PUT,
@@ -354,10 +372,34 @@ fn routes() -> Vec<Route> {
         ),
         // DFS: the test account has no hierarchical namespace, so each is refused (409) once
         // authenticated and authorized; `tests/sdk/test_dfs.py` runs them on an HNS account.
-        route(DfsListFilesystems, Method::GET, "/devstoreaccount1?resource=account", &[], b""),
-        route(DfsCreateFilesystem, Method::PUT, "/devstoreaccount1/fs2?resource=filesystem", &[], b""),
-        route(DfsDeleteFilesystem, Method::DELETE, "/devstoreaccount1/cnt?resource=filesystem", &[], b""),
-        route(DfsGetFilesystemProperties, Method::HEAD, "/devstoreaccount1/cnt?resource=filesystem", &[], b""),
+        route(
+            DfsListFilesystems,
+            Method::GET,
+            "/devstoreaccount1?resource=account",
+            &[],
+            b"",
+        ),
+        route(
+            DfsCreateFilesystem,
+            Method::PUT,
+            "/devstoreaccount1/fs2?resource=filesystem",
+            &[],
+            b"",
+        ),
+        route(
+            DfsDeleteFilesystem,
+            Method::DELETE,
+            "/devstoreaccount1/cnt?resource=filesystem",
+            &[],
+            b"",
+        ),
+        route(
+            DfsGetFilesystemProperties,
+            Method::HEAD,
+            "/devstoreaccount1/cnt?resource=filesystem",
+            &[],
+            b"",
+        ),
         route(
             DfsSetFilesystemProperties,
             Method::PATCH,
@@ -365,8 +407,20 @@ fn routes() -> Vec<Route> {
             &[("x-ms-properties", "k=dg==")],
             b"",
         ),
-        route(DfsListPaths, Method::GET, "/devstoreaccount1/cnt?resource=filesystem&recursive=true", &[], b""),
-        route(DfsCreatePath, Method::PUT, "/devstoreaccount1/cnt/dir?resource=directory", &[], b""),
+        route(
+            DfsListPaths,
+            Method::GET,
+            "/devstoreaccount1/cnt?resource=filesystem&recursive=true",
+            &[],
+            b"",
+        ),
+        route(
+            DfsCreatePath,
+            Method::PUT,
+            "/devstoreaccount1/cnt/dir?resource=directory",
+            &[],
+            b"",
+        ),
         route(
             DfsRenamePath,
             Method::PUT,
@@ -374,8 +428,20 @@ fn routes() -> Vec<Route> {
             &[("x-ms-rename-source", "/cnt/b")],
             b"",
         ),
-        route(DfsDeletePath, Method::DELETE, "/devstoreaccount1/cnt/b?recursive=true", &[], b""),
-        route(DfsGetPathProperties, Method::HEAD, "/devstoreaccount1/cnt/b?action=getStatus", &[], b""),
+        route(
+            DfsDeletePath,
+            Method::DELETE,
+            "/devstoreaccount1/cnt/b?recursive=true",
+            &[],
+            b"",
+        ),
+        route(
+            DfsGetPathProperties,
+            Method::HEAD,
+            "/devstoreaccount1/cnt/b?action=getStatus",
+            &[],
+            b"",
+        ),
         route(
             DfsSetPathProperties,
             Method::PATCH,
@@ -390,8 +456,20 @@ fn routes() -> Vec<Route> {
             &[("x-ms-permissions", "rwxr-x---")],
             b"",
         ),
-        route(DfsAppend, Method::PATCH, "/devstoreaccount1/cnt/b?action=append&position=0", &[], b"x"),
-        route(DfsFlush, Method::PATCH, "/devstoreaccount1/cnt/b?action=flush&position=0", &[], b""),
+        route(
+            DfsAppend,
+            Method::PATCH,
+            "/devstoreaccount1/cnt/b?action=append&position=0",
+            &[],
+            b"x",
+        ),
+        route(
+            DfsFlush,
+            Method::PATCH,
+            "/devstoreaccount1/cnt/b?action=flush&position=0",
+            &[],
+            b"",
+        ),
     ]
 }
 
@@ -562,10 +640,9 @@ async fn every_route_is_served_with_the_account_key() {
                 (409, "IncrementalCopySourceMustBeSnapshot")
             ),
             // Served, but no container was soft-deleted.
-            Operation::RestoreContainer => assert_eq!(
-                (reply.status.as_u16(), reply.error_code()),
-                (404, "ContainerNotFound")
-            ),
+            Operation::RestoreContainer => {
+                assert_eq!((reply.status.as_u16(), reply.error_code()), (404, "ContainerNotFound"))
+            }
             // DFS needs a hierarchical namespace, which the test account does not have.
             operation if operation.is_dfs() => assert_eq!(
                 (reply.status.as_u16(), reply.error_code()),

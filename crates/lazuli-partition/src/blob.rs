@@ -91,7 +91,12 @@ fn invalid_block_list() -> AzureError {
 }
 
 impl Partition {
-    pub(crate) fn read_blob_row(&self, account: &str, container: &str, blob: &str) -> Result<Option<BlobRow>, AzureError> {
+    pub(crate) fn read_blob_row(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+    ) -> Result<Option<BlobRow>, AzureError> {
         // HNS accounts: the RFC's resolver finds the path row (Blob writes there are refused
         // by the front-end until the Blob API over path rows is complete).
         if self.is_hns(account) {

@@ -33,19 +33,21 @@ use lazuli_table::{Table, TableError, TableOptions};
 use lazuli_types::{AzureError, ErrorCode};
 use time::OffsetDateTime;
 
+pub use append::{AppendConditions, APPEND_BLOCK_BYTES_MAX};
 pub use blob::{
     BlockListItem, BlockListKind, BlockLists, ListBlobsOptions, ListBlobsPage, UploadedBody, BLOCK_ID_BYTES_MAX,
     COMMITTED_BLOCKS_MAX,
 };
-pub use append::{AppendConditions, APPEND_BLOCK_BYTES_MAX};
 pub use container::ListContainersPage;
 pub use copy::{CopyState, PinnedSource};
 pub use data::GcReport;
 pub use lease::{lease_view, LeaseAction, LeaseOutcome, LeaseView};
+pub use page::{
+    PageExtent, Piece, SequenceAction, SequenceConditions, PAGE_BLOB_BYTES_MAX, PAGE_BYTES, PAGE_WRITE_BYTES_MAX,
+};
+pub use rows::{BlobRow, BlockRow, CommittedBlock, ContainerRow, HttpHeaders, Segment};
 pub use snapshot::{BlobVersion, DeleteOptions, DeleteSnapshots};
 pub use tags::{FoundBlobs, NewBlobOptions, TaggedBlob};
-pub use page::{PageExtent, Piece, SequenceAction, SequenceConditions, PAGE_BLOB_BYTES_MAX, PAGE_BYTES, PAGE_WRITE_BYTES_MAX};
-pub use rows::{BlobRow, BlockRow, CommittedBlock, ContainerRow, HttpHeaders, Segment};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PartitionError {
