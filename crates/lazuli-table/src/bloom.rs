@@ -1,6 +1,6 @@
 //! The bloom filter of a checkpoint: lets a point read skip checkpoints that cannot hold the key.
 
-use crate::limits::{BLOOM_BITS_PER_KEY, BLOOM_PROBES};
+use crate::limits::{BLOOM_BITS_PER_KEY, BLOOM_BYTES_MAX, BLOOM_PROBES};
 
 /// 64-bit FNV-1a followed by a murmur3 finalizer: FNV alone mixes the last bytes poorly, and keys
 /// that differ only in a trailing counter are the common case (`blob-00000001`, ...). The hash is
@@ -28,7 +28,7 @@ pub(crate) struct Bloom {
 impl Bloom {
     /// A filter sized for `keys` keys (at least 64 bits so tiny checkpoints still filter).
     pub(crate) fn with_capacity(keys: usize) -> Self {
-        let bits = (keys.saturating_mul(BLOOM_BITS_PER_KEY)).max(64);
+        let bits = keys.saturating_mul(BLOOM_BITS_PER_KEY).clamp(64, BLOOM_BYTES_MAX * 8);
         Bloom {
             bits: vec![0; bits.div_ceil(8)],
             probes: BLOOM_PROBES,
@@ -90,6 +90,7 @@ mod tests {
     #[test]
     fn no_false_negatives_and_few_false_positives() {
         let mut bloom = Bloom::with_capacity(10_000);
+        assert_eq!(Bloom::with_capacity(usize::MAX).bits().len(), BLOOM_BYTES_MAX, "capped");
         for i in 0..10_000 {
             bloom.insert(format!("blob-{i:08}").as_bytes());
         }

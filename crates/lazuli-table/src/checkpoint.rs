@@ -188,7 +188,7 @@ impl Checkpoint {
                 return Err(corrupt(format!("checkpoint {id}: block index out of order")));
             }
         }
-        let mut bits = Vec::with_capacity(f.bloom_bytes.min(64 << 20) as usize);
+        let mut bits = Vec::with_capacity(f.bloom_bytes.min(crate::limits::BLOOM_BYTES_MAX as u64) as usize);
         for loc in &f.bloom_parts {
             *extents.entry(loc.extent).or_default() += u64::from(loc.len);
             let part = rows.read(*loc)?;

@@ -69,7 +69,8 @@ impl TableInner {
             manifest.next_checkpoint_id += 1;
             id
         };
-        let expected_keys: u64 = inputs.iter().map(|c| c.summary.entries).sum();
+        // Footer counts come from disk: add without overflow (the bloom size is capped too).
+        let expected_keys: u64 = inputs.iter().fold(0u64, |sum, c| sum.saturating_add(c.summary.entries));
         let min_seq = inputs.iter().map(|c| c.summary.min_seq).min().unwrap_or(0);
         let max_seq = inputs.iter().map(|c| c.summary.max_seq).max().unwrap_or(0);
         let mut writer = CheckpointWriter::new(

@@ -36,6 +36,11 @@ pub(crate) const MANIFEST_CHECKPOINTS_MAX: usize = 100_000;
 
 /// Bits of bloom filter per key: about 1% false positives with 7 probes.
 pub(crate) const BLOOM_BITS_PER_KEY: usize = 10;
+/// The largest bloom filter a checkpoint gets (512 Mbit: about 50 million keys at the target
+/// rate). The size comes from key counts that compaction reads from footers; capping it keeps
+/// a damaged or lying footer from asking for an absurd allocation. A bigger checkpoint only
+/// gets a higher false-positive rate, never a wrong answer.
+pub(crate) const BLOOM_BYTES_MAX: usize = 64 << 20;
 
 /// Probes per bloom lookup, the optimum for 10 bits per key (10 · ln 2 ≈ 7).
 pub(crate) const BLOOM_PROBES: u8 = 7;
