@@ -45,6 +45,13 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const CONNECTIONS_MAX: usize = 4096;
 /// A client must finish sending request headers within this time (slow-loris defence).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Request headers per request: metadata is bounded by size (8 KiB), not by count, so a
+/// legitimate request can carry a few hundred `x-ms-meta-*` headers; hyper's default of 100
+/// would refuse it.
+pub const REQUEST_HEADERS_MAX: usize = 1024;
+/// The read buffer, and so the largest request head (request line plus headers) accepted;
+/// the service refuses heads far smaller than this, and it bounds per-connection memory.
+pub const REQUEST_HEAD_BYTES_MAX: usize = 64 * 1024;
 /// How long in-flight requests may take to finish at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -91,7 +98,9 @@ pub async fn serve_with_tls(
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
-            .keep_alive(true);
+            .keep_alive(true)
+            .max_headers(REQUEST_HEADERS_MAX)
+            .max_buf_size(REQUEST_HEAD_BYTES_MAX);
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {

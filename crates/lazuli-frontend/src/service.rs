@@ -205,6 +205,14 @@ impl Frontend {
         request_id: &str,
     ) -> Result<(Response<ResponseBody>, Ctx), (AzureError, Option<Operation>, Option<String>, bool)> {
         let (parts, body) = request.into_parts();
+        // hyper bounds the head only while it is incomplete; a head that arrives whole is
+        // measured here.
+        let head_bytes: usize = parts.headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
+        if head_bytes > crate::server::REQUEST_HEAD_BYTES_MAX {
+            let error = AzureError::new(ErrorCode::InvalidHeaderValue, "The request headers are too long.")
+                .with_detail("MaxLimit", crate::server::REQUEST_HEAD_BYTES_MAX.to_string());
+            return Err((error, None, None, false));
+        }
         let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok());
         let target = router::parse_target(parts.uri.path(), host).map_err(|e| (e, None, None, false))?;
         let query = Query::parse(parts.uri.query()).map_err(|e| (e, None, Some(target.account.clone()), false))?;
