@@ -339,13 +339,36 @@ pub fn parse_target(raw_path: &str, host: Option<&str>) -> Result<Target, AzureE
         None => (rest, ""),
     };
     let container = (!container.is_empty()).then(|| decode_segment(container)).transpose()?;
-    let blob = (!blob.is_empty()).then(|| decode_segment(blob)).transpose()?;
+    let blob = (!blob.is_empty())
+        .then(|| decode_segment(blob).map(|name| resolve_dot_segments(&name)))
+        .transpose()?
+        .filter(|name| !name.is_empty());
     Ok(Target {
         account,
         container,
         blob,
         path_style,
     })
+}
+
+/// Resolves `.` and `..` segments of a blob name the way the service's URL handling does
+/// (`a/../b` is `b`, `./c` is `c`, also when the dots or slashes were percent-encoded), never
+/// climbing above the container. Names without such segments are returned unchanged.
+fn resolve_dot_segments(name: &str) -> String {
+    if !name.split('/').any(|segment| segment == "." || segment == "..") {
+        return name.to_string();
+    }
+    let mut kept: Vec<&str> = Vec::new();
+    for segment in name.split('/') {
+        match segment {
+            "." => {}
+            ".." => {
+                kept.pop();
+            }
+            other => kept.push(other),
+        }
+    }
+    kept.join("/")
 }
 
 fn unknown_comp(comp: &str) -> AzureError {
@@ -598,6 +621,13 @@ mod tests {
         let t = parse_target("/devstoreaccount1", Some("localhost")).unwrap();
         assert_eq!(t.container, None);
         assert!(parse_target("/a/c/%FF", None).is_err());
+        let blob = |path: &str| parse_target(path, Some("127.0.0.1")).unwrap().blob;
+        assert_eq!(blob("/a/c/x/../y").as_deref(), Some("y"));
+        assert_eq!(blob("/a/c/./z").as_deref(), Some("z"));
+        assert_eq!(blob("/a/c/%2E%2E%2Fk").as_deref(), Some("k"));
+        assert_eq!(blob("/a/c/../../k").as_deref(), Some("k"));
+        assert_eq!(blob("/a/c/x..y/.z").as_deref(), Some("x..y/.z"));
+        assert_eq!(blob("/a/c/x/.."), None);
     }
 
     #[test]

@@ -466,6 +466,9 @@ pub fn render_error(error: &AzureError, request_id: &str, method: &Method, dfs: 
     };
     let mut response = response(status, body);
     set_header(&mut response, "x-ms-error-code", error.code.as_str());
+    for (name, value) in &error.headers {
+        set_header(&mut response, name, value);
+    }
     if method != Method::HEAD {
         set_header(
             &mut response,

@@ -139,9 +139,8 @@ async fn dot_segments_stay_inside_the_container() {
 
 /// The service resolves dot segments before routing (`./key`, `%2E/key`, `.%2Fkey` all address
 /// `key`, as a raw REST probe reported in Azure/azure-sdk-for-rust#5275 shows), so `a/../b` is the
-/// blob `b`. Lazuli keeps the name verbatim.
+/// blob `b`.
 #[tokio::test]
-#[ignore = "differs from the service: Lazuli does not resolve dot segments in blob names (stores `a/../b` verbatim)"]
 async fn dot_segments_are_resolved_like_the_service() {
     let server = start().await;
     create_container(&server, "cnt").await;

@@ -147,6 +147,9 @@ pub struct AzureError {
     /// Overrides the code's status (a few codes answer with another status in some cases,
     /// e.g. `InvalidRange` on a ranged read answers 416 but `OutOfRangeInput` on a header 400).
     pub status: Option<u16>,
+    /// Response headers the error carries besides `x-ms-error-code` (e.g. a 416's
+    /// `Content-Range: bytes */<size>`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl AzureError {
@@ -156,6 +159,7 @@ impl AzureError {
             message: message.into(),
             details: Vec::new(),
             status: None,
+            headers: Vec::new(),
         }
     }
     pub fn with_detail(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -164,6 +168,10 @@ impl AzureError {
     }
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = Some(status);
+        self
+    }
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
         self
     }
     pub fn status(&self) -> u16 {

@@ -404,7 +404,8 @@ pub async fn get_blob(
                     ErrorCode::InvalidRange,
                     "The range specified is invalid for the current size of the resource.",
                 )
-                .with_status(416));
+                .with_status(416)
+                .with_header("content-range", format!("bytes */{size}")));
             }
         },
     };
