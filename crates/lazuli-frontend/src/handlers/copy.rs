@@ -111,6 +111,30 @@ fn source_conditions(headers: &HeaderMap) -> Result<Conditions, AzureError> {
 }
 
 /// Checks that the request may read a source blob of this server.
+/// A source on this server, authorized and read under its blob's lock after its source
+/// conditions; its segments stay referenced until the caller unpins it.
+async fn pin_local_source(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+    target: &Target,
+    uri: &Uri,
+) -> Result<lazuli_partition::PinnedSource, AzureError> {
+    authorize_local(frontend, ctx, target, uri).await?;
+    let conditions = source_conditions(&parts.headers)?;
+    let (a, c, b) = (
+        target.account.clone(),
+        target.container.clone().unwrap_or_default(),
+        target.blob.clone().unwrap_or_default(),
+    );
+    blocking(frontend, move |p| p.pin_source(&a, &c, &b, &conditions))
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::BlobNotFound | ErrorCode::ContainerNotFound => cannot_verify(404, e.message),
+            _ => e,
+        })
+}
+
 async fn authorize_local(frontend: &Arc<Frontend>, ctx: &Ctx, target: &Target, uri: &Uri) -> Result<(), AzureError> {
     let has_sig = Query::parse(uri.query()).map(|q| q.has("sig")).unwrap_or(false);
     // The destination's own account key also grants reading its sources in that account.
@@ -647,19 +671,7 @@ pub async fn put_block_from_url(
     };
     let body = match source {
         Source::Local { target, uri } => {
-            authorize_local(frontend, ctx, &target, &uri).await?;
-            let conditions = source_conditions(&parts.headers)?;
-            let (a, c, b) = (
-                target.account.clone(),
-                target.container.clone().unwrap_or_default(),
-                target.blob.clone().unwrap_or_default(),
-            );
-            let pinned = blocking(frontend, move |p| p.pin_source(&a, &c, &b, &conditions))
-                .await
-                .map_err(|e| match e.code {
-                    ErrorCode::BlobNotFound | ErrorCode::ContainerNotFound => cannot_verify(404, e.message),
-                    _ => e,
-                })?;
+            let pinned = pin_local_source(frontend, ctx, parts, &target, &uri).await?;
             let size = pinned.row.content_length;
             let (start, len) = match range.map(|r| r.resolve(size)) {
                 None => (0, size),
@@ -779,19 +791,7 @@ pub(crate) async fn read_source_range(
     let (want_md5, want_crc) = source_checksums(parts)?;
     let read = match source {
         Source::Local { target, uri } => {
-            authorize_local(frontend, ctx, &target, &uri).await?;
-            let conditions = source_conditions(&parts.headers)?;
-            let (a, c, b) = (
-                target.account.clone(),
-                target.container.clone().unwrap_or_default(),
-                target.blob.clone().unwrap_or_default(),
-            );
-            let pinned = blocking(frontend, move |p| p.pin_source(&a, &c, &b, &conditions))
-                .await
-                .map_err(|e| match e.code {
-                    ErrorCode::BlobNotFound | ErrorCode::ContainerNotFound => cannot_verify(404, e.message),
-                    _ => e,
-                })?;
+            let pinned = pin_local_source(frontend, ctx, parts, &target, &uri).await?;
             let size = pinned.row.content_length;
             let (start, len) = match range.map(|r| r.resolve(size)) {
                 None => (0, size),
