@@ -1,13 +1,27 @@
 //! The timestamp formats of the wire: RFC 1123 for HTTP dates, ISO 8601 with seven fractional
 //! digits for snapshots, versions and XML dates.
 
-use std::time::SystemTime;
-
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// `Wed, 26 Oct 2016 20:39:39 GMT`, for any representable time (formatting through
+/// `SystemTime` would panic before 1970 or after 9999).
 pub fn rfc1123(t: OffsetDateTime) -> String {
-    httpdate::fmt_http_date(SystemTime::from(t))
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[usize::from(t.weekday().number_days_from_monday())],
+        t.day(),
+        MONTHS[usize::from(u8::from(t.month()) - 1)],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 pub fn parse_rfc1123(value: &str) -> Option<OffsetDateTime> {

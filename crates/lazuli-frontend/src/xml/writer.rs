@@ -6,7 +6,7 @@
 //! and names that XML cannot carry are percent-encoded.
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use time::{OffsetDateTime, UtcOffset};
+use time::OffsetDateTime;
 
 use super::reader::is_xml_char;
 
@@ -83,40 +83,7 @@ pub(crate) fn push_name(buf: &mut Vec<u8>, name: &str, mode: Escape) {
     buf.extend_from_slice(b"</Name>");
 }
 
-/// RFC 1123 (`Wed, 26 Oct 2016 20:39:39 GMT`), as in `Last-Modified` and listing dates.
-pub(crate) fn rfc1123(t: OffsetDateTime) -> String {
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let t = t.to_offset(UtcOffset::UTC);
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        DAYS[usize::from(t.weekday().number_days_from_monday())],
-        t.day(),
-        MONTHS[usize::from(u8::from(t.month()) - 1)],
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
-/// ISO 8601 with seven fractional digits (`2019-09-11T02:19:05.4457059Z`), the form of the
-/// `Time:` line in error messages, of snapshot times and of stored access policy times.
-pub(crate) fn iso8601_7(t: OffsetDateTime) -> String {
-    let t = t.to_offset(UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.nanosecond() / 100
-    )
-}
+pub(crate) use lazuli_types::time_fmt::{iso8601_7, rfc1123};
 
 /// An element writer over a byte buffer.
 #[derive(Default)]
