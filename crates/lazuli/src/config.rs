@@ -197,7 +197,7 @@ impl Settings {
 fn parse_account(spec: &str) -> anyhow::Result<Account> {
     let mut parts = spec.split(':');
     let name = parts.next().unwrap_or_default().trim().to_string();
-    if !lazuli_types_account_name_ok(&name) {
+    if !lazuli_types::names::is_valid_account_name(&name) {
         bail!("invalid account name {name:?} (3-24 lowercase letters and digits)");
     }
     let keys: Vec<Vec<u8>> = parts
@@ -211,10 +211,6 @@ fn parse_account(spec: &str) -> anyhow::Result<Account> {
         bail!("account {name}: give one or two keys");
     }
     Ok(Account { name, keys })
-}
-
-fn lazuli_types_account_name_ok(name: &str) -> bool {
-    (3..=24).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 #[cfg(test)]
