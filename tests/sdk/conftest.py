@@ -72,6 +72,23 @@ def server(workdir) -> Server:
         srv.stop()
 
 
+@pytest.fixture(scope="session")
+def flat_server(workdir) -> Server:
+    """A server whose development account has a flat namespace (`LAZULI_HNS_ACCOUNTS=`), for
+    the Blob behaviour of accounts without a hierarchical namespace (the default account has
+    one, so its listings show directories)."""
+    if external_url():
+        pytest.skip("needs a server of its own; LAZULI_URL points at an external one")
+    srv = Server.spawn(_binary(), workdir / "flat-data", workdir / "flat-server.log",
+                       env_extra={"LAZULI_HNS_ACCOUNTS": ""})
+    _active_servers.append(srv)
+    try:
+        yield srv
+    finally:
+        _active_servers.remove(srv)
+        srv.stop()
+
+
 @pytest.fixture
 def start_server(workdir, request):
     """Factory for a dedicated server (restart tests): start_server(location=None, env=None).
@@ -111,6 +128,18 @@ def container(service, request):
     """A fresh private container for this test, deleted afterwards."""
     name = sdkutil.unique_name(request.node.name)
     client = service.get_container_client(name)
+    client.create_container()
+    yield client
+    try:
+        client.delete_container()
+    except Exception:  # noqa: BLE001 - the test may have deleted it already
+        pass
+
+
+@pytest.fixture
+def flat_container(flat_server, request):
+    """A fresh container in an account without a hierarchical namespace."""
+    client = flat_server.service_client().get_container_client(sdkutil.unique_name(request.node.name))
     client.create_container()
     yield client
     try:

@@ -144,8 +144,10 @@ def test_exists(container):
 TREE = ["a/1", "a/2", "a/b/3", "c", "d/4", "d/5/6"]
 
 
+# These listings are the flat namespace's (test_hns_blob.py has the hierarchical one's).
 @pytest.fixture
-def tree(container):
+def tree(flat_container):
+    container = flat_container
     for i, name in enumerate(TREE):
         container.upload_blob(name, name.encode() * (i + 1), metadata={"n": str(i)})
     return container
@@ -215,7 +217,8 @@ def test_list_blobs_missing_container(service):
     assert e.value.error_code == "ContainerNotFound"
 
 
-def test_list_many_blobs_across_pages(container):
+def test_list_many_blobs_across_pages(flat_container):
+    container = flat_container
     from concurrent.futures import ThreadPoolExecutor
 
     names = [f"many/{i:05d}" for i in range(700)]

@@ -1,8 +1,8 @@
 """ADLS Gen2 (DFS) through azure-storage-file-datalake, on the same port as Blob.
 
-DFS needs an account with a hierarchical namespace (opt-in per account: `LAZULI_HNS_ACCOUNTS`),
-so these tests run against a dedicated server started with the development account HNS-enabled;
-the shared server (no HNS) must refuse DFS path operations with a clear error.
+DFS needs an account with a hierarchical namespace: the development account has one by default
+(`LAZULI_HNS_ACCOUNTS` configures which accounts do), so these tests use the shared server; an
+account without one must refuse DFS path operations with a clear error.
 
 Like test_more_operations.py: a test whose first DFS call answers 501 (with an error code) is
 skipped, so these tests are the to-do list for what is not implemented; anything else that goes
@@ -22,19 +22,10 @@ import sdkutil
 datalake = pytest.importorskip("azure.storage.filedatalake")
 
 
-@pytest.fixture(scope="module")
-def hns_server(workdir):
-    """A server of its own whose development account has a hierarchical namespace."""
-    if conftest.external_url():
-        pytest.skip("needs a server of its own; LAZULI_URL points at an external one")
-    srv = sdkutil.Server.spawn(conftest._binary(), workdir / "hns-data", workdir / "hns-server.log",
-                               env_extra={"LAZULI_HNS_ACCOUNTS": sdkutil.ACCOUNT})
-    conftest._active_servers.append(srv)
-    try:
-        yield srv
-    finally:
-        conftest._active_servers.remove(srv)
-        srv.stop()
+@pytest.fixture
+def hns_server(server):
+    """The shared server: its development account has a hierarchical namespace by default."""
+    return server
 
 
 def attempt(fn, *args, **kwargs):
@@ -190,15 +181,15 @@ def test_account_info_reports_hns_on_hns_account(hns_server):
     assert hns_server.service_client().get_account_information()["is_hns_enabled"] in (True, "true")
 
 
-def test_non_hns_account_refuses_dfs_paths(server, container):
-    # The shared server's account has no hierarchical namespace: nothing changes for its Blob
-    # API, and DFS path operations answer a clear 409.
-    dls = datalake.DataLakeServiceClient.from_connection_string(server.conn_str, **sdkutil.SDK_CLIENT_KWARGS)
-    fs = dls.get_file_system_client(container.container_name)
+def test_non_hns_account_refuses_dfs_paths(flat_server, flat_container):
+    # An account configured without a hierarchical namespace (`LAZULI_HNS_ACCOUNTS=`): nothing
+    # changes for its Blob API, and DFS path operations answer a clear 409.
+    dls = datalake.DataLakeServiceClient.from_connection_string(flat_server.conn_str, **sdkutil.SDK_CLIENT_KWARGS)
+    fs = dls.get_file_system_client(flat_container.container_name)
     with pytest.raises(HttpResponseError) as e:
         fs.create_directory("d")
     assert (e.value.status_code, e.value.error_code) == (409, "HierarchicalNamespaceNotEnabled")
-    assert server.service_client().get_account_information()["is_hns_enabled"] in (False, "false")
+    assert flat_server.service_client().get_account_information()["is_hns_enabled"] in (False, "false")
 
 
 def test_filesystem_rest_wire_format(hns_server, request):

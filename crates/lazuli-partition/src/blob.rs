@@ -97,8 +97,7 @@ impl Partition {
         container: &str,
         blob: &str,
     ) -> Result<Option<BlobRow>, AzureError> {
-        // HNS accounts: the RFC's resolver finds the path row (Blob writes there are refused
-        // by the front-end until the Blob API over path rows is complete).
+        // HNS accounts: the RFC's resolver finds the path row.
         if self.is_hns(account) {
             return self.hns_blob_row(account, container, blob);
         }
@@ -176,6 +175,9 @@ impl Partition {
         blob: &str,
         change: impl FnOnce(Option<&BlobRow>) -> Result<(Option<BlobRow>, WriteBatch, Vec<Segment>), AzureError>,
     ) -> Result<Option<BlobRow>, AzureError> {
+        if self.is_hns(account) {
+            return self.modify_hns_blob(account, container, blob, change);
+        }
         let _container_guard = self.locks.container_shared(account, container);
         if !self.container_exists(account, container)? {
             return Err(container_not_found());

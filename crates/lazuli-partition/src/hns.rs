@@ -153,6 +153,45 @@ pub fn normalize_permissions(text: &str) -> Result<String, AzureError> {
     Ok(format_mode(parse_mode(text)?))
 }
 
+/// The state of one tree walk (List Paths, List Blobs).
+struct Walk<'a> {
+    account: &'a str,
+    fs: &'a str,
+    recursive: bool,
+    /// The first sort name to emit.
+    from: &'a str,
+    /// Emitted sort names start with this; the walk ends at the first that does not.
+    within: &'a str,
+    max: usize,
+    out: &'a mut Vec<(String, PathRow)>,
+    next: &'a mut Option<String>,
+}
+
+enum NamespaceGuard<'a> {
+    Shared(#[allow(dead_code)] parking_lot::RwLockReadGuard<'a, ()>),
+    Exclusive(#[allow(dead_code)] parking_lot::RwLockWriteGuard<'a, ()>),
+}
+
+/// A Blob write that the service takes as a directory: empty, with `hdi_isfolder=true`.
+fn is_folder_marker(row: &BlobRow) -> bool {
+    row.content_length == 0
+        && row
+            .metadata
+            .iter()
+            .any(|(name, value)| name.eq_ignore_ascii_case(FOLDER_METADATA) && value.eq_ignore_ascii_case("true"))
+}
+
+/// The Blob API's view of a path: directories are empty blobs with `hdi_isfolder=true`.
+pub(crate) fn blob_view(row: &PathRow) -> BlobRow {
+    let mut blob = row.blob.clone();
+    if row.is_directory {
+        blob.metadata.push((FOLDER_METADATA.into(), "true".into()));
+        blob.inline = Some(Vec::new());
+        blob.content_length = 0;
+    }
+    blob
+}
+
 /// A path found by [`Partition::resolve_path`].
 struct Found {
     key: Vec<u8>,
@@ -164,7 +203,8 @@ struct Found {
 
 pub(crate) fn decode_path(bytes: &[u8]) -> Result<PathRow, PartitionError> {
     let (mut row, inline): (PathRow, &[u8]) = rows::decode(bytes)?;
-    if !row.is_directory && row.blob.blocks.is_empty() {
+    // As `rows::decode_blob`: a page blob's body is its page map, never inline.
+    if !row.is_directory && row.blob.blocks.is_empty() && row.blob.blob_type != "PageBlob" {
         row.blob.inline = Some(inline.to_vec());
     }
     Ok(row)
@@ -272,16 +312,312 @@ impl Partition {
         if !self.container_exists(account, fs)? {
             return Ok(None);
         }
-        let Some(found) = self.resolve_visible(account, fs, path)? else {
-            return Ok(None);
+        Ok(self
+            .resolve_visible(account, fs, path)?
+            .map(|found| blob_view(&found.row)))
+    }
+
+    /// The Blob API's read-modify-write of one path (`modify_blob` on an HNS account):
+    /// `change` sees the Blob view of the path and returns the new blob row. Files under
+    /// existing directories are written under the shared namespace lock and the path's own
+    /// lock, so such writes run in parallel; a write that must create parent directories
+    /// takes the namespace exclusively. A zero-length blob with `hdi_isfolder=true` is a
+    /// directory, as the service treats it; a directory's row keeps being a directory (only
+    /// its properties change), and data written onto it is a conflict.
+    pub(crate) fn modify_hns_blob(
+        &self,
+        account: &str,
+        fs: &str,
+        blob: &str,
+        change: impl FnOnce(Option<&BlobRow>) -> Result<(Option<BlobRow>, WriteBatch, Vec<Segment>), AzureError>,
+    ) -> Result<Option<BlobRow>, AzureError> {
+        let parts = components(blob);
+        let Some((last, parents)) = parts.split_last() else {
+            return Err(AzureError::new(
+                ErrorCode::InvalidResourceName,
+                "The specifed resource name contains invalid characters.",
+            ));
         };
-        let mut blob = found.row.blob;
-        if found.row.is_directory {
-            blob.metadata.push((FOLDER_METADATA.into(), "true".into()));
-            blob.inline = Some(Vec::new());
-            blob.content_length = 0;
+        let _container_guard = self.locks.container_shared(account, fs);
+        if !self.container_exists(account, fs)? {
+            return Err(crate::container::container_not_found());
         }
-        Ok(Some(blob))
+        let shared = self.locks.namespace_shared(account, fs);
+        let existing_parent = self.resolve_directory(account, fs, parents)?;
+        let _namespace_guard = match existing_parent {
+            Some(_) => NamespaceGuard::Shared(shared),
+            None => {
+                drop(shared);
+                NamespaceGuard::Exclusive(self.locks.namespace_exclusive(account, fs))
+            }
+        };
+        let normalized = parts.join("/");
+        let _path_guard = self.locks.blob(account, fs, &normalized);
+        debug_assert_eq!(self.blob_lock_name(account, blob), normalized);
+        // Under the exclusive lock the parents are resolved (and created) again below.
+        let mut found = None;
+        if let Some(parent) = existing_parent {
+            for name in [last.to_string(), format!("{last}/")] {
+                let key = keys::path(account, fs, parent, &name);
+                if let Some(row) = self.read_path(&key)? {
+                    found = Some(Found { key, parent, name, row });
+                    break;
+                }
+            }
+        } else if self.resolve_directory(account, fs, parents)?.is_some() {
+            found = self.resolve_path(account, fs, blob)?;
+        }
+        let current = found.as_ref().filter(|f| !f.row.pending).map(|f| blob_view(&f.row));
+        let (mut new_row, mut batch, mut released) = change(current.as_ref())?;
+        let kept_version =
+            self.before_blob_write(account, fs, &normalized, current.as_ref(), new_row.as_mut(), &mut batch)?;
+        crate::tags::index_changes(
+            &mut batch,
+            account,
+            fs,
+            &normalized,
+            current.as_ref().map_or(&[][..], |row| &row.tags),
+            new_row.as_ref().map_or(&[][..], |row| &row.tags),
+        );
+        let mut old_data = Vec::new();
+        let written = match (found, new_row.as_mut()) {
+            (Some(found), Some(new)) if found.row.is_directory => {
+                if new.content_length != 0 || !new.blocks.is_empty() {
+                    return Err(path_conflict());
+                }
+                let mut row = found.row;
+                new.metadata
+                    .retain(|(name, _)| !name.eq_ignore_ascii_case(FOLDER_METADATA));
+                row.blob = BlobRow {
+                    inline: None,
+                    content_length: 0,
+                    ..new.clone()
+                };
+                batch.put(found.key, encode_path(&row));
+                new.metadata.push((FOLDER_METADATA.into(), "true".into()));
+                new.inline = Some(Vec::new());
+                row
+            }
+            (Some(found), Some(new)) => {
+                let mut row = found.row;
+                if row.pending {
+                    released.extend(self.discard_staged(account, fs, row.id, &mut batch)?);
+                    row.pending = false;
+                }
+                old_data.extend(row.blob.segments().copied());
+                row.blob = new.clone();
+                batch.put(found.key, encode_path(&row));
+                row
+            }
+            (None, Some(new)) => {
+                let parent = match existing_parent {
+                    Some(parent) => parent,
+                    None => {
+                        let mut next_id = self.next_path_id(account, fs)?;
+                        let first_new_id = next_id;
+                        let parent = self.ensure_directories(account, fs, parents, &mut next_id, &mut batch)?;
+                        if next_id != first_new_id {
+                            batch.put(keys::path_id_counter(account, fs), (next_id - 1).to_le_bytes().to_vec());
+                        }
+                        parent
+                    }
+                };
+                // Blob-created paths take ids from the time ticks, with the top bit set:
+                // apart from the counter's ids, and unique without writing the counter, so
+                // that writes under the shared lock need no common row.
+                let id = (1 << 63) | self.unique_tick();
+                let is_directory = is_folder_marker(new);
+                let mut row = self.new_row(id, is_directory, &NewPath::default())?;
+                let name = if is_directory {
+                    new.metadata
+                        .retain(|(name, _)| !name.eq_ignore_ascii_case(FOLDER_METADATA));
+                    row.blob = BlobRow {
+                        inline: None,
+                        ..new.clone()
+                    };
+                    new.metadata.push((FOLDER_METADATA.into(), "true".into()));
+                    format!("{last}/")
+                } else {
+                    row.blob = new.clone();
+                    last.to_string()
+                };
+                batch.put(keys::path(account, fs, parent, &name), encode_path(&row));
+                row
+            }
+            (Some(found), None) => {
+                if found.row.is_directory {
+                    let prefix = keys::path_children_prefix(account, fs, found.row.id);
+                    let end = keys::prefix_end(&prefix);
+                    if !self
+                        .table
+                        .scan(&prefix, end.as_deref(), 1)
+                        .map_err(PartitionError::from)?
+                        .is_empty()
+                    {
+                        return Err(AzureError::new(
+                            ErrorCode::DirectoryNotEmpty,
+                            "The recursive query parameter value must be true to delete a non-empty directory.",
+                        ));
+                    }
+                } else {
+                    old_data.extend(found.row.blob.segments().copied());
+                    released.extend(self.discard_staged(account, fs, found.row.id, &mut batch)?);
+                }
+                batch.delete(found.key);
+                PathRow::default()
+            }
+            (None, None) => PathRow::default(),
+        };
+        if !batch.is_empty() {
+            self.table.write(&batch).map_err(PartitionError::from)?;
+        }
+        if let Some(row) = &kept_version {
+            self.reference_segments(row.segments());
+        }
+        self.reference_segments(written.blob.segments());
+        released.extend(old_data);
+        self.release_segments(&released);
+        Ok(new_row)
+    }
+
+    /// Delete Blob of a path's base row on an HNS account: the snapshot rules, soft delete
+    /// and versions as for any blob (their rows are `B` sub-rows of the full path), and the
+    /// path row removed; a directory only when it is empty.
+    pub(crate) fn delete_hns_blob(
+        &self,
+        account: &str,
+        fs: &str,
+        blob: &str,
+        options: &crate::snapshot::DeleteOptions,
+        deletion: Option<crate::soft_delete::Deletion>,
+        conditions: &Conditions,
+    ) -> Result<(), AzureError> {
+        use crate::snapshot::{is_kind, soft_or_hard_delete, DeleteSnapshots};
+        let name = components(blob).join("/");
+        let mut released = Vec::new();
+        self.with_namespace(account, fs, || {
+            let found = self
+                .resolve_visible(account, fs, blob)?
+                .ok_or_else(crate::blob::blob_not_found)?;
+            let base = blob_view(&found.row);
+            Self::check_write_conditions(Some(&base), conditions)?;
+            let snapshots: Vec<(Vec<u8>, BlobRow)> = self
+                .blob_subrows(account, fs, &name)?
+                .into_iter()
+                .filter(|(key, row)| is_kind(key, keys::SUBROW_SNAPSHOT) && row.deleted.is_none())
+                .collect();
+            if !snapshots.is_empty() && options.snapshots == DeleteSnapshots::Refuse {
+                return Err(AzureError::new(
+                    ErrorCode::SnapshotsPresent,
+                    "This operation is not permitted because the blob has snapshots.",
+                ));
+            }
+            let mut batch = WriteBatch::new();
+            for (key, row) in snapshots {
+                soft_or_hard_delete(&mut batch, &mut released, key, row, deletion);
+            }
+            if options.snapshots != DeleteSnapshots::Only {
+                if found.row.is_directory {
+                    let prefix = keys::path_children_prefix(account, fs, found.row.id);
+                    let end = keys::prefix_end(&prefix);
+                    let children = self
+                        .table
+                        .scan(&prefix, end.as_deref(), 1)
+                        .map_err(PartitionError::from)?;
+                    if !children.is_empty() {
+                        return Err(AzureError::new(
+                            ErrorCode::DirectoryNotEmpty,
+                            "The recursive query parameter value must be true to delete a non-empty directory.",
+                        ));
+                    }
+                    batch.delete(found.key.clone());
+                } else {
+                    released.push(self.discard_uncommitted(account, fs, &name, &mut batch)?);
+                    released.push(self.discard_staged(account, fs, found.row.id, &mut batch)?);
+                    batch.delete(found.key.clone());
+                    // `retire_base` keeps the row as a deleted or previous-version sub-row
+                    // (its references move with it) or releases its data.
+                    let key = keys::blob(account, fs, &name);
+                    self.retire_base(account, fs, &name, &mut batch, &mut released, key, base, deletion)?;
+                }
+            }
+            self.table.write(&batch).map_err(PartitionError::from)?;
+            Ok(())
+        })?;
+        for segments in &released {
+            self.release_segments(segments);
+        }
+        Ok(())
+    }
+
+    /// Undelete Blob on an HNS account: restores soft-deleted snapshots and, when the path
+    /// does not exist, its newest deleted row as the path (with its parent directories).
+    pub(crate) fn undelete_hns_blob(&self, account: &str, fs: &str, blob: &str) -> Result<(), AzureError> {
+        use crate::snapshot::is_kind;
+        let name = components(blob).join("/");
+        if self.hns_blob_row(account, fs, blob)?.is_some() {
+            // The path exists: only its soft-deleted snapshots come back.
+            return self.with_blob_locked(account, fs, blob, || {
+                let mut batch = WriteBatch::new();
+                for (key, row) in self.blob_subrows(account, fs, &name)? {
+                    if is_kind(&key, keys::SUBROW_SNAPSHOT) && row.deleted.is_some() {
+                        let mut row = row;
+                        row.deleted = None;
+                        batch.put(key, rows::encode_blob(&row));
+                    }
+                }
+                Ok(((), batch, Vec::new(), Vec::new()))
+            });
+        }
+        let subrows = self.blob_subrows(account, fs, &name)?;
+        let mut found_any = false;
+        let restored = self.modify_hns_blob(account, fs, blob, |current| {
+            let mut batch = WriteBatch::new();
+            let mut new_row = current.cloned();
+            // The restored base row already holds its references (the deleted row's): the
+            // write takes one more for the path row, so one is given back.
+            let mut consumed = Vec::new();
+            for (key, row) in &subrows {
+                if is_kind(key, keys::SUBROW_SNAPSHOT) && row.deleted.is_some() {
+                    let mut row = row.clone();
+                    row.deleted = None;
+                    batch.put(key.clone(), rows::encode_blob(&row));
+                    found_any = true;
+                }
+            }
+            if current.is_none() {
+                if let Some((key, row)) = subrows.iter().rev().find(|(key, _)| is_kind(key, keys::SUBROW_DELETED)) {
+                    let mut row = row.clone();
+                    row.deleted = None;
+                    batch.delete(key.clone());
+                    consumed.extend(row.segments().copied());
+                    new_row = Some(row);
+                    found_any = true;
+                }
+            } else {
+                found_any = true;
+                // Unchanged: the write below puts the same row back; the path keeps its references.
+                if let Some(row) = current {
+                    consumed.extend(row.segments().copied());
+                }
+            }
+            Ok((new_row, batch, consumed))
+        });
+        restored?;
+        if !found_any {
+            return Err(crate::blob::blob_not_found());
+        }
+        Ok(())
+    }
+
+    /// The name a blob's lock is taken by: on an HNS account, the path without empty
+    /// components (`a//b` is `a/b`, as the resolver reads it).
+    pub(crate) fn blob_lock_name<'a>(&self, account: &str, blob: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.is_hns(account) {
+            std::borrow::Cow::Owned(components(blob).join("/"))
+        } else {
+            std::borrow::Cow::Borrowed(blob)
+        }
     }
 
     fn next_path_id(&self, account: &str, fs: &str) -> Result<u64, AzureError> {
@@ -360,7 +696,7 @@ impl Partition {
         if !self.container_exists(account, fs)? {
             return Err(filesystem_not_found());
         }
-        let _namespace_guard = self.locks.blob(account, fs, "\0namespace");
+        let _namespace_guard = self.locks.namespace_exclusive(account, fs);
         f()
     }
 
@@ -478,6 +814,12 @@ impl Partition {
                     time_from_nanos(found.row.blob.last_modified),
                 )),
                 ErrorCode::PathAlreadyExists,
+            )?;
+            crate::lease::check_access(
+                found.row.blob.lease.as_ref(),
+                conditions.lease_id.as_deref(),
+                true,
+                crate::lease::LeaseScope::Blob,
             )?;
             let mut batch = WriteBatch::new();
             batch.delete(found.key.clone());
@@ -731,45 +1073,35 @@ impl Partition {
         };
         let mut paths = Vec::new();
         let mut next = None;
-        self.walk(
+        let mut walk = Walk {
             account,
             fs,
-            start_id,
-            &prefix,
             recursive,
-            continuation.unwrap_or(""),
-            max_results,
-            &mut paths,
-            &mut next,
-        )?;
+            from: continuation.unwrap_or(""),
+            within: "",
+            max: max_results,
+            out: &mut paths,
+            next: &mut next,
+        };
+        self.walk(&mut walk, start_id, &prefix)?;
         Ok(PathPage {
             paths,
             continuation: next,
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn walk(
-        &self,
-        account: &str,
-        fs: &str,
-        id: u64,
-        prefix: &str,
-        recursive: bool,
-        from: &str,
-        max: usize,
-        out: &mut Vec<(String, PathRow)>,
-        next: &mut Option<String>,
-    ) -> Result<(), AzureError> {
+    /// Visits directory `id` (whose children's names start with `prefix`) in the order of the
+    /// sort names; returns true once the walk is over (page full or past `within`).
+    fn walk(&self, walk: &mut Walk<'_>, id: u64, prefix: &str) -> Result<bool, AzureError> {
         // Resume at the child on the way to `from`: every child before it, with its whole
         // subtree, sorts before `from` (a page costs O(depth) seeks, not a rescan).
-        let mut start: Option<String> = from.strip_prefix(prefix).map(|rest| match rest.find('/') {
+        let mut start: Option<String> = walk.from.strip_prefix(prefix).map(|rest| match rest.find('/') {
             Some(slash) => rest[..=slash].to_string(),
             None => rest.to_string(),
         });
         loop {
-            let page = self.children(account, fs, id, start.as_deref(), SCAN_ROWS)?;
-            let Some((last, _)) = page.last() else { return Ok(()) };
+            let page = self.children(walk.account, walk.fs, id, start.as_deref(), SCAN_ROWS)?;
+            let Some((last, _)) = page.last() else { return Ok(false) };
             // Names never contain NUL: the next page starts right after the last name.
             start = Some(format!("{last}\0"));
             let count = page.len();
@@ -778,27 +1110,194 @@ impl Partition {
                     continue;
                 }
                 let sort_name = format!("{prefix}{name}");
-                let emit = sort_name.as_str() >= from;
-                // A subtree whose every name sorts before `from` is skipped whole.
-                let descend = recursive && row.is_directory && (emit || from.starts_with(&sort_name));
-                if emit {
-                    if out.len() == max {
-                        *next = Some(sort_name);
-                        return Ok(());
-                    }
-                    out.push((sort_name.trim_end_matches('/').to_string(), row.clone()));
+                let emit = sort_name.as_str() >= walk.from;
+                if emit && !sort_name.starts_with(walk.within) {
+                    // Sort names that do not start with `within` and follow `from` all come after it.
+                    return Ok(true);
                 }
-                if descend {
-                    self.walk(account, fs, row.id, &sort_name, recursive, from, max, out, next)?;
-                    if next.is_some() {
-                        return Ok(());
+                // A subtree whose every name sorts before `from` is skipped whole.
+                let descend = walk.recursive && row.is_directory && (emit || walk.from.starts_with(&sort_name));
+                if emit {
+                    if walk.out.len() == walk.max {
+                        *walk.next = Some(sort_name);
+                        return Ok(true);
                     }
+                    walk.out
+                        .push((sort_name.trim_end_matches('/').to_string(), row.clone()));
+                }
+                if descend && self.walk(walk, row.id, &sort_name)? {
+                    return Ok(true);
                 }
             }
             if count < SCAN_ROWS {
-                return Ok(());
+                return Ok(false);
             }
         }
+    }
+
+    /// List Blobs on an HNS account: paths in the order of their sort names (see the RFC),
+    /// directories as empty blobs with `hdi_isfolder=true`; with the `/` delimiter, one
+    /// directory's children, each sub-directory both as a blob and as a prefix (as the
+    /// service answers). The marker is the sort name of the next item.
+    /// Adds the snapshots, versions and soft-deleted rows (`B` sub-rows, keyed by the full
+    /// path) whose names fall in this page, each group before its path's row.
+    fn merge_blob_subrows(
+        &self,
+        account: &str,
+        fs: &str,
+        options: &crate::blob::ListBlobsOptions,
+        from: &str,
+        page: &mut crate::blob::ListBlobsPage,
+    ) -> Result<(), AzureError> {
+        let sub_options = crate::blob::ListBlobsOptions {
+            delimiter: None,
+            marker: Some(from),
+            max_results: usize::MAX,
+            ..options.clone()
+        };
+        let subrows = self.list_flat_rows(account, fs, &sub_options)?;
+        let until = page.next_marker.clone();
+        let mut groups: std::collections::BTreeMap<String, Vec<BlobRow>> = Default::default();
+        for (name, row) in subrows.items.into_iter().flatten() {
+            if until
+                .as_ref()
+                .is_none_or(|until| name.as_str() < until.trim_end_matches('/'))
+            {
+                groups.entry(name).or_default().push(row);
+            }
+        }
+        for (name, row) in std::mem::take(&mut page.items).into_iter().flatten() {
+            groups.entry(name).or_default().push(row);
+        }
+        page.items = groups
+            .into_iter()
+            .flat_map(|(name, rows)| rows.into_iter().map(move |row| Ok((name.clone(), row))))
+            .collect();
+        Ok(())
+    }
+
+    pub(crate) fn list_hns_blobs(
+        &self,
+        account: &str,
+        fs: &str,
+        options: &crate::blob::ListBlobsOptions,
+    ) -> Result<crate::blob::ListBlobsPage, AzureError> {
+        let mut page = crate::blob::ListBlobsPage::default();
+        let max = options.max_results.max(1);
+        let from = options.marker.filter(|m| *m > options.prefix).unwrap_or(options.prefix);
+        match options.delimiter.filter(|d| !d.is_empty()) {
+            None => {
+                let mut paths = Vec::new();
+                let mut walk = Walk {
+                    account,
+                    fs,
+                    recursive: true,
+                    from,
+                    within: options.prefix,
+                    max,
+                    out: &mut paths,
+                    next: &mut page.next_marker,
+                };
+                self.walk(&mut walk, ROOT_ID, "")?;
+                // A directory named by the prefix up to its `/` (`a` for `a/`) is walked through, not listed.
+                page.items = paths
+                    .into_iter()
+                    .filter(|(name, _)| name.starts_with(options.prefix))
+                    .map(|(name, row)| Ok((name, blob_view(&row))))
+                    .collect();
+                if options.include_snapshots || options.include_versions || options.include_deleted {
+                    self.merge_blob_subrows(account, fs, options, from, &mut page)?;
+                }
+            }
+            Some("/") => {
+                let (dir, name_prefix) = match options.prefix.rfind('/') {
+                    Some(slash) => options.prefix.split_at(slash + 1),
+                    None => ("", options.prefix),
+                };
+                let dir_id = match self.resolve_directory(account, fs, &components(dir)) {
+                    Ok(Some(id)) => id,
+                    Ok(None)
+                    | Err(AzureError {
+                        code: ErrorCode::PathConflict,
+                        ..
+                    }) => return Ok(page),
+                    Err(error) => return Err(error),
+                };
+                let start = from.strip_prefix(dir).unwrap_or(name_prefix);
+                let mut start = start.to_string();
+                'pages: loop {
+                    let children = self.children(account, fs, dir_id, Some(&start), SCAN_ROWS)?;
+                    let count = children.len();
+                    for (name, row) in children {
+                        start = format!("{name}\0");
+                        if !name.starts_with(name_prefix) {
+                            break 'pages;
+                        }
+                        if row.pending {
+                            continue;
+                        }
+                        if page.items.len() >= max {
+                            page.next_marker = Some(format!("{dir}{name}"));
+                            break 'pages;
+                        }
+                        let full = format!("{dir}{name}");
+                        page.items
+                            .push(Ok((full.trim_end_matches('/').to_string(), blob_view(&row))));
+                        if row.is_directory {
+                            page.items.push(Err(full));
+                        }
+                    }
+                    if count < SCAN_ROWS {
+                        break;
+                    }
+                }
+            }
+            Some(delimiter) => {
+                // Other delimiters group the flat order; each group's rows are skipped by
+                // resuming after the group's prefix.
+                let mut from = from.to_string();
+                'batches: loop {
+                    let mut paths = Vec::new();
+                    let mut next = None;
+                    let mut walk = Walk {
+                        account,
+                        fs,
+                        recursive: true,
+                        from: &from,
+                        within: options.prefix,
+                        max: SCAN_ROWS,
+                        out: &mut paths,
+                        next: &mut next,
+                    };
+                    self.walk(&mut walk, ROOT_ID, "")?;
+                    let mut resume = None;
+                    for (name, row) in paths {
+                        if page.items.len() >= max {
+                            page.next_marker = Some(if row.is_directory { format!("{name}/") } else { name });
+                            break 'batches;
+                        }
+                        let rest = &name[options.prefix.len().min(name.len())..];
+                        match rest.find(delimiter) {
+                            Some(at) => {
+                                let group = format!("{}{}", options.prefix, &rest[..at + delimiter.len()]);
+                                let mut after = group.clone();
+                                after.push(char::MAX);
+                                page.items.push(Err(group));
+                                resume = Some(after);
+                                break;
+                            }
+                            None => page.items.push(Ok((name, blob_view(&row)))),
+                        }
+                    }
+                    match (resume, next) {
+                        (Some(after), _) => from = after,
+                        (None, Some(next)) => from = next,
+                        (None, None) => break,
+                    }
+                }
+            }
+        }
+        Ok(page)
     }
 
     /// Runs a read-modify-write of an existing path's row under the namespace lock.

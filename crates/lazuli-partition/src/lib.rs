@@ -163,14 +163,20 @@ impl Partition {
     /// A new ETag, unique and increasing within this process (and across restarts, since it
     /// is derived from the clock in 100 ns ticks, as the service's are).
     fn new_etag(&self) -> String {
+        let tick = self.unique_tick();
+        format!("\"0x8D{tick:013X}\"")
+    }
+
+    /// A 100 ns time tick never handed out before by this process (and, with a clock that
+    /// does not step back, by an earlier one).
+    fn unique_tick(&self) -> u64 {
         let now_ticks = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 100) as u64;
         let previous = self.last_etag_tick.fetch_max(now_ticks, Ordering::Relaxed);
-        let tick = if previous >= now_ticks {
+        if previous >= now_ticks {
             self.last_etag_tick.fetch_add(1, Ordering::Relaxed) + 1
         } else {
             now_ticks
-        };
-        format!("\"0x8D{tick:013X}\"")
+        }
     }
 
     /// An opaque per-account setting (e.g. the service properties document).

@@ -55,6 +55,20 @@ impl Partition {
         if !self.container_exists(account, container)? {
             return Err(container_not_found());
         }
+        if self.is_hns(account) {
+            return self.list_hns_blobs(account, container, options);
+        }
+        self.list_flat_rows(account, container, options)
+    }
+
+    /// The listing of the `B` rows (on an HNS account only snapshots, versions and deleted
+    /// rows are there: the paths themselves are `P` rows).
+    pub(crate) fn list_flat_rows(
+        &self,
+        account: &str,
+        container: &str,
+        options: &ListBlobsOptions,
+    ) -> Result<ListBlobsPage, AzureError> {
         let base = keys::blobs_prefix(account, container);
         let prefix_key = [base.as_slice(), options.prefix.as_bytes()].concat();
         let end = keys::prefix_end(&prefix_key);

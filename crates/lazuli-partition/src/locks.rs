@@ -13,6 +13,11 @@ pub struct Locks {
     /// blob row can be written into a container while it is being deleted.
     containers: Box<[RwLock<()>]>,
     blobs: Box<[Mutex<()>]>,
+    /// Namespace stripes of HNS filesystems: changes to the tree (directories, renames,
+    /// deletes, DFS writes) hold them exclusive; Blob writes of files under existing
+    /// directories hold them shared (plus the blob's own lock), so they run in parallel and
+    /// share group commits.
+    namespaces: Box<[RwLock<()>]>,
     hasher: std::hash::RandomState,
 }
 
@@ -21,6 +26,7 @@ impl Locks {
         Locks {
             containers: (0..STRIPES).map(|_| RwLock::new(())).collect(),
             blobs: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            namespaces: (0..STRIPES).map(|_| RwLock::new(())).collect(),
             hasher: std::hash::RandomState::new(),
         }
     }
@@ -35,6 +41,14 @@ impl Locks {
 
     pub fn container_exclusive(&self, account: &str, container: &str) -> RwLockWriteGuard<'_, ()> {
         self.containers[self.stripe(&[account, container])].write()
+    }
+
+    pub fn namespace_shared(&self, account: &str, filesystem: &str) -> RwLockReadGuard<'_, ()> {
+        self.namespaces[self.stripe(&[account, filesystem])].read()
+    }
+
+    pub fn namespace_exclusive(&self, account: &str, filesystem: &str) -> RwLockWriteGuard<'_, ()> {
+        self.namespaces[self.stripe(&[account, filesystem])].write()
     }
 
     pub fn blob(&self, account: &str, container: &str, blob: &str) -> MutexGuard<'_, ()> {

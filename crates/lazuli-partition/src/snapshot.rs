@@ -96,7 +96,11 @@ impl Partition {
         if !self.container_exists(account, container)? {
             return Err(container_not_found());
         }
-        let _blob_guard = self.locks.blob(account, container, blob);
+        // On an HNS account the path's row must not move (rename, delete) meanwhile.
+        let _namespace_guard = self
+            .is_hns(account)
+            .then(|| self.locks.namespace_shared(account, container));
+        let _blob_guard = self.locks.blob(account, container, &self.blob_lock_name(account, blob));
         let (value, batch, added, released) = change()?;
         if !batch.is_empty() {
             self.table.write(&batch).map_err(PartitionError::from)?;
@@ -249,6 +253,9 @@ impl Partition {
                 Ok(((), batch, Vec::new(), released))
             }),
             BlobVersion::Version(id) => self.delete_version(account, container, blob, id, deletion),
+            BlobVersion::Base if self.is_hns(account) => {
+                self.delete_hns_blob(account, container, blob, options, deletion, conditions)
+            }
             BlobVersion::Base => self.with_blob_locked(account, container, blob, || {
                 let base = self
                     .read_blob_row(account, container, blob)?

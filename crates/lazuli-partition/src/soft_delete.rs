@@ -57,6 +57,9 @@ impl Partition {
     /// does not exist, its most recently deleted row. Restoring a blob that is not deleted
     /// succeeds and changes nothing, as in the service.
     pub fn undelete_blob(&self, account: &str, container: &str, blob: &str) -> Result<(), AzureError> {
+        if self.is_hns(account) {
+            return self.undelete_hns_blob(account, container, blob);
+        }
         self.with_blob_locked(account, container, blob, || {
             let base = self.read_blob_row(account, container, blob)?;
             let subrows = self.blob_subrows(account, container, blob)?;

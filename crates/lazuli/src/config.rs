@@ -77,9 +77,9 @@ struct FileConfig {
     /// with Restore Container). Also from `LAZULI_CONTAINER_DELETE_RETENTION_DAYS`.
     container_delete_retention_days: Option<u32>,
     /// Accounts with a hierarchical namespace (ADLS Gen2, `docs/rfcs/0001-hierarchical-namespace.md`).
-    /// Also from `LAZULI_HNS_ACCOUNTS` (names separated by `,` or `;`).
-    #[serde(default)]
-    hns_accounts: Vec<String>,
+    /// Also from `LAZULI_HNS_ACCOUNTS` (names separated by `,` or `;`; empty: none). Default:
+    /// the development account.
+    hns_accounts: Option<Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -167,18 +167,17 @@ impl Settings {
                 ),
                 _ => file.container_delete_retention_days,
             },
-            hns_accounts: file
-                .hns_accounts
-                .iter()
-                .cloned()
-                .chain(std::env::var("LAZULI_HNS_ACCOUNTS").ok().iter().flat_map(|v| {
-                    v.split([',', ';'])
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect::<Vec<_>>()
-                }))
-                .collect(),
+            // The environment, when set (even empty), replaces the file's list, which replaces
+            // the default: the development account has a hierarchical namespace.
+            hns_accounts: match std::env::var("LAZULI_HNS_ACCOUNTS") {
+                Ok(v) => v
+                    .split([',', ';'])
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                Err(_) => file.hns_accounts.unwrap_or_else(|| vec![DEV_ACCOUNT.to_string()]),
+            },
         })
     }
 

@@ -24,7 +24,6 @@ use super::blob::PUT_BLOCK_BYTES_MAX;
 use super::blocking;
 use crate::dfs_json;
 use crate::http_util::{self, empty, full, header_bool, header_str, header_string, response, set_header, ResponseBody};
-use crate::router::Operation;
 use crate::service::{Ctx, Frontend};
 
 /// The service's cap on `maxResults` of List Paths and List Filesystems.
@@ -44,31 +43,6 @@ pub fn require_hns(frontend: &Frontend, ctx: &Ctx) -> Result<(), AzureError> {
 
 /// Blob operations that work on HNS accounts in this first cut; the others answer 501 until
 /// the Blob API over path rows is complete (see `docs/compat.md`).
-pub fn blob_operation_allowed_on_hns(op: Operation) -> bool {
-    use Operation::*;
-    op.is_dfs()
-        || matches!(
-            op,
-            ListContainers
-                | GetServiceProperties
-                | SetServiceProperties
-                | GetAccountInfo
-                | Preflight
-                | CreateContainer
-                | DeleteContainer
-                | GetContainerProperties
-                | GetContainerMetadata
-                | SetContainerMetadata
-                | GetContainerAcl
-                | SetContainerAcl
-                | GetBlob
-                | GetBlobProperties
-                | GetBlobMetadata
-                | DeleteBlob
-                | GetUserDelegationKey
-        )
-}
-
 /// Container errors answered in DFS terms.
 fn dfs_error(error: AzureError) -> AzureError {
     match error.code {
@@ -397,9 +371,6 @@ pub async fn delete_path(
                 );
             }
         });
-    }
-    if ctx.operation == Operation::DeleteBlob {
-        return Ok(response(StatusCode::ACCEPTED, empty()));
     }
     Ok(response(StatusCode::OK, empty()))
 }

@@ -41,22 +41,12 @@ pub async fn dispatch(
     use Operation::*;
     snapshot::refuse_write_to_version(ctx)?;
     let hns = frontend.partition.is_hns(ctx.account());
-    if hns && !dfs::blob_operation_allowed_on_hns(ctx.operation) {
-        return Err(AzureError::new(
-            ErrorCode::NotImplemented,
-            format!(
-                "The operation {} is not implemented on accounts with a hierarchical namespace yet.",
-                ctx.operation.name()
-            ),
-        ));
-    }
     match ctx.operation {
         GetAccountInfo if hns => {
             let mut r = service::account_info(ctx)?;
             crate::http_util::set_header(&mut r, "x-ms-is-hns-enabled", "true");
             Ok(r)
         }
-        DeleteBlob if hns => dfs::delete_path(frontend, ctx, &parts).await,
         DfsListFilesystems => dfs::list_filesystems(frontend, ctx).await,
         DfsCreateFilesystem => dfs::create_filesystem(frontend, ctx, &parts).await,
         DfsDeleteFilesystem => dfs::delete_filesystem(frontend, ctx, &parts).await,
