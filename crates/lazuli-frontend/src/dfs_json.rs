@@ -85,26 +85,6 @@ fn windows_file_time(unix_nanos: i128) -> i128 {
     unix_nanos / 100 + EPOCH_DIFFERENCE_TICKS
 }
 
-/// The access ACL the mode bits stand for, plus any named entries that were set.
-pub fn acl_of(row: &PathRow) -> String {
-    let bits = |i: usize| row.permissions.get(i..i + 3).unwrap_or("---").replace(['t', 'T'], "x");
-    let base = format!("user::{},group::{},other::{}", bits(0), bits(3), bits(6));
-    match row.acl.as_deref().filter(|a| !a.is_empty()) {
-        Some(extra) => {
-            let named: Vec<&str> = extra
-                .split(',')
-                .filter(|e| !e.starts_with("user::") && !e.starts_with("group::") && !e.starts_with("other::"))
-                .collect();
-            if named.is_empty() {
-                base
-            } else {
-                format!("{base},{}", named.join(","))
-            }
-        }
-        None => base,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

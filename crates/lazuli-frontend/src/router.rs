@@ -78,6 +78,7 @@ pub enum Operation {
     DfsGetPathProperties,
     DfsSetPathProperties,
     DfsSetAccessControl,
+    DfsSetAccessControlRecursive,
     DfsAppend,
     DfsFlush,
     /// A real operation of the service that Lazuli does not implement yet.
@@ -154,6 +155,7 @@ impl Operation {
             Operation::DfsGetPathProperties => "DfsGetPathProperties",
             Operation::DfsSetPathProperties => "DfsSetPathProperties",
             Operation::DfsSetAccessControl => "DfsSetAccessControl",
+            Operation::DfsSetAccessControlRecursive => "DfsSetAccessControlRecursive",
             Operation::DfsAppend => "DfsAppend",
             Operation::DfsFlush => "DfsFlush",
             Operation::Unsupported(name) => name,
@@ -166,7 +168,7 @@ impl Operation {
     }
 
     /// The DFS operations (also in [`Operation::IMPLEMENTED`]).
-    pub const DFS: [Operation; 14] = [
+    pub const DFS: [Operation; 15] = [
         Operation::DfsListFilesystems,
         Operation::DfsCreateFilesystem,
         Operation::DfsDeleteFilesystem,
@@ -179,12 +181,13 @@ impl Operation {
         Operation::DfsGetPathProperties,
         Operation::DfsSetPathProperties,
         Operation::DfsSetAccessControl,
+        Operation::DfsSetAccessControlRecursive,
         Operation::DfsAppend,
         Operation::DfsFlush,
     ];
 
     /// Every implemented operation, for tests that walk all routes.
-    pub const IMPLEMENTED: [Operation; 62] = [
+    pub const IMPLEMENTED: [Operation; 63] = [
         Operation::ListContainers,
         Operation::GetServiceProperties,
         Operation::SetServiceProperties,
@@ -245,6 +248,7 @@ impl Operation {
         Operation::DfsGetPathProperties,
         Operation::DfsSetPathProperties,
         Operation::DfsSetAccessControl,
+        Operation::DfsSetAccessControlRecursive,
         Operation::DfsAppend,
         Operation::DfsFlush,
     ];
@@ -570,7 +574,7 @@ fn classify_dfs(method: &Method, target: &Target, query: &Query, headers: &Heade
             ("PATCH", Some("flush")) => DfsFlush,
             ("PATCH", Some("setProperties")) => DfsSetPathProperties,
             ("PATCH", Some("setAccessControl")) => DfsSetAccessControl,
-            ("PATCH", Some("setAccessControlRecursive")) => Unsupported("DfsSetAccessControlRecursive"),
+            ("PATCH", Some("setAccessControlRecursive")) => DfsSetAccessControlRecursive,
             ("HEAD", Some("getStatus" | "getAccessControl")) => DfsGetPathProperties,
             _ => Unsupported("DfsOperation"),
         },

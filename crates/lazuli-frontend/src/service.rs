@@ -428,7 +428,7 @@ pub fn required_access(op: Operation) -> Option<(Permission, ResourceType)> {
         DfsDeletePath => (P::Delete, R::Object),
         DfsGetPathProperties => (P::Read, R::Object),
         DfsSetPathProperties | DfsAppend | DfsFlush => (P::Write, R::Object),
-        DfsSetAccessControl => (P::Permissions, R::Object),
+        DfsSetAccessControl | DfsSetAccessControlRecursive => (P::Permissions, R::Object),
         Unsupported(_) => (P::Write, R::Object),
     })
 }

@@ -363,13 +363,6 @@ fn routes() -> Vec<Route> {
             ],
             b"",
         ),
-        route(
-            Unsupported("DfsSetAccessControlRecursive"),
-            Method::PATCH,
-            "/devstoreaccount1/cnt/b?action=setAccessControlRecursive&mode=set",
-            &[("x-ms-acl", "user::rwx")],
-            b"",
-        ),
         // DFS: the test account has no hierarchical namespace, so each is refused (409) once
         // authenticated and authorized; `tests/sdk/test_dfs.py` runs them on an HNS account.
         route(
@@ -454,6 +447,13 @@ fn routes() -> Vec<Route> {
             Method::PATCH,
             "/devstoreaccount1/cnt/b?action=setAccessControl",
             &[("x-ms-permissions", "rwxr-x---")],
+            b"",
+        ),
+        route(
+            DfsSetAccessControlRecursive,
+            Method::PATCH,
+            "/devstoreaccount1/cnt/b?action=setAccessControlRecursive&mode=set",
+            &[("x-ms-acl", "user::rwx")],
             b"",
         ),
         route(

@@ -12,6 +12,7 @@
 use std::collections::HashSet;
 
 use lazuli_table::WriteBatch;
+use lazuli_types::acl::{self, AclEntry, Tag};
 use lazuli_types::conditions::Conditions;
 use lazuli_types::{AzureError, ErrorCode};
 use serde::{Deserialize, Serialize};
@@ -153,6 +154,155 @@ pub fn normalize_permissions(text: &str) -> Result<String, AzureError> {
     Ok(format_mode(parse_mode(text)?))
 }
 
+/// The owner of paths created with the account key or a SAS, and the identity those
+/// credentials act as: every permission check passes for it.
+pub const SUPERUSER: &str = "$superuser";
+
+thread_local! {
+    /// The user a partition call acts for (a bearer token's object id), set by
+    /// [`as_principal`]: new paths are owned by it. `None`: the superuser.
+    static PRINCIPAL: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (one partition call, on this thread) on behalf of `principal`.
+pub fn as_principal<T>(principal: Option<String>, f: impl FnOnce() -> T) -> T {
+    let previous = PRINCIPAL.with(|p| p.replace(principal));
+    let result = f();
+    PRINCIPAL.with(|p| p.replace(previous));
+    result
+}
+
+fn current_principal() -> Option<String> {
+    PRINCIPAL.with(|p| p.borrow().clone())
+}
+
+/// A path's access and default ACL entries; without a stored ACL, the three base entries
+/// its mode bits stand for.
+pub fn acl_entries(row: &PathRow) -> Vec<AclEntry> {
+    if let Some(entries) = row.acl.as_deref().and_then(|text| acl::parse(text).ok()) {
+        return entries;
+    }
+    let mode = parse_mode(&row.permissions).unwrap_or(0);
+    [(Tag::User, 6), (Tag::Group, 3), (Tag::Other, 0)]
+        .into_iter()
+        .map(|(tag, shift)| AclEntry {
+            default: false,
+            tag,
+            qualifier: String::new(),
+            perms: ((mode >> shift) & 7) as u8,
+        })
+        .collect()
+}
+
+/// `x-ms-acl` of Get Access Control.
+pub fn acl_text(row: &PathRow) -> String {
+    acl::format(&acl_entries(row))
+}
+
+/// Replaces a path's ACL: the base entries it lacks keep their current permissions; the
+/// mode bits follow the owner, mask (or owning group) and other entries, as in POSIX. Only
+/// directories have a default ACL.
+pub fn set_acl(row: &mut PathRow, mut entries: Vec<AclEntry>) -> Result<(), AzureError> {
+    if !row.is_directory && entries.iter().any(|e| e.default) {
+        return Err(acl::invalid_acl("A file cannot have a default ACL."));
+    }
+    for base in acl_entries(row)
+        .into_iter()
+        .filter(|e| !e.default && e.qualifier.is_empty())
+    {
+        if base.tag != Tag::Mask && !entries.iter().any(|e| e.key() == base.key()) {
+            entries.push(base);
+        }
+    }
+    acl::sort(&mut entries);
+    let perms = |tag: Tag| {
+        entries
+            .iter()
+            .find(|e| !e.default && e.tag == tag && e.qualifier.is_empty())
+            .map_or(0, |e| e.perms as u32)
+    };
+    let group_class = if entries.iter().any(|e| !e.default && e.tag == Tag::Mask) {
+        perms(Tag::Mask)
+    } else {
+        perms(Tag::Group)
+    };
+    let sticky = parse_mode(&row.permissions).unwrap_or(0) & 0o1000;
+    row.permissions = format_mode(sticky | perms(Tag::User) << 6 | group_class << 3 | perms(Tag::Other));
+    let only_base = entries
+        .iter()
+        .all(|e| !e.default && e.tag != Tag::Mask && e.qualifier.is_empty());
+    row.acl = (!only_base).then(|| acl::format(&entries));
+    Ok(())
+}
+
+/// Changes a path's mode bits (`x-ms-permissions`); with an ACL, the owner, mask (or owning
+/// group) and other entries change with them.
+pub fn set_mode(row: &mut PathRow, permissions: &str) -> Result<(), AzureError> {
+    let mode = parse_mode(permissions)?;
+    row.permissions = format_mode(mode);
+    if row.acl.is_some() {
+        let mut entries = acl_entries(row);
+        let has_mask = entries.iter().any(|e| !e.default && e.tag == Tag::Mask);
+        for entry in entries.iter_mut().filter(|e| !e.default && e.qualifier.is_empty()) {
+            let shift = match entry.tag {
+                Tag::User => 6,
+                Tag::Group if has_mask => continue,
+                Tag::Group | Tag::Mask => 3,
+                Tag::Other => 0,
+            };
+            entry.perms = ((mode >> shift) & 7) as u8;
+        }
+        row.acl = Some(acl::format(&entries));
+    }
+    Ok(())
+}
+
+/// What an operation needs of a path, checked for callers that are users (bearer tokens).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathAccess {
+    /// Execute on every ancestor (Get Properties, Get Access Control).
+    Traverse,
+    Read,
+    /// Write on the path if it exists, else write and execute on its deepest existing parent.
+    Write,
+    /// Write and execute on the parent (Path Create, an overwrite included).
+    Create,
+    /// Write and execute on the parent, and with the parent's sticky bit, owning the parent
+    /// or the path.
+    Delete,
+    /// Read and execute on a directory.
+    List,
+    /// Owning the path (Set Access Control).
+    Owner,
+}
+
+fn permission_denied() -> AzureError {
+    AzureError::new(
+        ErrorCode::AuthorizationPermissionMismatch,
+        "This request is not authorized to perform this operation using this permission.",
+    )
+}
+
+fn allows(row: &PathRow, principal: &str, needed: u8) -> bool {
+    acl::permissions_of(&acl_entries(row), &row.owner, principal) & needed == needed
+}
+
+/// The change of Set Access Control Recursive (`mode=set|modify|remove`).
+pub enum AclChange {
+    Set(Vec<AclEntry>),
+    Modify(Vec<AclEntry>),
+    Remove(Vec<(bool, Tag, String)>),
+}
+
+#[derive(Default)]
+pub struct AclRecursiveResult {
+    pub directories: u64,
+    pub files: u64,
+    /// (path, is a directory, why).
+    pub failures: Vec<(String, bool, String)>,
+    pub continuation: Option<String>,
+}
+
 /// The state of one tree walk (List Paths, List Blobs).
 struct Walk<'a> {
     account: &'a str,
@@ -165,6 +315,8 @@ struct Walk<'a> {
     max: usize,
     out: &'a mut Vec<(String, PathRow)>,
     next: &'a mut Option<String>,
+    /// When wanted, each emitted path's row key, in step with `out`.
+    keys: Option<&'a mut Vec<Vec<u8>>>,
 }
 
 enum NamespaceGuard<'a> {
@@ -239,19 +391,45 @@ impl Partition {
     /// The id of directory `components` (the root for none), or `None` when a component is
     /// missing; a file in the way is a conflict.
     fn resolve_directory(&self, account: &str, fs: &str, components: &[&str]) -> Result<Option<u64>, AzureError> {
-        let mut id = ROOT_ID;
+        Ok(self.resolve_directory_row(account, fs, components)?.map(|row| row.id))
+    }
+
+    /// [`Partition::resolve_directory`] with the directory's row.
+    fn resolve_directory_row(
+        &self,
+        account: &str,
+        fs: &str,
+        components: &[&str],
+    ) -> Result<Option<PathRow>, AzureError> {
+        let mut row = self.root_row(account, fs)?;
         for component in components {
-            match self.read_path(&keys::path(account, fs, id, &format!("{component}/")))? {
-                Some(row) => id = row.id,
+            match self.read_path(&keys::path(account, fs, row.id, &format!("{component}/")))? {
+                Some(child) => row = child,
                 None => {
-                    if self.read_path(&keys::path(account, fs, id, component))?.is_some() {
+                    if self.read_path(&keys::path(account, fs, row.id, component))?.is_some() {
                         return Err(path_conflict());
                     }
                     return Ok(None);
                 }
             }
         }
-        Ok(Some(id))
+        Ok(Some(row))
+    }
+
+    /// The root directory: its stored row once its access control was set, else the
+    /// service's defaults for a new filesystem.
+    fn root_row(&self, account: &str, fs: &str) -> Result<PathRow, AzureError> {
+        if let Some(row) = self.read_path(&keys::path_root(account, fs))? {
+            return Ok(row);
+        }
+        Ok(PathRow {
+            id: ROOT_ID,
+            is_directory: true,
+            owner: SUPERUSER.into(),
+            group: SUPERUSER.into(),
+            permissions: "rwxr-x---".into(),
+            ..Default::default()
+        })
     }
 
     /// The resolver of the RFC: one point read per component (a file and a directory of the
@@ -288,20 +466,16 @@ impl Partition {
     pub fn get_path(&self, account: &str, fs: &str, path: &str) -> Result<PathRow, AzureError> {
         let container = self.get_container(account, fs).map_err(|_| filesystem_not_found())?;
         if components(path).is_empty() {
-            return Ok(PathRow {
-                id: ROOT_ID,
-                is_directory: true,
-                owner: "$superuser".into(),
-                group: "$superuser".into(),
-                permissions: "rwxr-x---".into(),
-                blob: BlobRow {
+            let mut root = self.root_row(account, fs)?;
+            if root.blob.etag.is_empty() {
+                root.blob = BlobRow {
                     etag: container.etag,
                     last_modified: container.last_modified,
                     created: container.created,
                     ..Default::default()
-                },
-                ..Default::default()
-            });
+                };
+            }
+            return Ok(root);
         }
         Ok(self.resolve_visible(account, fs, path)?.ok_or_else(path_not_found)?.row)
     }
@@ -343,7 +517,7 @@ impl Partition {
             return Err(crate::container::container_not_found());
         }
         let shared = self.locks.namespace_shared(account, fs);
-        let existing_parent = self.resolve_directory(account, fs, parents)?;
+        let existing_parent = self.resolve_directory_row(account, fs, parents)?;
         let _namespace_guard = match existing_parent {
             Some(_) => NamespaceGuard::Shared(shared),
             None => {
@@ -356,11 +530,16 @@ impl Partition {
         debug_assert_eq!(self.blob_lock_name(account, blob), normalized);
         // Under the exclusive lock the parents are resolved (and created) again below.
         let mut found = None;
-        if let Some(parent) = existing_parent {
+        if let Some(parent) = &existing_parent {
             for name in [last.to_string(), format!("{last}/")] {
-                let key = keys::path(account, fs, parent, &name);
+                let key = keys::path(account, fs, parent.id, &name);
                 if let Some(row) = self.read_path(&key)? {
-                    found = Some(Found { key, parent, name, row });
+                    found = Some(Found {
+                        key,
+                        parent: parent.id,
+                        name,
+                        row,
+                    });
                     break;
                 }
             }
@@ -427,7 +606,7 @@ impl Partition {
                 // that writes under the shared lock need no common row.
                 let id = (1 << 63) | self.unique_tick();
                 let is_directory = is_folder_marker(new);
-                let mut row = self.new_row(id, is_directory, &NewPath::default())?;
+                let mut row = self.new_row(id, is_directory, &NewPath::default(), &parent)?;
                 let name = if is_directory {
                     new.metadata
                         .retain(|(name, _)| !name.eq_ignore_ascii_case(FOLDER_METADATA));
@@ -441,7 +620,7 @@ impl Partition {
                     row.blob = new.clone();
                     last.to_string()
                 };
-                batch.put(keys::path(account, fs, parent, &name), encode_path(&row));
+                batch.put(keys::path(account, fs, parent.id, &name), encode_path(&row));
                 row
             }
             (Some(found), None) => {
@@ -610,6 +789,189 @@ impl Partition {
         Ok(())
     }
 
+    /// Checks that `principal` may do `access` on `path` (POSIX permissions and ACLs: execute
+    /// on every ancestor, then what the operation needs). Paths or parents that do not exist
+    /// pass: the operation itself then answers not found.
+    pub fn check_path_access(
+        &self,
+        account: &str,
+        fs: &str,
+        path: &str,
+        principal: &str,
+        access: PathAccess,
+    ) -> Result<(), AzureError> {
+        if principal == SUPERUSER || !self.container_exists(account, fs)? {
+            // A missing filesystem is the operation's own error to answer.
+            return Ok(());
+        }
+        let parts = components(path);
+        let mut parent = self.root_row(account, fs)?;
+        let Some((last, ancestors)) = parts.split_last() else {
+            // The root itself.
+            let needed = match access {
+                PathAccess::Traverse => 0,
+                PathAccess::Read => acl::READ,
+                PathAccess::List => acl::READ | acl::EXECUTE,
+                PathAccess::Write | PathAccess::Create | PathAccess::Delete => acl::WRITE | acl::EXECUTE,
+                PathAccess::Owner => {
+                    return if parent.owner == principal {
+                        Ok(())
+                    } else {
+                        Err(permission_denied())
+                    }
+                }
+            };
+            return if allows(&parent, principal, needed) {
+                Ok(())
+            } else {
+                Err(permission_denied())
+            };
+        };
+        for component in ancestors {
+            if !allows(&parent, principal, acl::EXECUTE) {
+                return Err(permission_denied());
+            }
+            match self.read_path(&keys::path(account, fs, parent.id, &format!("{component}/")))? {
+                Some(row) => parent = row,
+                None if access == PathAccess::Write || access == PathAccess::Create => {
+                    // Missing parents are created: the deepest existing one decides.
+                    return if allows(&parent, principal, acl::WRITE | acl::EXECUTE) {
+                        Ok(())
+                    } else {
+                        Err(permission_denied())
+                    };
+                }
+                None => return Ok(()),
+            }
+        }
+        if !allows(&parent, principal, acl::EXECUTE) {
+            return Err(permission_denied());
+        }
+        let mut target = None;
+        for name in [last.to_string(), format!("{last}/")] {
+            if let Some(row) = self.read_path(&keys::path(account, fs, parent.id, &name))? {
+                target = Some(row);
+                break;
+            }
+        }
+        let target = target.filter(|row| !row.pending);
+        let ok = match (access, &target) {
+            (PathAccess::Traverse, _) => true,
+            (PathAccess::Read, Some(row)) => allows(row, principal, acl::READ),
+            (PathAccess::List, Some(row)) => allows(row, principal, acl::READ | acl::EXECUTE),
+            (PathAccess::Owner, Some(row)) => row.owner == principal,
+            (PathAccess::Write, Some(row)) => allows(row, principal, acl::WRITE),
+            (PathAccess::Write | PathAccess::Create, _) => allows(&parent, principal, acl::WRITE | acl::EXECUTE),
+            (PathAccess::Delete, Some(row)) => {
+                let sticky = parse_mode(&parent.permissions).unwrap_or(0) & 0o1000 != 0;
+                allows(&parent, principal, acl::WRITE | acl::EXECUTE)
+                    && (!sticky || parent.owner == principal || row.owner == principal)
+            }
+            (_, None) => true,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(permission_denied())
+        }
+    }
+
+    /// Set Access Control Recursive: applies `change` to `path` and every path below it, in
+    /// the listing order, at most `max_records` per call (one atomic batch each), resuming at
+    /// `continuation`. A user (`principal`) must own each path changed; the others are
+    /// reported as failures and left as they were.
+    #[allow(clippy::too_many_arguments)]
+    pub fn set_acl_recursive(
+        &self,
+        account: &str,
+        fs: &str,
+        path: &str,
+        change: &AclChange,
+        max_records: usize,
+        continuation: Option<&str>,
+        principal: Option<&str>,
+    ) -> Result<AclRecursiveResult, AzureError> {
+        self.with_namespace(account, fs, || {
+            let mut result = AclRecursiveResult::default();
+            let base = components(path);
+            let mut targets: Vec<(String, Vec<u8>, PathRow)> = Vec::new();
+            let start = if base.is_empty() {
+                if continuation.is_none() {
+                    targets.push((
+                        String::new(),
+                        keys::path_root(account, fs),
+                        self.get_path(account, fs, "")?,
+                    ));
+                }
+                ROOT_ID
+            } else {
+                let found = self.resolve_visible(account, fs, path)?.ok_or_else(path_not_found)?;
+                if continuation.is_none() {
+                    targets.push((base.join("/"), found.key.clone(), found.row.clone()));
+                }
+                if !found.row.is_directory {
+                    ROOT_ID
+                } else {
+                    found.row.id
+                }
+            };
+            let is_directory = base.is_empty() || targets.first().is_none_or(|t| t.2.is_directory);
+            if is_directory {
+                let prefix = if base.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}/", base.join("/"))
+                };
+                let mut paths = Vec::new();
+                let mut path_keys = Vec::new();
+                let mut walk = Walk {
+                    account,
+                    fs,
+                    recursive: true,
+                    from: continuation.unwrap_or(""),
+                    within: "",
+                    max: max_records.saturating_sub(targets.len()).max(1),
+                    out: &mut paths,
+                    next: &mut result.continuation,
+                    keys: Some(&mut path_keys),
+                };
+                self.walk(&mut walk, start, &prefix)?;
+                for ((name, row), key) in paths.into_iter().zip(path_keys) {
+                    targets.push((name, key, row));
+                }
+            }
+            let mut batch = WriteBatch::new();
+            for (name, key, mut row) in targets {
+                if principal.is_some_and(|p| p != SUPERUSER && p != row.owner) {
+                    result
+                        .failures
+                        .push((name, row.is_directory, permission_denied().message));
+                    continue;
+                }
+                let mut entries = acl_entries(&row);
+                match change {
+                    AclChange::Set(new) => entries = new.clone(),
+                    AclChange::Modify(changes) => acl::modify(&mut entries, changes)?,
+                    AclChange::Remove(removed) => acl::remove(&mut entries, removed),
+                }
+                if !row.is_directory {
+                    entries.retain(|e| !e.default);
+                }
+                set_acl(&mut row, entries)?;
+                if row.is_directory {
+                    result.directories += 1;
+                } else {
+                    result.files += 1;
+                }
+                batch.put(key, encode_path(&row));
+            }
+            if !batch.is_empty() {
+                self.table.write(&batch).map_err(PartitionError::from)?;
+            }
+            Ok(result)
+        })
+    }
+
     /// The name a blob's lock is taken by: on an HNS account, the path without empty
     /// components (`a//b` is `a/b`, as the resolver reads it).
     pub(crate) fn blob_lock_name<'a>(&self, account: &str, blob: &'a str) -> std::borrow::Cow<'a, str> {
@@ -630,15 +992,23 @@ impl Partition {
         Ok(current + 1)
     }
 
-    fn new_row(&self, id: u64, is_directory: bool, new: &NewPath) -> Result<PathRow, AzureError> {
+    /// A new path's row under `parent`: owned by the calling principal (`$superuser` for
+    /// the account key and SAS), in the parent's owning group, with the requested mode less
+    /// the umask; a parent's default ACL becomes the new path's access ACL (and a new
+    /// directory's default ACL), its base entries limited by that mode, as in POSIX.
+    fn new_row(&self, id: u64, is_directory: bool, new: &NewPath, parent: &PathRow) -> Result<PathRow, AzureError> {
         let now = now_nanos();
-        Ok(PathRow {
+        let mut row = PathRow {
             id,
             is_directory,
-            owner: new.owner.clone().unwrap_or_else(|| "$superuser".into()),
-            group: new.group.clone().unwrap_or_else(|| "$superuser".into()),
+            owner: new
+                .owner
+                .clone()
+                .or_else(current_principal)
+                .unwrap_or_else(|| SUPERUSER.into()),
+            group: new.group.clone().unwrap_or_else(|| parent.group.clone()),
             permissions: initial_permissions(new, is_directory)?,
-            acl: new.acl.clone(),
+            acl: None,
             blob: BlobRow {
                 blob_type: "BlockBlob".into(),
                 etag: self.new_etag(),
@@ -650,7 +1020,36 @@ impl Partition {
                 ..Default::default()
             },
             pending: false,
-        })
+        };
+        let inherited: Vec<AclEntry> = acl_entries(parent).into_iter().filter(|e| e.default).collect();
+        if !inherited.is_empty() {
+            let mode = parse_mode(&row.permissions)?;
+            let mut entries: Vec<AclEntry> = inherited
+                .iter()
+                .map(|e| AclEntry {
+                    default: false,
+                    ..e.clone()
+                })
+                .collect();
+            let has_mask = entries.iter().any(|e| e.tag == Tag::Mask);
+            for entry in entries.iter_mut().filter(|e| e.qualifier.is_empty()) {
+                let shift = match entry.tag {
+                    Tag::User => 6,
+                    Tag::Group if has_mask => continue,
+                    Tag::Group | Tag::Mask => 3,
+                    Tag::Other => 0,
+                };
+                entry.perms &= ((mode >> shift) & 7) as u8;
+            }
+            if is_directory {
+                entries.extend(inherited);
+            }
+            set_acl(&mut row, entries)?;
+        }
+        if let Some(text) = &new.acl {
+            set_acl(&mut row, acl::parse(text)?)?;
+        }
+        Ok(row)
     }
 
     /// Resolves the parent directories of `parts`, creating missing ones into `batch` with
@@ -662,27 +1061,30 @@ impl Partition {
         parts: &[&str],
         next_id: &mut u64,
         batch: &mut WriteBatch,
-    ) -> Result<u64, AzureError> {
-        let mut id = ROOT_ID;
+    ) -> Result<PathRow, AzureError> {
+        let mut parent = self.root_row(account, fs)?;
         let mut creating = false;
         for component in parts {
-            let dir_key = keys::path(account, fs, id, &format!("{component}/"));
+            let dir_key = keys::path(account, fs, parent.id, &format!("{component}/"));
             if !creating {
                 if let Some(row) = self.read_path(&dir_key)? {
-                    id = row.id;
+                    parent = row;
                     continue;
                 }
-                if self.read_path(&keys::path(account, fs, id, component))?.is_some() {
+                if self
+                    .read_path(&keys::path(account, fs, parent.id, component))?
+                    .is_some()
+                {
                     return Err(path_conflict());
                 }
                 creating = true;
             }
-            let row = self.new_row(*next_id, true, &NewPath::default())?;
+            let row = self.new_row(*next_id, true, &NewPath::default(), &parent)?;
             *next_id += 1;
             batch.put(dir_key, encode_path(&row));
-            id = row.id;
+            parent = row;
         }
-        Ok(id)
+        Ok(parent)
     }
 
     /// Holds the namespace lock of a filesystem and checks that it exists.
@@ -741,9 +1143,9 @@ impl Partition {
             let mut row = match &current {
                 // A directory keeps its id (its children stay); a file gets a fresh one so its
                 // old staged appends are left behind and deleted below.
-                Some(found) if is_directory => self.new_row(found.row.id, true, new)?,
+                Some(found) if is_directory => self.new_row(found.row.id, true, new, &parent)?,
                 _ => {
-                    let row = self.new_row(next_id, is_directory, new)?;
+                    let row = self.new_row(next_id, is_directory, new, &parent)?;
                     next_id += 1;
                     row
                 }
@@ -755,7 +1157,7 @@ impl Partition {
                     released.extend(self.discard_staged(account, fs, found.row.id, &mut batch)?);
                 }
             }
-            batch.put(keys::path(account, fs, parent, &name), encode_path(&row));
+            batch.put(keys::path(account, fs, parent.id, &name), encode_path(&row));
             batch.put(keys::path_id_counter(account, fs), (next_id - 1).to_le_bytes().to_vec());
             self.table.write(&batch).map_err(PartitionError::from)?;
             Ok(row)
@@ -962,7 +1364,9 @@ impl Partition {
             let mut batch = WriteBatch::new();
             let mut next_id = self.next_path_id(account, fs)?;
             let first_new_id = next_id;
-            let parent = self.ensure_directories(account, fs, parents, &mut next_id, &mut batch)?;
+            let parent = self
+                .ensure_directories(account, fs, parents, &mut next_id, &mut batch)?
+                .id;
             // Paths name directories uniquely (no links), so a destination inside the source
             // is one whose components extend the source's: checked by name, in O(depth).
             if found.row.is_directory && dest_parts.starts_with(&components(source)) {
@@ -1082,6 +1486,7 @@ impl Partition {
             max: max_results,
             out: &mut paths,
             next: &mut next,
+            keys: None,
         };
         self.walk(&mut walk, start_id, &prefix)?;
         Ok(PathPage {
@@ -1124,6 +1529,9 @@ impl Partition {
                     }
                     walk.out
                         .push((sort_name.trim_end_matches('/').to_string(), row.clone()));
+                    if let Some(keys) = walk.keys.as_deref_mut() {
+                        keys.push(keys::path(walk.account, walk.fs, id, &name));
+                    }
                 }
                 if descend && self.walk(walk, row.id, &sort_name)? {
                     return Ok(true);
@@ -1197,6 +1605,7 @@ impl Partition {
                     max,
                     out: &mut paths,
                     next: &mut page.next_marker,
+                    keys: None,
                 };
                 self.walk(&mut walk, ROOT_ID, "")?;
                 // A directory named by the prefix up to its `/` (`a` for `a/`) is walked through, not listed.
@@ -1268,6 +1677,7 @@ impl Partition {
                         max: SCAN_ROWS,
                         out: &mut paths,
                         next: &mut next,
+                        keys: None,
                     };
                     self.walk(&mut walk, ROOT_ID, "")?;
                     let mut resume = None;
@@ -1310,10 +1720,19 @@ impl Partition {
         change: impl FnOnce(&mut PathRow, &mut WriteBatch) -> Result<Vec<Segment>, AzureError>,
     ) -> Result<PathRow, AzureError> {
         let (row, old, released) = self.with_namespace(account, fs, || {
-            let found = self
-                .resolve_path(account, fs, path)?
-                .filter(|found| include_pending || !found.row.pending)
-                .ok_or_else(path_not_found)?;
+            let found = if components(path).is_empty() {
+                // The root: its row is stored once something about it changes.
+                Found {
+                    key: keys::path_root(account, fs),
+                    parent: ROOT_ID,
+                    name: String::new(),
+                    row: self.get_path(account, fs, "")?,
+                }
+            } else {
+                self.resolve_path(account, fs, path)?
+                    .filter(|found| include_pending || !found.row.pending)
+                    .ok_or_else(path_not_found)?
+            };
             let mut row = found.row.clone();
             let mut batch = WriteBatch::new();
             let released = change(&mut row, &mut batch)?;
@@ -1336,14 +1755,14 @@ impl Partition {
         fs: &str,
         path: &str,
         conditions: &Conditions,
-        change: impl FnOnce(&mut PathRow),
+        change: impl FnOnce(&mut PathRow) -> Result<(), AzureError>,
     ) -> Result<PathRow, AzureError> {
         self.modify_path(account, fs, path, false, |row, _| {
             conditions.check_write(
                 Some((row.blob.etag.as_str(), time_from_nanos(row.blob.last_modified))),
                 ErrorCode::PathAlreadyExists,
             )?;
-            change(row);
+            change(row)?;
             row.blob.etag = self.new_etag();
             row.blob.last_modified = now_nanos();
             Ok(Vec::new())
@@ -1423,8 +1842,9 @@ impl Partition {
             return Err(path_conflict());
         };
         let mut next_id = self.next_path_id(account, fs)?;
-        let parent = self.ensure_directories(account, fs, parents, &mut next_id, batch)?;
-        let mut row = self.new_row(next_id, false, &NewPath::default())?;
+        let parent_row = self.ensure_directories(account, fs, parents, &mut next_id, batch)?;
+        let parent = parent_row.id;
+        let mut row = self.new_row(next_id, false, &NewPath::default(), &parent_row)?;
         row.pending = true;
         let key = keys::path(account, fs, parent, last);
         batch.put(key.clone(), encode_path(&row));

@@ -113,6 +113,12 @@ pub fn path(account: &str, filesystem: &str, parent: u64, name: &str) -> Vec<u8>
     format!("P{account}/{filesystem}/{parent:016x}/{name}").into_bytes()
 }
 
+/// The row of a filesystem's root directory (its owner, permissions and ACL once set):
+/// `root` is never 16 hex digits, so it sorts apart from every directory's children.
+pub fn path_root(account: &str, filesystem: &str) -> Vec<u8> {
+    format!("P{account}/{filesystem}/root").into_bytes()
+}
+
 /// Every child of one directory.
 pub fn path_children_prefix(account: &str, filesystem: &str, parent: u64) -> Vec<u8> {
     format!("P{account}/{filesystem}/{parent:016x}/").into_bytes()

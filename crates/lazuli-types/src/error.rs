@@ -134,6 +134,7 @@ error_codes! {
     InvalidSourceUri => 400,
     PathConflict => 409,
     HierarchicalNamespaceNotEnabled => 409,
+    InvalidAccessControlList => 400,
 }
 
 /// An error answered to a client: a code, a message, and optional extra detail elements

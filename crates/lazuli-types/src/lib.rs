@@ -1,6 +1,7 @@
 //! Vocabulary shared by every layer: Azure error codes, resource names and their validation,
 //! ETags, byte ranges, checksums (CRC-64/NVME, MD5) and timestamps. No I/O.
 
+pub mod acl;
 pub mod checksum;
 pub mod conditions;
 pub mod error;

@@ -43,6 +43,21 @@ pub fn require_hns(frontend: &Frontend, ctx: &Ctx) -> Result<(), AzureError> {
 
 /// Blob operations that work on HNS accounts in this first cut; the others answer 501 until
 /// the Blob API over path rows is complete (see `docs/compat.md`).
+/// A continuation token: the sort name of the next path, base64url so that any name fits a
+/// header.
+fn continuation_token(ctx: &Ctx) -> Result<Option<String>, AzureError> {
+    match ctx.query.get("continuation").filter(|c| !c.is_empty()) {
+        Some(token) => Ok(Some(
+            BASE64URL
+                .decode(token)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| AzureError::query("continuation", token, "invalid continuation token"))?,
+        )),
+        None => Ok(None),
+    }
+}
+
 /// Container errors answered in DFS terms.
 fn dfs_error(error: AzureError) -> AzureError {
     match error.code {
@@ -212,18 +227,7 @@ pub async fn list_paths(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<
     let recursive = query_bool(ctx, "recursive")?.unwrap_or(false);
     let max = max_results(ctx)?;
     let directory = ctx.query.get("directory").unwrap_or("").to_string();
-    // The continuation token is the sort name of the next path, base64url so that any name
-    // fits a header.
-    let continuation = match ctx.query.get("continuation").filter(|c| !c.is_empty()) {
-        Some(token) => Some(
-            BASE64URL
-                .decode(token)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| AzureError::query("continuation", token, "invalid continuation token"))?,
-        ),
-        None => None,
-    };
+    let continuation = continuation_token(ctx)?;
     let (account, fs) = ctx.container_names();
     let page = blocking(frontend, move |p| {
         p.list_paths(&account, &fs, &directory, recursive, max, continuation.as_deref())
@@ -419,7 +423,7 @@ pub async fn get_path_properties(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<
     match action.as_deref() {
         Some("getAccessControl") => {
             path_property_headers(&mut r, &row, false);
-            set_header(&mut r, "x-ms-acl", dfs_json::acl_of(&row));
+            set_header(&mut r, "x-ms-acl", hns::acl_text(&row));
         }
         Some("getStatus") => {
             path_property_headers(&mut r, &row, false);
@@ -448,6 +452,7 @@ pub async fn set_path_properties(
             if let Some(headers) = headers {
                 row.blob.headers = headers;
             }
+            Ok(())
         })
     })
     .await?;
@@ -464,15 +469,25 @@ pub async fn set_access_control(
     require_hns(frontend, ctx)?;
     let owner = header_string(&parts.headers, "x-ms-owner")?;
     let group = header_string(&parts.headers, "x-ms-group")?;
-    let permissions = header_string(&parts.headers, "x-ms-permissions")?
-        .map(|p| hns::normalize_permissions(&p))
+    let permissions = header_string(&parts.headers, "x-ms-permissions")?;
+    let acl = header_string(&parts.headers, "x-ms-acl")?
+        .map(|text| lazuli_types::acl::parse(&text))
         .transpose()?;
-    let acl = header_string(&parts.headers, "x-ms-acl")?;
     if permissions.is_some() && acl.is_some() {
         return Err(AzureError::new(
             ErrorCode::InvalidInput,
             "x-ms-permissions and x-ms-acl are mutually exclusive.",
         ));
+    }
+    if owner.is_some() && matches!(ctx.credential, crate::auth::Credential::Bearer(_)) {
+        // Only the superuser gives a path away (a user may change what it owns otherwise).
+        return Err(AzureError::new(
+            ErrorCode::AuthorizationPermissionMismatch,
+            "This request is not authorized to perform this operation using this permission.",
+        ));
+    }
+    if let Some(p) = &permissions {
+        hns::normalize_permissions(p)?;
     }
     let conditions = http_util::conditions(&parts.headers)?;
     let (account, fs, path) = ctx.blob_names();
@@ -484,11 +499,10 @@ pub async fn set_access_control(
             if let Some(group) = group {
                 row.group = group;
             }
-            if let Some(permissions) = permissions {
-                row.permissions = permissions;
-            }
-            if let Some(acl) = acl {
-                row.acl = Some(acl);
+            match (permissions, acl) {
+                (Some(permissions), _) => hns::set_mode(row, &permissions),
+                (None, Some(entries)) => hns::set_acl(row, entries),
+                (None, None) => Ok(()),
             }
         })
     })
@@ -496,6 +510,141 @@ pub async fn set_access_control(
     let mut r = response(StatusCode::OK, empty());
     write_times(&mut r, &row.blob.etag, row.blob.last_modified);
     Ok(r)
+}
+
+/// Set Access Control Recursive (`mode=set|modify|remove`, `maxRecords`, `continuation`):
+/// one page of the subtree per call, JSON counts and failed entries.
+pub async fn set_access_control_recursive(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+) -> Result<Response<ResponseBody>, AzureError> {
+    use lazuli_types::acl;
+    require_hns(frontend, ctx)?;
+    let acl_text = header_string(&parts.headers, "x-ms-acl")?.ok_or_else(|| {
+        AzureError::new(
+            ErrorCode::MissingRequiredHeader,
+            "An HTTP header that's mandatory for this request is not specified.",
+        )
+        .with_detail("HeaderName", "x-ms-acl")
+    })?;
+    let change = match ctx.query.get("mode") {
+        Some("set") => hns::AclChange::Set(acl::parse(&acl_text)?),
+        Some("modify") => hns::AclChange::Modify(acl::parse(&acl_text)?),
+        Some("remove") => hns::AclChange::Remove(acl::parse_removal(&acl_text)?),
+        Some(other) => return Err(AzureError::query("mode", other, "must be set, modify or remove")),
+        None => {
+            return Err(AzureError::new(
+                ErrorCode::MissingRequiredQueryParameter,
+                "A query parameter that's mandatory for this request is not specified.",
+            )
+            .with_detail("QueryParameterName", "mode"))
+        }
+    };
+    let max_records = match ctx.query.get("maxRecords") {
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=2000).contains(n))
+            .ok_or_else(|| AzureError::query("maxRecords", v, "must be 1 to 2000"))?,
+        None => 2000,
+    };
+    let continuation = continuation_token(ctx)?;
+    let principal = match &ctx.credential {
+        crate::auth::Credential::Bearer(oid) => Some(oid.clone()),
+        _ => None,
+    };
+    let (account, fs, path) = ctx.blob_names();
+    let result = blocking(frontend, move |p| {
+        p.set_acl_recursive(
+            &account,
+            &fs,
+            &path,
+            &change,
+            max_records,
+            continuation.as_deref(),
+            principal.as_deref(),
+        )
+    })
+    .await?;
+    let failed: Vec<serde_json::Value> = result
+        .failures
+        .iter()
+        .map(|(name, is_directory, message)| {
+            serde_json::json!({
+                "errorMessage": message,
+                "name": name,
+                "type": if *is_directory { "DIRECTORY" } else { "FILE" },
+            })
+        })
+        .collect();
+    let body = serde_json::json!({
+        "directoriesSuccessful": result.directories,
+        "filesSuccessful": result.files,
+        "failureCount": result.failures.len(),
+        "failedEntries": failed,
+    });
+    let mut r = json_response(StatusCode::OK, body.to_string().into_bytes());
+    if let Some(next) = &result.continuation {
+        set_header(&mut r, "x-ms-continuation", BASE64URL.encode(next.as_bytes()));
+    }
+    Ok(r)
+}
+
+/// What a user (bearer token) needs for the operation on an HNS account, checked against
+/// the POSIX permissions and ACLs of the paths before the operation runs. Filesystem-level
+/// operations are left to the account's roles (a valid token stands for a user allowed to
+/// manage filesystems).
+pub async fn check_user_access(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: &Parts,
+    principal: &str,
+) -> Result<(), AzureError> {
+    use crate::router::Operation::*;
+    use hns::PathAccess as A;
+    let blob = ctx.blob().to_string();
+    let mut checks: Vec<(String, A)> = Vec::new();
+    match ctx.operation {
+        GetBlob | GetBlockList | GetPageRanges | GetBlobTags => checks.push((blob, A::Read)),
+        GetBlobProperties | GetBlobMetadata | DfsGetPathProperties => checks.push((blob, A::Traverse)),
+        PutBlob | PutBlock | PutBlockList | PutAppendBlob | AppendBlock | SealAppendBlob | PutPageBlob | PutPage
+        | SetBlobProperties | SetBlobMetadata | SetBlobTags | SetBlobTier | SnapshotBlob | LeaseBlob | CopyBlob
+        | CopyBlobFromUrl | PutBlobFromUrl | PutBlockFromUrl | AppendBlockFromUrl | PutPageFromUrl
+        | IncrementalCopyBlob | AbortCopyBlob | UndeleteBlob | DfsAppend | DfsFlush | DfsSetPathProperties => {
+            checks.push((blob, A::Write))
+        }
+        DfsCreatePath => checks.push((blob, A::Create)),
+        DeleteBlob | DfsDeletePath => checks.push((blob, A::Delete)),
+        DfsSetAccessControl => checks.push((blob, A::Owner)),
+        // Each path is checked as it is changed (failures are reported per path).
+        DfsSetAccessControlRecursive => checks.push((blob, A::Traverse)),
+        DfsRenamePath => {
+            let source = header_string(&parts.headers, "x-ms-rename-source")?.unwrap_or_default();
+            let (_, source_path) = rename_source(&source)?;
+            checks.push((source_path, A::Delete));
+            checks.push((blob, A::Create));
+        }
+        DfsListPaths => checks.push((ctx.query.get("directory").unwrap_or_default().to_string(), A::List)),
+        ListBlobs => {
+            let prefix = ctx.query.get("prefix").unwrap_or_default();
+            let directory = prefix.rfind('/').map_or("", |slash| &prefix[..slash]);
+            checks.push((directory.to_string(), A::List));
+        }
+        _ => {}
+    }
+    if checks.is_empty() || ctx.target.container.is_none() {
+        return Ok(());
+    }
+    let (account, fs) = ctx.container_names();
+    let principal = principal.to_string();
+    blocking(frontend, move |p| {
+        for (path, access) in &checks {
+            p.check_path_access(&account, &fs, path, &principal, *access)?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 fn position(ctx: &Ctx) -> Result<u64, AzureError> {

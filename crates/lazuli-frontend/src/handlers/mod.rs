@@ -32,7 +32,33 @@ use crate::service::{Ctx, Frontend};
 /// largest legitimate one is a 50,000-entry block list (~5 MiB with long ids).
 pub const XML_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
 
+tokio::task_local! {
+    /// The user a request acts for (a bearer token's object id); `None`: the account key or
+    /// a SAS, which act as the superuser. [`blocking`] hands it to the partition call.
+    static PRINCIPAL: Option<String>;
+}
+
 pub async fn dispatch(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    parts: Parts,
+    body: Incoming,
+) -> Result<Response<ResponseBody>, AzureError> {
+    let principal = match &ctx.credential {
+        crate::auth::Credential::Bearer(oid) => Some(oid.clone()),
+        _ => None,
+    };
+    if let Some(user) = &principal {
+        if frontend.partition.is_hns(ctx.account()) {
+            dfs::check_user_access(frontend, ctx, &parts, user).await?;
+        }
+    }
+    PRINCIPAL
+        .scope(principal, dispatch_operation(frontend, ctx, parts, body))
+        .await
+}
+
+async fn dispatch_operation(
     frontend: &Arc<Frontend>,
     ctx: &Ctx,
     parts: Parts,
@@ -59,6 +85,7 @@ pub async fn dispatch(
         DfsGetPathProperties => dfs::get_path_properties(frontend, ctx).await,
         DfsSetPathProperties => dfs::set_path_properties(frontend, ctx, &parts).await,
         DfsSetAccessControl => dfs::set_access_control(frontend, ctx, &parts).await,
+        DfsSetAccessControlRecursive => dfs::set_access_control_recursive(frontend, ctx, &parts).await,
         DfsAppend => dfs::append(frontend, ctx, &parts, body).await,
         DfsFlush => dfs::flush(frontend, ctx, &parts).await,
         ListContainers => service::list_containers(frontend, ctx).await,
@@ -120,7 +147,8 @@ pub async fn blocking<T: Send + 'static>(
     call: impl FnOnce(&Partition) -> Result<T, AzureError> + Send + 'static,
 ) -> Result<T, AzureError> {
     let partition = frontend.partition.clone();
-    tokio::task::spawn_blocking(move || call(&partition))
+    let principal = PRINCIPAL.try_with(Clone::clone).ok().flatten();
+    tokio::task::spawn_blocking(move || lazuli_partition::hns::as_principal(principal, || call(&partition)))
         .await
         .map_err(|_| AzureError::internal("The server encountered an internal error."))?
 }
