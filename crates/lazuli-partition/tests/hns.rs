@@ -288,25 +288,27 @@ fn append_flush_positions_and_restart() {
 
 /// A directory rename is one batch whatever it holds: concurrent listers see the whole tree
 /// at the old path or at the new one, never split. `LAZULI_HNS_RENAME_FILES` sets the size
-/// (the full test is 100,000).
+/// (default 100,000).
 #[test]
 fn directory_rename_is_atomic_for_concurrent_listers() {
     let files: usize = std::env::var("LAZULI_HNS_RENAME_FILES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+        .unwrap_or(100_000);
     let (_store, p) = setup();
     mkdir(&p, "src");
     for i in 0..files {
         touch(&p, &format!("src/d{}/f{i}", i % 10));
     }
     let done = Arc::new(AtomicBool::new(false));
+    // Listings finished by all listers, and how many saw the tree at each name.
+    let listings = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let listers: Vec<_> = (0..3)
         .map(|_| {
-            let (p, done) = (p.clone(), done.clone());
+            let (p, done, listings) = (p.clone(), done.clone(), listings.clone());
             std::thread::spawn(move || {
-                let mut observed = 0;
-                while !done.load(Ordering::Relaxed) || observed == 0 {
+                let (mut at_src, mut at_dst) = (0, 0);
+                while !done.load(Ordering::Relaxed) {
                     let page = p.list_paths(A, FS, "", true, usize::MAX, None).expect("list");
                     let files_at = |dir: &str| {
                         page.paths
@@ -314,31 +316,52 @@ fn directory_rename_is_atomic_for_concurrent_listers() {
                             .filter(|(n, r)| !r.is_directory && n.starts_with(dir))
                             .count()
                     };
-                    let (old, new) = (files_at("src/"), files_at("dst/"));
-                    assert!(
-                        (old, new) == (files, 0) || (old, new) == (0, files),
-                        "split tree: {old} files under src, {new} under dst"
-                    );
-                    observed += 1;
+                    match (files_at("src/"), files_at("dst/")) {
+                        (old, 0) if old == files => at_src += 1,
+                        (0, new) if new == files => at_dst += 1,
+                        (old, new) => panic!("split tree: {old} files under src, {new} under dst"),
+                    }
+                    listings.fetch_add(1, Ordering::Relaxed);
                 }
-                observed
+                (at_src, at_dst)
             })
         })
         .collect();
-    let started = std::time::Instant::now();
-    p.rename_path(A, FS, "src", "dst", &none(), &none()).expect("rename");
-    let took = started.elapsed();
-    std::thread::sleep(Duration::from_millis(20));
-    done.store(true, Ordering::Relaxed);
-    for lister in listers {
-        assert!(lister.join().expect("lister") > 0);
+    // Rename back and forth; after each rename, let every lister finish a listing or two so
+    // that listings run across the renames and see both names.
+    let mut rename_times = Vec::new();
+    let (mut from, mut to) = ("src", "dst");
+    for _ in 0..4 {
+        let seen = listings.load(Ordering::Relaxed);
+        while listings.load(Ordering::Relaxed) < seen + 3 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let started = std::time::Instant::now();
+        p.rename_path(A, FS, from, to, &none(), &none()).expect("rename");
+        rename_times.push(started.elapsed());
+        std::mem::swap(&mut from, &mut to);
     }
-    assert!(took < Duration::from_secs(1), "rename took {took:?}: not O(1)");
+    let seen = listings.load(Ordering::Relaxed);
+    while listings.load(Ordering::Relaxed) < seen + 3 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    done.store(true, Ordering::Relaxed);
+    let (mut at_src, mut at_dst) = (0, 0);
+    for lister in listers {
+        let (s, d) = lister.join().expect("lister");
+        at_src += s;
+        at_dst += d;
+    }
+    println!("{files} files: listings saw the tree {at_src} times at src, {at_dst} at dst; renames took {rename_times:?}");
+    assert!(at_src > 0 && at_dst > 0, "the listings did not overlap the renames");
+    for took in &rename_times {
+        assert!(*took < Duration::from_secs(1), "rename took {took:?}: not O(1)");
+    }
     assert_eq!(
-        names(&p, "dst", true).iter().filter(|n| n.contains("/f")).count(),
+        names(&p, "src", true).iter().filter(|n| n.contains("/f")).count(),
         files
     );
-    assert!(p.get_path(A, FS, "src").is_err());
+    assert!(p.get_path(A, FS, "dst").is_err());
 }
 
 #[test]
