@@ -250,3 +250,85 @@ def test_filesystem_rest_wire_format(hns_server, request):
         assert r.status_code == 202
     r = sdkutil.raw("HEAD", f"{base}/{names[0]}?resource=filesystem", auth=auth)
     assert (r.status_code, r.headers["x-ms-error-code"]) == (404, "FilesystemNotFound")
+
+
+def test_lease_path(hns_server, filesystem):
+    f = filesystem.create_file("leased")
+    f.upload_data(b"v1", overwrite=True)
+    lease = f.acquire_lease(lease_duration=15)
+    with pytest.raises(HttpResponseError) as e:
+        f.upload_data(b"v2", overwrite=True)
+    assert e.value.status_code == 412
+    f.upload_data(b"v2", overwrite=True, lease=lease)
+    lease.release()
+    # The DFS REST operation (Path Lease: POST with x-ms-lease-action) on the same lease.
+    auth = sdkutil.SharedKeyAuth(hns_server.account, hns_server.key)
+    url = f"{hns_server.url}/{filesystem.file_system_name}/leased"
+    r = sdkutil.raw("POST", url, auth=auth, headers={"x-ms-lease-action": "acquire", "x-ms-lease-duration": "-1",
+                                                      "x-ms-proposed-lease-id": "11111111-2222-3333-4444-555555555555"})
+    assert (r.status_code, r.headers["x-ms-lease-id"]) == (201, "11111111-2222-3333-4444-555555555555")
+    assert f.get_file_properties().lease.state == "leased"
+    r = sdkutil.raw("DELETE", url, auth=auth)
+    assert (r.status_code, r.headers["x-ms-error-code"]) == (412, "LeaseIdMissing")
+    r = sdkutil.raw("POST", url, auth=auth, headers={"x-ms-lease-action": "break", "x-ms-lease-break-period": "0"})
+    assert r.status_code == 202
+    f.delete_file()
+
+
+def test_set_expiry(filesystem):
+    f = filesystem.create_file("temp")
+    f.upload_data(b"short-lived", overwrite=True)
+    f.set_file_expiry("RelativeToNow", expires_on=60_000)
+    props = f.get_file_properties()
+    assert props.expiry_time is not None
+    delta = props.expiry_time - props.last_modified
+    assert 55 < delta.total_seconds() < 65
+    f.set_file_expiry("NeverExpire")
+    assert f.get_file_properties().expiry_time is None
+    f.set_file_expiry("RelativeToNow", expires_on=1000)
+    import time
+    time.sleep(1.5)
+    with pytest.raises(ResourceNotFoundError):
+        f.download_file().readall()
+    assert [p.name for p in filesystem.get_paths()] == []
+    # The name is free again.
+    filesystem.create_file("temp").upload_data(b"again", overwrite=True)
+    assert filesystem.get_file_client("temp").download_file().readall() == b"again"
+    with pytest.raises(HttpResponseError) as e:
+        filesystem.create_directory("dir").get_file_client("x")  # noqa: B018 - a client only
+        filesystem.get_file_client("dir").set_file_expiry("RelativeToNow", expires_on=1000)
+    assert e.value.status_code == 400
+
+
+def test_paginated_recursive_delete(hns_server, filesystem):
+    for i in range(5):
+        filesystem.create_file(f"big/d{i % 2}/f{i}")
+    auth = sdkutil.SharedKeyAuth(hns_server.account, hns_server.key)
+    url = f"{hns_server.url}/{filesystem.file_system_name}/big?recursive=true&paginated=true"
+    r = sdkutil.raw("DELETE", url, auth=auth)
+    # The delete is one transaction whatever the size: no continuation is ever needed.
+    assert r.status_code == 200 and "x-ms-continuation" not in r.headers
+    assert [p.name for p in filesystem.get_paths()] == []
+    r = sdkutil.raw("DELETE", f"{hns_server.url}/{filesystem.file_system_name}/x?recursive=true&paginated=maybe",
+                    auth=auth)
+    assert r.status_code == 400
+
+
+def test_soft_deleted_file_is_restored(server, filesystem):
+    service = server.service_client()
+    props = service.get_service_properties()
+    from azure.storage.blob import RetentionPolicy
+    service.set_service_properties(delete_retention_policy=RetentionPolicy(enabled=True, days=1))
+    try:
+        f = filesystem.create_file("dir/kept.txt")
+        f.upload_data(b"keep me", overwrite=True)
+        blob = service.get_blob_client(filesystem.file_system_name, "dir/kept.txt")
+        blob.delete_blob()
+        assert not f.exists()
+        deleted = [b.name for b in service.get_container_client(filesystem.file_system_name)
+                   .list_blobs(include=["deleted"]) if b.deleted]
+        assert deleted == ["dir/kept.txt"]
+        blob.undelete_blob()
+        assert f.download_file().readall() == b"keep me"
+    finally:
+        service.set_service_properties(delete_retention_policy=props["delete_retention_policy"])

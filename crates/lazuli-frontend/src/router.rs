@@ -79,6 +79,8 @@ pub enum Operation {
     DfsSetPathProperties,
     DfsSetAccessControl,
     DfsSetAccessControlRecursive,
+    DfsLeasePath,
+    SetBlobExpiry,
     DfsAppend,
     DfsFlush,
     /// A real operation of the service that Lazuli does not implement yet.
@@ -156,6 +158,8 @@ impl Operation {
             Operation::DfsSetPathProperties => "DfsSetPathProperties",
             Operation::DfsSetAccessControl => "DfsSetAccessControl",
             Operation::DfsSetAccessControlRecursive => "DfsSetAccessControlRecursive",
+            Operation::DfsLeasePath => "DfsLeasePath",
+            Operation::SetBlobExpiry => "SetBlobExpiry",
             Operation::DfsAppend => "DfsAppend",
             Operation::DfsFlush => "DfsFlush",
             Operation::Unsupported(name) => name,
@@ -168,7 +172,7 @@ impl Operation {
     }
 
     /// The DFS operations (also in [`Operation::IMPLEMENTED`]).
-    pub const DFS: [Operation; 15] = [
+    pub const DFS: [Operation; 16] = [
         Operation::DfsListFilesystems,
         Operation::DfsCreateFilesystem,
         Operation::DfsDeleteFilesystem,
@@ -182,12 +186,13 @@ impl Operation {
         Operation::DfsSetPathProperties,
         Operation::DfsSetAccessControl,
         Operation::DfsSetAccessControlRecursive,
+        Operation::DfsLeasePath,
         Operation::DfsAppend,
         Operation::DfsFlush,
     ];
 
     /// Every implemented operation, for tests that walk all routes.
-    pub const IMPLEMENTED: [Operation; 63] = [
+    pub const IMPLEMENTED: [Operation; 65] = [
         Operation::ListContainers,
         Operation::GetServiceProperties,
         Operation::SetServiceProperties,
@@ -236,6 +241,7 @@ impl Operation {
         Operation::SnapshotBlob,
         Operation::UndeleteBlob,
         Operation::RestoreContainer,
+        Operation::SetBlobExpiry,
         Operation::DfsListFilesystems,
         Operation::DfsCreateFilesystem,
         Operation::DfsDeleteFilesystem,
@@ -249,6 +255,7 @@ impl Operation {
         Operation::DfsSetPathProperties,
         Operation::DfsSetAccessControl,
         Operation::DfsSetAccessControlRecursive,
+        Operation::DfsLeasePath,
         Operation::DfsAppend,
         Operation::DfsFlush,
     ];
@@ -512,11 +519,11 @@ pub fn classify(method: &Method, target: &Target, query: &Query, headers: &Heade
                 ("GET", Some("pagelist")) => Ok(GetPageRanges),
                 ("PUT", Some("incrementalcopy")) => Ok(IncrementalCopyBlob),
                 ("PUT", Some("undelete")) => Ok(UndeleteBlob),
-                ("PUT", Some("expiry")) => Ok(Unsupported("SetBlobExpiry")),
+                ("PUT", Some("expiry")) => Ok(SetBlobExpiry),
                 ("PUT" | "DELETE", Some("immutabilityPolicies")) => Ok(Unsupported("BlobImmutabilityPolicy")),
                 ("PUT", Some("legalhold")) => Ok(Unsupported("SetBlobLegalHold")),
                 ("POST", Some("query")) => Ok(Unsupported("QueryBlobContents")),
-                ("POST", None) if headers.contains_key("x-ms-lease-action") => Ok(Unsupported("DfsLeasePath")),
+                ("POST", None) if headers.contains_key("x-ms-lease-action") => Ok(DfsLeasePath),
                 (_, Some(other))
                     if !matches!(
                         other,

@@ -429,6 +429,7 @@ pub fn required_access(op: Operation) -> Option<(Permission, ResourceType)> {
         DfsGetPathProperties => (P::Read, R::Object),
         DfsSetPathProperties | DfsAppend | DfsFlush => (P::Write, R::Object),
         DfsSetAccessControl | DfsSetAccessControlRecursive => (P::Permissions, R::Object),
+        DfsLeasePath | SetBlobExpiry => (P::Write, R::Object),
         Unsupported(_) => (P::Write, R::Object),
     })
 }

@@ -457,6 +457,20 @@ fn routes() -> Vec<Route> {
             b"",
         ),
         route(
+            DfsLeasePath,
+            Method::POST,
+            "/devstoreaccount1/cnt/b",
+            &[("x-ms-lease-action", "acquire"), ("x-ms-lease-duration", "15")],
+            b"",
+        ),
+        route(
+            SetBlobExpiry,
+            Method::PUT,
+            "/devstoreaccount1/cnt/b?comp=expiry",
+            &[("x-ms-expiry-option", "RelativeToNow"), ("x-ms-expiry-time", "60000")],
+            b"",
+        ),
+        route(
             DfsAppend,
             Method::PATCH,
             "/devstoreaccount1/cnt/b?action=append&position=0",
@@ -644,7 +658,7 @@ async fn every_route_is_served_with_the_account_key() {
                 assert_eq!((reply.status.as_u16(), reply.error_code()), (404, "ContainerNotFound"))
             }
             // DFS needs a hierarchical namespace, which the test account does not have.
-            operation if operation.is_dfs() => assert_eq!(
+            operation if operation.is_dfs() || operation == Operation::SetBlobExpiry => assert_eq!(
                 (reply.status.as_u16(), reply.error_code()),
                 (409, "HierarchicalNamespaceNotEnabled"),
                 "{operation:?}"
@@ -922,7 +936,7 @@ async fn sas_matrix() {
                 assert_eq!(reply.error_code(), "IncrementalCopySourceMustBeSnapshot")
             }
             // Authorized, but the test account has no hierarchical namespace.
-            operation if operation.is_dfs() => assert_eq!(
+            operation if operation.is_dfs() || operation == Operation::SetBlobExpiry => assert_eq!(
                 (reply.status.as_u16(), reply.error_code()),
                 (409, "HierarchicalNamespaceNotEnabled"),
                 "valid SAS {operation:?}"

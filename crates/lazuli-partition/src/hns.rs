@@ -49,6 +49,30 @@ pub struct PathRow {
     pub pending: bool,
 }
 
+impl PathRow {
+    /// Past its expiry time (Set Blob Expiry).
+    pub fn expired(&self) -> bool {
+        self.blob.expires_on.is_some_and(|at| at <= now_nanos())
+    }
+
+    /// Not there for readers: created by appends only so far, or expired.
+    pub fn hidden(&self) -> bool {
+        self.pending || self.expired()
+    }
+}
+
+/// Set Blob Expiry's `x-ms-expiry-option` with its time.
+#[derive(Clone, Copy, Debug)]
+pub enum Expiry {
+    Never,
+    /// Milliseconds after the file's creation.
+    RelativeToCreation(u64),
+    /// Milliseconds from now.
+    RelativeToNow(u64),
+    /// Unix ns.
+    Absolute(i128),
+}
+
 /// What a path creation sets besides its type.
 #[derive(Clone, Debug, Default)]
 pub struct NewPath {
@@ -459,7 +483,9 @@ impl Partition {
 
     /// [`Partition::resolve_path`] without the files that only appends created so far.
     fn resolve_visible(&self, account: &str, fs: &str, path: &str) -> Result<Option<Found>, AzureError> {
-        Ok(self.resolve_path(account, fs, path)?.filter(|found| !found.row.pending))
+        Ok(self
+            .resolve_path(account, fs, path)?
+            .filter(|found| !found.row.hidden()))
     }
 
     /// A path's row (`None`: no such path). The filesystem root is a directory.
@@ -546,7 +572,7 @@ impl Partition {
         } else if self.resolve_directory(account, fs, parents)?.is_some() {
             found = self.resolve_path(account, fs, blob)?;
         }
-        let current = found.as_ref().filter(|f| !f.row.pending).map(|f| blob_view(&f.row));
+        let current = found.as_ref().filter(|f| !f.row.hidden()).map(|f| blob_view(&f.row));
         let (mut new_row, mut batch, mut released) = change(current.as_ref())?;
         let kept_version =
             self.before_blob_write(account, fs, &normalized, current.as_ref(), new_row.as_mut(), &mut batch)?;
@@ -579,7 +605,8 @@ impl Partition {
             }
             (Some(found), Some(new)) => {
                 let mut row = found.row;
-                if row.pending {
+                if row.hidden() {
+                    // Replaced as if absent: staged appends of a pending file go too.
                     released.extend(self.discard_staged(account, fs, row.id, &mut batch)?);
                     row.pending = false;
                 }
@@ -854,7 +881,7 @@ impl Partition {
                 break;
             }
         }
-        let target = target.filter(|row| !row.pending);
+        let target = target.filter(|row| !row.hidden());
         let ok = match (access, &target) {
             (PathAccess::Traverse, _) => true,
             (PathAccess::Read, Some(row)) => allows(row, principal, acl::READ),
@@ -1125,14 +1152,21 @@ impl Partition {
             conditions.check_write(
                 current
                     .as_ref()
-                    .filter(|f| !f.row.pending)
+                    .filter(|f| !f.row.hidden())
                     .map(|f| (f.row.blob.etag.as_str(), time_from_nanos(f.row.blob.last_modified))),
                 ErrorCode::PathAlreadyExists,
             )?;
-            if let Some(found) = &current {
+            if let Some(found) = current.as_ref().filter(|f| !f.row.hidden()) {
                 if found.row.is_directory != is_directory {
                     return Err(path_conflict());
                 }
+                // Replacing a leased path needs its lease.
+                crate::lease::check_access(
+                    found.row.blob.lease.as_ref(),
+                    conditions.lease_id.as_deref(),
+                    true,
+                    crate::lease::LeaseScope::Blob,
+                )?;
             }
             let parent = self.ensure_directories(account, fs, parents, &mut next_id, &mut batch)?;
             let name = if is_directory {
@@ -1152,6 +1186,8 @@ impl Partition {
             };
             if let Some(found) = &current {
                 row.blob.created = found.row.blob.created;
+                // The lease (checked above) stays with the path.
+                row.blob.lease = found.row.blob.lease.clone();
                 if !found.row.is_directory {
                     released.extend(found.row.blob.segments().copied());
                     released.extend(self.discard_staged(account, fs, found.row.id, &mut batch)?);
@@ -1353,7 +1389,7 @@ impl Partition {
                 ErrorCode::PathAlreadyExists,
             )?;
             let existing = self.resolve_path(account, fs, destination)?;
-            let existing_visible = existing.as_ref().filter(|e| !e.row.pending);
+            let existing_visible = existing.as_ref().filter(|e| !e.row.hidden());
             dest_conditions.check_write(
                 existing_visible.map(|f| (f.row.blob.etag.as_str(), time_from_nanos(f.row.blob.last_modified))),
                 ErrorCode::PathAlreadyExists,
@@ -1511,7 +1547,7 @@ impl Partition {
             start = Some(format!("{last}\0"));
             let count = page.len();
             for (name, row) in page {
-                if row.pending {
+                if row.hidden() {
                     continue;
                 }
                 let sort_name = format!("{prefix}{name}");
@@ -1642,7 +1678,7 @@ impl Partition {
                         if !name.starts_with(name_prefix) {
                             break 'pages;
                         }
-                        if row.pending {
+                        if row.hidden() {
                             continue;
                         }
                         if page.items.len() >= max {
@@ -1730,7 +1766,7 @@ impl Partition {
                 }
             } else {
                 self.resolve_path(account, fs, path)?
-                    .filter(|found| include_pending || !found.row.pending)
+                    .filter(|found| !found.row.expired() && (include_pending || !found.row.pending))
                     .ok_or_else(path_not_found)?
             };
             let mut row = found.row.clone();
@@ -1748,6 +1784,33 @@ impl Partition {
         Ok(row)
     }
 
+    /// Set Blob Expiry on a file of an HNS account.
+    pub fn set_path_expiry(
+        &self,
+        account: &str,
+        fs: &str,
+        path: &str,
+        expiry: Expiry,
+        conditions: &Conditions,
+    ) -> Result<PathRow, AzureError> {
+        self.update_path(account, fs, path, conditions, |row| {
+            if row.is_directory {
+                return Err(AzureError::new(
+                    ErrorCode::InvalidInput,
+                    "Set Blob Expiry applies to files, not directories.",
+                ));
+            }
+            let ms = |ms: u64| ms as i128 * 1_000_000;
+            row.blob.expires_on = match expiry {
+                Expiry::Never => None,
+                Expiry::RelativeToCreation(after) => Some(row.blob.created + ms(after)),
+                Expiry::RelativeToNow(after) => Some(now_nanos() + ms(after)),
+                Expiry::Absolute(at) => Some(at),
+            };
+            Ok(())
+        })
+    }
+
     /// Set Properties (`x-ms-properties`, and path headers when given) or Set Access Control.
     pub fn update_path(
         &self,
@@ -1761,6 +1824,12 @@ impl Partition {
             conditions.check_write(
                 Some((row.blob.etag.as_str(), time_from_nanos(row.blob.last_modified))),
                 ErrorCode::PathAlreadyExists,
+            )?;
+            crate::lease::check_access(
+                row.blob.lease.as_ref(),
+                conditions.lease_id.as_deref(),
+                true,
+                crate::lease::LeaseScope::Blob,
             )?;
             change(row)?;
             row.blob.etag = self.new_etag();
@@ -1877,6 +1946,12 @@ impl Partition {
             conditions.check_write(
                 (!row.pending).then(|| (row.blob.etag.as_str(), time_from_nanos(row.blob.last_modified))),
                 ErrorCode::PathAlreadyExists,
+            )?;
+            crate::lease::check_access(
+                row.blob.lease.as_ref(),
+                conditions.lease_id.as_deref(),
+                true,
+                crate::lease::LeaseScope::Blob,
             )?;
             row.pending = false;
             let invalid = || {

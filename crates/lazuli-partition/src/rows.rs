@@ -126,6 +126,10 @@ pub struct BlobRow {
     /// The last copy that created this blob; see `copy.rs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy: Option<crate::copy::CopyState>,
+    /// Files of an HNS account: when the file expires (Unix ns; Set Blob Expiry). An expired
+    /// file is gone for every reader; its row goes when the path is written again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_on: Option<i128>,
 }
 
 fn is_zero(value: &u64) -> bool {

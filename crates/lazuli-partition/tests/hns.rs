@@ -352,7 +352,9 @@ fn directory_rename_is_atomic_for_concurrent_listers() {
         at_src += s;
         at_dst += d;
     }
-    println!("{files} files: listings saw the tree {at_src} times at src, {at_dst} at dst; renames took {rename_times:?}");
+    println!(
+        "{files} files: listings saw the tree {at_src} times at src, {at_dst} at dst; renames took {rename_times:?}"
+    );
     assert!(at_src > 0 && at_dst > 0, "the listings did not overlap the renames");
     for took in &rename_times {
         assert!(*took < Duration::from_secs(1), "rename took {took:?}: not O(1)");

@@ -334,6 +334,9 @@ fn property_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
         "x-ms-creation-time",
         rfc1123(lazuli_partition::time_from_nanos(row.created)),
     );
+    if let Some(at) = row.expires_on {
+        set_header(r, "x-ms-expiry-time", rfc1123(lazuli_partition::time_from_nanos(at)));
+    }
     let lease = lazuli_partition::lease_view(row.lease.as_ref());
     set_header(r, "x-ms-lease-status", lease.status);
     set_header(r, "x-ms-lease-state", lease.state);

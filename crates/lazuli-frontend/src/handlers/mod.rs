@@ -86,6 +86,11 @@ async fn dispatch_operation(
         DfsSetPathProperties => dfs::set_path_properties(frontend, ctx, &parts).await,
         DfsSetAccessControl => dfs::set_access_control(frontend, ctx, &parts).await,
         DfsSetAccessControlRecursive => dfs::set_access_control_recursive(frontend, ctx, &parts).await,
+        DfsLeasePath => {
+            dfs::require_hns(frontend, ctx)?;
+            lease::lease_blob(frontend, ctx, &parts).await
+        }
+        SetBlobExpiry => dfs::set_expiry(frontend, ctx, &parts).await,
         DfsAppend => dfs::append(frontend, ctx, &parts, body).await,
         DfsFlush => dfs::flush(frontend, ctx, &parts).await,
         ListContainers => service::list_containers(frontend, ctx).await,
