@@ -332,3 +332,21 @@ def test_soft_deleted_file_is_restored(server, filesystem):
         assert f.download_file().readall() == b"keep me"
     finally:
         service.set_service_properties(delete_retention_policy=props["delete_retention_policy"])
+
+
+def test_list_deleted_paths_and_undelete(server, filesystem):
+    service = server.service_client()
+    props = service.get_service_properties()
+    from azure.storage.blob import RetentionPolicy
+    service.set_service_properties(delete_retention_policy=RetentionPolicy(enabled=True, days=1))
+    try:
+        filesystem.create_file("d/gone.txt").upload_data(b"back", overwrite=True)
+        filesystem.create_file("d/stays.txt")
+        filesystem.get_file_client("d/gone.txt").delete_file()
+        deleted = list(filesystem.list_deleted_paths())
+        assert [p.name for p in deleted] == ["d/gone.txt"]
+        filesystem._undelete_path("d/gone.txt", deleted[0].deletion_id)
+        assert filesystem.get_file_client("d/gone.txt").download_file().readall() == b"back"
+        assert list(filesystem.list_deleted_paths()) == []
+    finally:
+        service.set_service_properties(delete_retention_policy=props["delete_retention_policy"])

@@ -241,7 +241,15 @@ pub async fn list_blobs(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<
     let include_metadata = include.iter().any(|i| i == "metadata");
     let include_snapshots = include.iter().any(|i| i == "snapshots");
     let include_versions = include.iter().any(|i| i == "versions");
-    let include_deleted = include.iter().any(|i| i == "deleted" || i == "deletedwithversions");
+    // `showonly` (HNS listings): only soft-deleted paths (List Deleted Paths), files or
+    // directories.
+    let show_only = match ctx.query.get("showonly").filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v @ ("deleted" | "files" | "directories")) => Some(v.to_string()),
+        Some(other) => return Err(AzureError::query("showonly", other, "Invalid value for showonly.")),
+    };
+    let include_deleted =
+        include.iter().any(|i| i == "deleted" || i == "deletedwithversions") || show_only.as_deref() == Some("deleted");
     let include_tags = include.iter().any(|i| i == "tags");
     let include_copy = include.iter().any(|i| i == "copy");
     let (account, container) = ctx.container_names();
@@ -270,7 +278,22 @@ pub async fn list_blobs(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<
         ctx.query.get("maxresults").map(|_| max as u32),
         delimiter.as_deref(),
     );
+    let is_folder = |row: &lazuli_partition::BlobRow| {
+        row.metadata
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case(lazuli_partition::hns::FOLDER_METADATA) && v == "true")
+    };
     for item in page.items {
+        let shown = match (&item, show_only.as_deref()) {
+            (_, None) => true,
+            (Ok((_, row)), Some("deleted")) => row.deleted.is_some(),
+            (Ok((_, row)), Some("files")) => !is_folder(row),
+            (Ok((_, row)), Some(_)) => is_folder(row),
+            (Err(_), Some(kind)) => kind != "files",
+        };
+        if !shown {
+            continue;
+        }
         match item {
             Ok((name, row)) => {
                 let mut item = blob_item(name, &row, include_metadata);

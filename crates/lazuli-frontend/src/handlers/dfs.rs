@@ -362,8 +362,25 @@ pub async fn delete_path(
     // size, so no continuation is ever returned (validated all the same).
     query_bool(ctx, "paginated")?;
     let conditions = http_util::conditions(&parts.headers)?;
+    let retention_days = super::snapshot::retention_days(frontend, ctx.account()).await?;
     let (account, fs, path) = ctx.blob_names();
     blocking(frontend, move |p| {
+        // Under a soft-delete policy a file is kept as a deleted blob row (List Deleted Paths,
+        // Undelete); directories are deleted at once.
+        if retention_days.is_some() && p.get_path(&account, &fs, &path).is_ok_and(|row| !row.is_directory) {
+            let options = lazuli_partition::DeleteOptions {
+                snapshots: lazuli_partition::DeleteSnapshots::Include,
+                retention_days,
+            };
+            return p.delete_blob_with(
+                &account,
+                &fs,
+                &path,
+                &lazuli_partition::BlobVersion::Base,
+                &options,
+                &conditions,
+            );
+        }
         p.delete_path(&account, &fs, &path, recursive, &conditions)
     })
     .await?;
