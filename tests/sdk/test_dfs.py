@@ -350,3 +350,36 @@ def test_list_deleted_paths_and_undelete(server, filesystem):
         assert list(filesystem.list_deleted_paths()) == []
     finally:
         service.set_service_properties(delete_retention_policy=props["delete_retention_policy"])
+
+
+def test_rename_onto_existing_path_with_conditions(filesystem):
+    src = filesystem.create_file("a.txt")
+    src.upload_data(b"a", overwrite=True)
+    dst = filesystem.create_file("b.txt")
+    dst.upload_data(b"b", overwrite=True)
+    fsn = filesystem.file_system_name
+    # If-None-Match: * on the destination: it exists, so the rename is refused.
+    with pytest.raises(ResourceExistsError) as e:
+        src.rename_file(f"{fsn}/b.txt", match_condition=MatchConditions.IfMissing)
+    assert (e.value.status_code, e.value.error_code) == (409, "PathAlreadyExists")
+    # A destination ETag that does not match, then a source ETag that does not match: 412.
+    with pytest.raises(HttpResponseError) as e:
+        src.rename_file(f"{fsn}/b.txt", etag='"0x1"', match_condition=MatchConditions.IfNotModified)
+    assert e.value.status_code == 412
+    with pytest.raises(HttpResponseError) as e:
+        src.rename_file(f"{fsn}/b.txt", source_etag='"0x1"', source_match_condition=MatchConditions.IfNotModified)
+    assert e.value.status_code == 412
+    assert filesystem.get_file_client("b.txt").download_file().readall() == b"b"
+    # With the destination's current ETag, the file replaces it.
+    etag = dst.get_file_properties().etag
+    src.rename_file(f"{fsn}/b.txt", etag=etag, match_condition=MatchConditions.IfNotModified)
+    assert filesystem.get_file_client("b.txt").download_file().readall() == b"a"
+    assert not filesystem.get_file_client("a.txt").exists()
+    # A directory never replaces a path, and cannot move into itself.
+    filesystem.create_directory("d/e")
+    with pytest.raises(HttpResponseError) as e:
+        filesystem.get_directory_client("d").rename_directory(f"{fsn}/b.txt")
+    assert e.value.status_code == 409
+    with pytest.raises(HttpResponseError) as e:
+        filesystem.get_directory_client("d").rename_directory(f"{fsn}/d/e/inner")
+    assert e.value.status_code == 400

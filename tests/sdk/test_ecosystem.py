@@ -1,4 +1,7 @@
-"""Data tools on top of the Blob API: adlfs/fsspec (async SDK over aiohttp) and pandas/pyarrow."""
+"""Data tools on top of the Blob API: adlfs/fsspec (async SDK over aiohttp) and pandas/pyarrow.
+
+They run against the development account, which has a hierarchical namespace: the pandas
+parquet/CSV round trips go through adlfs onto HNS paths."""
 
 import os
 
@@ -68,3 +71,24 @@ def test_pyarrow_dataset_partitioned(server, container_name):
     got = dataset.to_table().sort_by("v")
     assert got.column("v").to_pylist() == [1, 2, 3, 4]
     assert sorted(set(got.column("year").to_pylist())) == [2024, 2025]
+
+
+def test_adlfs_on_a_hierarchical_namespace(server, fs, container_name):
+    # The development account has a hierarchical namespace: directories made through DFS are
+    # directories to adlfs, and adlfs' own directory markers are real directories to DFS.
+    datalake = pytest.importorskip("azure.storage.filedatalake")
+    import sdkutil
+    dls = datalake.DataLakeServiceClient.from_connection_string(server.conn_str, **sdkutil.SDK_CLIENT_KWARGS)
+    fsc = dls.get_file_system_client(container_name)
+    fsc.create_directory("made/by/dfs")
+    fsc.get_file_client("made/by/dfs/f.txt").upload_data(b"dfs file")
+    assert fs.isdir(f"{container_name}/made/by")
+    assert fs.cat(f"{container_name}/made/by/dfs/f.txt") == b"dfs file"
+    assert fs.ls(f"{container_name}/made/by", detail=False) == [f"{container_name}/made/by/dfs"]
+    fs.mkdir(f"{container_name}/from-adlfs/inner")
+    fs.pipe(f"{container_name}/from-adlfs/inner/x.csv", b"a\n1\n")
+    assert fsc.get_directory_client("from-adlfs/inner").exists()
+    paths = [(p.name, p.is_directory) for p in fsc.get_paths(path="from-adlfs", recursive=True)]
+    assert paths == [("from-adlfs/inner", True), ("from-adlfs/inner/x.csv", False)]
+    fs.rm(f"{container_name}/from-adlfs", recursive=True)
+    assert not fsc.get_directory_client("from-adlfs").exists()
