@@ -177,7 +177,9 @@ impl Partition {
     /// to the same blob either comes before (and the copy sees its result) or after.
     fn rewrite_extents(&self, extents: &HashSet<ExtentId>) -> Result<u64, PartitionError> {
         let mut referencing = Vec::new();
-        for kind in [b"B", b"K"] {
+        // HNS paths (`P`) and their staged appends (`Q`) too: on the development account
+        // every file is a path row.
+        for kind in [b"B", b"K", b"P", b"Q"] {
             let end = keys::prefix_end(kind);
             let mut start = kind.to_vec();
             loop {
@@ -206,11 +208,24 @@ impl Partition {
     }
 
     fn rewrite_row(&self, key: &[u8], extents: &HashSet<ExtentId>) -> Result<u64, PartitionError> {
-        let Some((account, container, blob)) = keys::parse_blob_key(key) else {
-            return Ok(0);
+        // Blob rows change under their blob's lock; path rows and staged appends under the
+        // filesystem's namespace lock (held exclusively here: collection is rare).
+        let (account, container, blob) = match key.first() {
+            Some(b'P' | b'Q') => match keys::parse_path_scope(key) {
+                Some((account, fs)) => (account, fs, None),
+                None => return Ok(0),
+            },
+            _ => match keys::parse_blob_key(key) {
+                Some((account, container, blob)) => (account, container, Some(blob)),
+                None => return Ok(0),
+            },
         };
         let _container_guard = self.locks.container_shared(&account, &container);
-        let _blob_guard = self.locks.blob(&account, &container, &blob);
+        let _namespace_guard = blob
+            .is_none()
+            .then(|| self.locks.namespace_exclusive(&account, &container));
+        let _blob_guard = blob.as_ref().map(|blob| self.locks.blob(&account, &container, blob));
+        // A path renamed meanwhile has another key: it is found again by the next pass.
         let Some(value) = self.table.get(key)? else {
             return Ok(0);
         };
@@ -245,7 +260,19 @@ impl Partition {
                 }
                 rows::encode_blob(&row)
             }
-            Some(b'K') => {
+            Some(b'P') => {
+                let mut row = crate::hns::decode_path(&value)?;
+                for block in &mut row.blob.blocks {
+                    for segment in &mut block.segments {
+                        relocate(segment)?;
+                    }
+                }
+                for page in &mut row.blob.pages {
+                    relocate(&mut page.segment)?;
+                }
+                crate::hns::encode_path(&row)
+            }
+            Some(b'K' | b'Q') => {
                 let (mut row, _): (BlockRow, _) = rows::decode(&value)?;
                 for segment in &mut row.segments {
                     relocate(segment)?;

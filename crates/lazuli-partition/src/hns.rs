@@ -386,7 +386,7 @@ pub(crate) fn decode_path(bytes: &[u8]) -> Result<PathRow, PartitionError> {
     Ok(row)
 }
 
-fn encode_path(row: &PathRow) -> Vec<u8> {
+pub(crate) fn encode_path(row: &PathRow) -> Vec<u8> {
     rows::encode(row, row.blob.inline.as_deref())
 }
 

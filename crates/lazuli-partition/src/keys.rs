@@ -113,6 +113,16 @@ pub fn path(account: &str, filesystem: &str, parent: u64, name: &str) -> Vec<u8>
     format!("P{account}/{filesystem}/{parent:016x}/{name}").into_bytes()
 }
 
+/// (account, filesystem) of a path row (`P`), staged append (`Q`), tombstone (`X`) or id
+/// counter key.
+pub fn parse_path_scope(key: &[u8]) -> Option<(String, String)> {
+    let rest = std::str::from_utf8(key.get(1..)?).ok()?;
+    let mut parts = rest.splitn(3, '/');
+    let account = parts.next()?;
+    let filesystem = parts.next()?;
+    Some((account.to_string(), filesystem.to_string()))
+}
+
 /// The row of a filesystem's root directory (its owner, permissions and ACL once set):
 /// `root` is never 16 hex digits, so it sorts apart from every directory's children.
 pub fn path_root(account: &str, filesystem: &str) -> Vec<u8> {
