@@ -66,6 +66,9 @@ fn world() -> &'static World {
         .expect("store");
         let partition = Partition::open(store, PartitionOptions::default()).expect("partition");
         let account = common::account();
+        // As the server's default: the development account has a hierarchical namespace, so
+        // Blob requests run through the path resolver and DFS requests are served.
+        partition.set_hns(&account.name, true);
         let frontend = Frontend::new(
             partition,
             FrontendConfig {
@@ -169,6 +172,7 @@ enum Method {
     Delete,
     Post,
     Options,
+    Patch,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -250,6 +254,13 @@ enum Key {
     MaxResults,
     Marker,
     Include,
+    // DFS
+    Resource,
+    Action,
+    Recursive,
+    Position,
+    Mode,
+    Directory,
     Other(String),
 }
 
@@ -293,6 +304,7 @@ fuzz_target!(|input: Input| {
                 Method::Delete => "DELETE",
                 Method::Post => "POST",
                 Method::Options => "OPTIONS",
+                Method::Patch => "PATCH",
             };
             let mut path = match &target {
                 Target::Account => "/devstoreaccount1".to_string(),
@@ -317,6 +329,12 @@ fuzz_target!(|input: Input| {
                         Key::MaxResults => "maxresults".to_string(),
                         Key::Marker => "marker".to_string(),
                         Key::Include => "include".to_string(),
+                        Key::Resource => "resource".to_string(),
+                        Key::Action => "action".to_string(),
+                        Key::Recursive => "recursive".to_string(),
+                        Key::Position => "position".to_string(),
+                        Key::Mode => "mode".to_string(),
+                        Key::Directory => "directory".to_string(),
                         Key::Other(k) => common::encode(k),
                     };
                     format!("{k}={}", common::encode(v))

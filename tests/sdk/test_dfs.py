@@ -383,3 +383,43 @@ def test_rename_onto_existing_path_with_conditions(filesystem):
     with pytest.raises(HttpResponseError) as e:
         filesystem.get_directory_client("d").rename_directory(f"{fsn}/d/e/inner")
     assert e.value.status_code == 400
+
+
+def test_directory_and_filesystem_sas(hns_server, filesystem):
+    import datetime as dt
+    from azure.storage.filedatalake import (DirectorySasPermissions, FileSystemSasPermissions,
+                                            generate_directory_sas, generate_file_system_sas)
+    fsn = filesystem.file_system_name
+    filesystem.create_directory("team/data")
+    filesystem.get_file_client("team/data/a.txt").upload_data(b"a")
+    filesystem.get_file_client("other/b.txt").upload_data(b"b")
+    expiry = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    sas = generate_directory_sas(hns_server.account, fsn, "team", credential=hns_server.key,
+                                 permission=DirectorySasPermissions(read=True, write=True, create=True, list=True),
+                                 expiry=expiry)
+    d = datalake.DataLakeDirectoryClient(hns_server.url, fsn, "team", credential=sas, **sdkutil.SDK_CLIENT_KWARGS)
+    d.get_file_client("data/new.txt").upload_data(b"via directory sas")
+    assert d.get_file_client("data/a.txt").download_file().readall() == b"a"
+    assert filesystem.get_file_client("team/data/new.txt").download_file().readall() == b"via directory sas"
+    # Outside the directory the signature does not apply; without m/p, no rename or ACL change.
+    outside = datalake.DataLakeFileClient(hns_server.url, fsn, "other/b.txt", credential=sas,
+                                          **sdkutil.SDK_CLIENT_KWARGS)
+    with pytest.raises(HttpResponseError) as e:
+        outside.download_file().readall()
+    assert e.value.status_code == 403
+    with pytest.raises(HttpResponseError) as e:
+        d.get_file_client("data/a.txt").rename_file(f"{fsn}/team/data/renamed.txt")
+    assert e.value.status_code == 403
+    with pytest.raises(HttpResponseError) as e:
+        d.get_file_client("data/a.txt").set_access_control(permissions="rwx------")
+    assert e.value.status_code == 403
+    # A filesystem SAS with move and manage-access permissions.
+    fs_sas = generate_file_system_sas(hns_server.account, fsn, credential=hns_server.key,
+                                      permission=FileSystemSasPermissions(read=True, write=True, list=True,
+                                                                          move=True, manage_access_control=True),
+                                      expiry=expiry)
+    client = datalake.FileSystemClient(hns_server.url, fsn, credential=fs_sas, **sdkutil.SDK_CLIENT_KWARGS)
+    client.get_file_client("team/data/a.txt").rename_file(f"{fsn}/other/moved.txt")
+    client.get_file_client("other/moved.txt").set_access_control(permissions="rwx------")
+    assert filesystem.get_file_client("other/moved.txt").get_access_control()["permissions"] == "rwx------"
+    assert sorted(p.name for p in client.get_paths(path="other")) == ["other/b.txt", "other/moved.txt"]
