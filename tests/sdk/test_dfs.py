@@ -348,6 +348,15 @@ def test_list_deleted_paths_and_undelete(server, filesystem):
         filesystem._undelete_path("d/gone.txt", deleted[0].deletion_id)
         assert filesystem.get_file_client("d/gone.txt").download_file().readall() == b"back"
         assert list(filesystem.list_deleted_paths()) == []
+        # A directory goes with its whole tree and comes back with it.
+        filesystem.get_file_client("tree/a/b.txt").upload_data(b"deep")
+        filesystem.get_directory_client("tree").delete_directory()
+        assert [p.name for p in filesystem.get_paths(recursive=True)] == ["d", "d/gone.txt", "d/stays.txt"]
+        deleted = list(filesystem.list_deleted_paths())
+        assert [p.name for p in deleted] == ["tree"]
+        filesystem._undelete_path("tree", deleted[0].deletion_id)
+        assert filesystem.get_file_client("tree/a/b.txt").download_file().readall() == b"deep"
+        assert list(filesystem.list_deleted_paths()) == []
     finally:
         service.set_service_properties(delete_retention_policy=props["delete_retention_policy"])
 

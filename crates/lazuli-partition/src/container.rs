@@ -168,6 +168,7 @@ impl Partition {
             keys::paths_prefix(account, container),
             keys::filesystem_staged_prefix(account, container),
             keys::path_tombstones_prefix(account, container),
+            keys::deleted_directories_prefix(account, container),
         ] {
             let end = keys::prefix_end(&prefix);
             loop {

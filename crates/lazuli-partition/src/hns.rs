@@ -756,8 +756,181 @@ impl Partition {
         Ok(())
     }
 
+    /// Path Delete of a directory under a soft-delete policy: the directory's row moves to a
+    /// deleted-directory row (`keys::deleted_directory`) in one batch; its children stay keyed
+    /// by its id, unreachable, so an undelete brings the whole tree back at once and a purge
+    /// turns it into a tombstone for [`Partition::collect_deleted_paths`].
+    pub fn soft_delete_directory(
+        &self,
+        account: &str,
+        fs: &str,
+        path: &str,
+        recursive: bool,
+        deletion: crate::soft_delete::Deletion,
+        conditions: &Conditions,
+    ) -> Result<(), AzureError> {
+        let name = components(path).join("/");
+        self.with_namespace(account, fs, || {
+            let found = self.resolve_visible(account, fs, path)?.ok_or_else(path_not_found)?;
+            if !found.row.is_directory {
+                return Err(path_conflict());
+            }
+            conditions.check_write(
+                Some((
+                    found.row.blob.etag.as_str(),
+                    time_from_nanos(found.row.blob.last_modified),
+                )),
+                ErrorCode::PathAlreadyExists,
+            )?;
+            crate::lease::check_access(
+                found.row.blob.lease.as_ref(),
+                conditions.lease_id.as_deref(),
+                true,
+                crate::lease::LeaseScope::Blob,
+            )?;
+            if !recursive {
+                let prefix = keys::path_children_prefix(account, fs, found.row.id);
+                let end = keys::prefix_end(&prefix);
+                if !self
+                    .table
+                    .scan(&prefix, end.as_deref(), 1)
+                    .map_err(PartitionError::from)?
+                    .is_empty()
+                {
+                    return Err(AzureError::new(
+                        ErrorCode::DirectoryNotEmpty,
+                        "The recursive query parameter value must be true to delete a non-empty directory.",
+                    ));
+                }
+            }
+            let mut row = found.row;
+            row.blob.deleted = Some(deletion);
+            row.blob.lease = None;
+            let id = lazuli_types::time_fmt::iso8601_7(time_from_nanos(deletion.time));
+            let mut batch = WriteBatch::new();
+            batch.delete(found.key);
+            batch.put(keys::deleted_directory(account, fs, &name, &id), encode_path(&row));
+            self.table.write(&batch).map_err(PartitionError::from)?;
+            Ok(())
+        })
+    }
+
+    /// Soft-deleted directories in `[from, until)` whose path starts with `prefix`, as
+    /// (path, Blob view with the deletion) in path order.
+    fn deleted_directories(
+        &self,
+        account: &str,
+        fs: &str,
+        prefix: &str,
+        from: &str,
+        until: Option<&str>,
+    ) -> Result<Vec<(String, BlobRow)>, AzureError> {
+        let base = keys::deleted_directories_prefix(account, fs);
+        let start = [base.as_slice(), from.max(prefix).as_bytes()].concat();
+        let prefix_key = [base.as_slice(), prefix.as_bytes()].concat();
+        let end = keys::prefix_end(&prefix_key);
+        let mut out = Vec::new();
+        for (key, value) in self
+            .table
+            .scan(&start, end.as_deref(), usize::MAX)
+            .map_err(PartitionError::from)?
+        {
+            let text = String::from_utf8_lossy(&key[base.len()..]).into_owned();
+            let Some((path, _)) = text.split_once('\0') else {
+                continue;
+            };
+            if until.is_some_and(|until| path >= until.trim_end_matches('/')) {
+                break;
+            }
+            out.push((path.to_string(), blob_view(&decode_path(&value)?)));
+        }
+        Ok(out)
+    }
+
+    /// Restores the newest soft-deleted directory at `path` (and its tree) when the name is
+    /// free; `Ok(false)` when there is none.
+    fn undelete_directory(&self, account: &str, fs: &str, path: &str) -> Result<bool, AzureError> {
+        let parts = components(path);
+        let Some((last, parents)) = parts.split_last() else {
+            return Ok(false);
+        };
+        let name = parts.join("/");
+        self.with_namespace(account, fs, || {
+            let prefix = [
+                keys::deleted_directories_prefix(account, fs),
+                format!("{name}\0").into_bytes(),
+            ]
+            .concat();
+            let end = keys::prefix_end(&prefix);
+            let Some((key, value)) = self
+                .table
+                .scan(&prefix, end.as_deref(), usize::MAX)
+                .map_err(PartitionError::from)?
+                .pop()
+            else {
+                return Ok(false);
+            };
+            if self.resolve_path(account, fs, path)?.is_some() {
+                return Err(path_already_exists());
+            }
+            let mut row = decode_path(&value)?;
+            row.blob.deleted = None;
+            let mut batch = WriteBatch::new();
+            let mut next_id = self.next_path_id(account, fs)?;
+            let first_new_id = next_id;
+            let parent = self.ensure_directories(account, fs, parents, &mut next_id, &mut batch)?;
+            if next_id != first_new_id {
+                batch.put(keys::path_id_counter(account, fs), (next_id - 1).to_le_bytes().to_vec());
+            }
+            batch.delete(key);
+            batch.put(
+                keys::path(account, fs, parent.id, &format!("{last}/")),
+                encode_path(&row),
+            );
+            self.table.write(&batch).map_err(PartitionError::from)?;
+            Ok(true)
+        })
+    }
+
+    /// Purges soft-deleted directories whose retention has passed: each becomes a tombstone
+    /// whose tree [`Partition::collect_deleted_paths`] removes. Returns how many.
+    pub(crate) fn purge_deleted_directories(&self, now: i128) -> Result<usize, PartitionError> {
+        let start = keys::DELETED_DIRECTORIES.to_vec();
+        let end = keys::prefix_end(&start);
+        let mut expired = Vec::new();
+        for (key, value) in self
+            .table
+            .scan(&start, end.as_deref(), usize::MAX)
+            .map_err(PartitionError::from)?
+        {
+            if decode_path(&value)?.blob.deleted.is_some_and(|d| d.purge_at <= now) {
+                expired.push(key);
+            }
+        }
+        let mut purged = 0;
+        for key in expired {
+            let Some((account, fs)) = keys::parse_path_scope(&key) else {
+                continue;
+            };
+            let _container_guard = self.locks.container_shared(&account, &fs);
+            let _namespace_guard = self.locks.namespace_exclusive(&account, &fs);
+            // Re-read under the lock: it may have been restored meanwhile.
+            let Some(value) = self.table.get(&key).map_err(PartitionError::from)? else {
+                continue;
+            };
+            let row = decode_path(&value)?;
+            let mut batch = WriteBatch::new();
+            batch.delete(key);
+            batch.put(keys::path_tombstone(&account, &fs, row.id), Vec::new());
+            self.table.write(&batch).map_err(PartitionError::from)?;
+            purged += 1;
+        }
+        Ok(purged)
+    }
+
     /// Undelete Blob on an HNS account: restores soft-deleted snapshots and, when the path
-    /// does not exist, its newest deleted row as the path (with its parent directories).
+    /// does not exist, its newest deleted row as the path (with its parent directories), or
+    /// else its newest soft-deleted directory with the tree below it.
     pub(crate) fn undelete_hns_blob(&self, account: &str, fs: &str, blob: &str) -> Result<(), AzureError> {
         use crate::snapshot::is_kind;
         let name = components(blob).join("/");
@@ -776,6 +949,13 @@ impl Partition {
             });
         }
         let subrows = self.blob_subrows(account, fs, &name)?;
+        if !subrows
+            .iter()
+            .any(|(key, _)| is_kind(key, keys::SUBROW_DELETED) || is_kind(key, keys::SUBROW_SNAPSHOT))
+            && self.undelete_directory(account, fs, blob)?
+        {
+            return Ok(());
+        }
         let mut found_any = false;
         let restored = self.modify_hns_blob(account, fs, blob, |current| {
             let mut batch = WriteBatch::new();
@@ -1602,6 +1782,11 @@ impl Partition {
         let subrows = self.list_flat_rows(account, fs, &sub_options)?;
         let until = page.next_marker.clone();
         let mut groups: std::collections::BTreeMap<String, Vec<BlobRow>> = Default::default();
+        if options.include_deleted {
+            for (name, row) in self.deleted_directories(account, fs, options.prefix, from, until.as_deref())? {
+                groups.entry(name).or_default().push(row);
+            }
+        }
         for (name, row) in subrows.items.into_iter().flatten() {
             if until
                 .as_ref()

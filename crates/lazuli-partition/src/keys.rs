@@ -166,6 +166,18 @@ pub fn path_staged_prefix(account: &str, filesystem: &str, file_id: u64) -> Vec<
     format!("Q{account}/{filesystem}/{file_id:016x}/").into_bytes()
 }
 
+/// A soft-deleted directory (`R`): its row, kept by full path and deletion time; its children
+/// stay keyed by its id, unreachable from the root, until it is restored or purged.
+pub fn deleted_directory(account: &str, filesystem: &str, path: &str, deletion_id: &str) -> Vec<u8> {
+    format!("R{account}/{filesystem}/{path}\0{deletion_id}").into_bytes()
+}
+
+pub fn deleted_directories_prefix(account: &str, filesystem: &str) -> Vec<u8> {
+    format!("R{account}/{filesystem}/").into_bytes()
+}
+
+pub const DELETED_DIRECTORIES: &[u8] = b"R";
+
 pub fn filesystem_staged_prefix(account: &str, filesystem: &str) -> Vec<u8> {
     format!("Q{account}/{filesystem}/").into_bytes()
 }

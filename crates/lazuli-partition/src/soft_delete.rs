@@ -319,6 +319,7 @@ impl Partition {
     pub fn purge_soft_deleted(&self) -> Result<usize, PartitionError> {
         let now = now_nanos();
         let containers = self.purge_deleted_containers(now)?;
+        let directories = self.purge_deleted_directories(now)?;
         let end = keys::prefix_end(b"B");
         let mut start = b"B".to_vec();
         let mut expired = Vec::new();
@@ -360,6 +361,6 @@ impl Partition {
             self.release_segments(row.segments());
             purged += 1;
         }
-        Ok(purged + containers)
+        Ok(purged + containers + directories)
     }
 }

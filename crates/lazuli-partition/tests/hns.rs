@@ -465,3 +465,38 @@ fn garbage_collection_relocates_path_data() {
     }
     assert_eq!(read(&p, "staged"), content(99));
 }
+
+/// A soft-deleted directory keeps its tree unreachable until it is restored (all of it at
+/// once) or purged (then its tree and data are collected).
+#[test]
+fn soft_deleted_directory_is_restored_or_purged() {
+    use lazuli_partition::soft_delete::Deletion;
+    let (_store, p) = setup();
+    write_file(&p, "keep/a/b.txt", b"deep data");
+    write_file(&p, "keep/c.txt", b"c");
+    let now = lazuli_partition::now_nanos();
+    p.soft_delete_directory(A, FS, "keep", true, Deletion::new(now, 7), &none())
+        .expect("soft delete");
+    assert!(p.get_path(A, FS, "keep").is_err());
+    assert!(names(&p, "", true).is_empty());
+    p.undelete_blob(A, FS, "keep").expect("undelete");
+    assert_eq!(read(&p, "keep/a/b.txt"), b"deep data");
+    assert_eq!(names(&p, "keep", true), vec!["keep/a", "keep/a/b.txt", "keep/c.txt"]);
+    // Not recursive: refused while it has children.
+    let error = p
+        .soft_delete_directory(A, FS, "keep", false, Deletion::new(now, 7), &none())
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::DirectoryNotEmpty);
+    // Purged once its retention has passed: the tree and its data go.
+    let expired = Deletion {
+        time: now,
+        purge_at: now,
+    };
+    p.soft_delete_directory(A, FS, "keep", true, expired, &none())
+        .expect("soft delete");
+    assert!(p.data_usage().1 > 0);
+    assert_eq!(p.purge_soft_deleted().expect("purge"), 1);
+    p.collect_deleted_paths().expect("collect");
+    assert_eq!(p.data_usage().1, 0, "every segment released");
+    assert!(p.undelete_blob(A, FS, "keep").is_err());
+}

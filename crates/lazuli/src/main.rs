@@ -109,6 +109,12 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
                 Ok(Err(error)) => tracing::warn!(%error, "purging soft-deleted blobs failed"),
                 _ => {}
             }
+            // Trees of purged soft-deleted directories (and of any recursive delete whose
+            // collection was interrupted).
+            let partition = collector.clone();
+            if let Ok(Err(error)) = tokio::task::spawn_blocking(move || partition.collect_deleted_paths()).await {
+                tracing::warn!(code = error.code.as_str(), "collecting deleted paths failed");
+            }
         }
     });
 

@@ -365,9 +365,14 @@ pub async fn delete_path(
     let retention_days = super::snapshot::retention_days(frontend, ctx.account()).await?;
     let (account, fs, path) = ctx.blob_names();
     blocking(frontend, move |p| {
-        // Under a soft-delete policy a file is kept as a deleted blob row (List Deleted Paths,
-        // Undelete); directories are deleted at once.
-        if retention_days.is_some() && p.get_path(&account, &fs, &path).is_ok_and(|row| !row.is_directory) {
+        // Under a soft-delete policy a file is kept as a deleted blob row and a directory as a
+        // deleted-directory row with its tree (List Deleted Paths, Undelete Path).
+        let kind = retention_days.and_then(|_| p.get_path(&account, &fs, &path).ok().map(|row| row.is_directory));
+        if let (Some(days), Some(true)) = (retention_days, kind) {
+            let deletion = lazuli_partition::soft_delete::Deletion::new(lazuli_partition::now_nanos(), days);
+            return p.soft_delete_directory(&account, &fs, &path, recursive, deletion, &conditions);
+        }
+        if kind == Some(false) {
             let options = lazuli_partition::DeleteOptions {
                 snapshots: lazuli_partition::DeleteSnapshots::Include,
                 retention_days,
