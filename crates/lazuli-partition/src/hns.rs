@@ -107,6 +107,28 @@ fn path_already_exists() -> AzureError {
     AzureError::new(ErrorCode::PathAlreadyExists, "The specified path already exists.")
 }
 
+fn directory_not_empty() -> AzureError {
+    AzureError::new(
+        ErrorCode::DirectoryNotEmpty,
+        "The recursive query parameter value must be true to delete a non-empty directory.",
+    )
+}
+
+/// The conditions and the lease of a write to an existing path (a pending file, which only
+/// appends created so far, counts as absent for the conditions).
+fn check_path_write(row: &PathRow, conditions: &Conditions) -> Result<(), AzureError> {
+    conditions.check_write(
+        (!row.pending).then(|| (row.blob.etag.as_str(), time_from_nanos(row.blob.last_modified))),
+        ErrorCode::PathAlreadyExists,
+    )?;
+    crate::lease::check_access(
+        row.blob.lease.as_ref(),
+        conditions.lease_id.as_deref(),
+        true,
+        crate::lease::LeaseScope::Blob,
+    )
+}
+
 fn path_conflict() -> AzureError {
     AzureError::new(
         ErrorCode::PathConflict,
@@ -652,18 +674,8 @@ impl Partition {
             }
             (Some(found), None) => {
                 if found.row.is_directory {
-                    let prefix = keys::path_children_prefix(account, fs, found.row.id);
-                    let end = keys::prefix_end(&prefix);
-                    if !self
-                        .table
-                        .scan(&prefix, end.as_deref(), 1)
-                        .map_err(PartitionError::from)?
-                        .is_empty()
-                    {
-                        return Err(AzureError::new(
-                            ErrorCode::DirectoryNotEmpty,
-                            "The recursive query parameter value must be true to delete a non-empty directory.",
-                        ));
+                    if self.has_children(account, fs, found.row.id)? {
+                        return Err(directory_not_empty());
                     }
                 } else {
                     old_data.extend(found.row.blob.segments().copied());
@@ -724,17 +736,8 @@ impl Partition {
             }
             if options.snapshots != DeleteSnapshots::Only {
                 if found.row.is_directory {
-                    let prefix = keys::path_children_prefix(account, fs, found.row.id);
-                    let end = keys::prefix_end(&prefix);
-                    let children = self
-                        .table
-                        .scan(&prefix, end.as_deref(), 1)
-                        .map_err(PartitionError::from)?;
-                    if !children.is_empty() {
-                        return Err(AzureError::new(
-                            ErrorCode::DirectoryNotEmpty,
-                            "The recursive query parameter value must be true to delete a non-empty directory.",
-                        ));
+                    if self.has_children(account, fs, found.row.id)? {
+                        return Err(directory_not_empty());
                     }
                     batch.delete(found.key.clone());
                 } else {
@@ -775,33 +778,9 @@ impl Partition {
             if !found.row.is_directory {
                 return Err(path_conflict());
             }
-            conditions.check_write(
-                Some((
-                    found.row.blob.etag.as_str(),
-                    time_from_nanos(found.row.blob.last_modified),
-                )),
-                ErrorCode::PathAlreadyExists,
-            )?;
-            crate::lease::check_access(
-                found.row.blob.lease.as_ref(),
-                conditions.lease_id.as_deref(),
-                true,
-                crate::lease::LeaseScope::Blob,
-            )?;
-            if !recursive {
-                let prefix = keys::path_children_prefix(account, fs, found.row.id);
-                let end = keys::prefix_end(&prefix);
-                if !self
-                    .table
-                    .scan(&prefix, end.as_deref(), 1)
-                    .map_err(PartitionError::from)?
-                    .is_empty()
-                {
-                    return Err(AzureError::new(
-                        ErrorCode::DirectoryNotEmpty,
-                        "The recursive query parameter value must be true to delete a non-empty directory.",
-                    ));
-                }
+            check_path_write(&found.row, conditions)?;
+            if !recursive && self.has_children(account, fs, found.row.id)? {
+                return Err(directory_not_empty());
             }
             let mut row = found.row;
             row.blob.deleted = Some(deletion);
@@ -1179,6 +1158,17 @@ impl Partition {
         })
     }
 
+    /// Whether directory `id` has any child row.
+    fn has_children(&self, account: &str, fs: &str, id: u64) -> Result<bool, AzureError> {
+        let prefix = keys::path_children_prefix(account, fs, id);
+        let end = keys::prefix_end(&prefix);
+        let first = self
+            .table
+            .scan(&prefix, end.as_deref(), 1)
+            .map_err(PartitionError::from)?;
+        Ok(!first.is_empty())
+    }
+
     /// The name a blob's lock is taken by: on an HNS account, the path without empty
     /// components (`a//b` is `a/b`, as the resolver reads it).
     pub(crate) fn blob_lock_name<'a>(&self, account: &str, blob: &'a str) -> std::borrow::Cow<'a, str> {
@@ -1426,35 +1416,13 @@ impl Partition {
         let mut released = Vec::new();
         self.with_namespace(account, fs, || {
             let found = self.resolve_visible(account, fs, path)?.ok_or_else(path_not_found)?;
-            conditions.check_write(
-                Some((
-                    found.row.blob.etag.as_str(),
-                    time_from_nanos(found.row.blob.last_modified),
-                )),
-                ErrorCode::PathAlreadyExists,
-            )?;
-            crate::lease::check_access(
-                found.row.blob.lease.as_ref(),
-                conditions.lease_id.as_deref(),
-                true,
-                crate::lease::LeaseScope::Blob,
-            )?;
+            check_path_write(&found.row, conditions)?;
             let mut batch = WriteBatch::new();
             batch.delete(found.key.clone());
             if found.row.is_directory {
-                let prefix = keys::path_children_prefix(account, fs, found.row.id);
-                let end = keys::prefix_end(&prefix);
-                let has_children = !self
-                    .table
-                    .scan(&prefix, end.as_deref(), 1)
-                    .map_err(PartitionError::from)?
-                    .is_empty();
-                if has_children {
+                if self.has_children(account, fs, found.row.id)? {
                     if !recursive {
-                        return Err(AzureError::new(
-                            ErrorCode::DirectoryNotEmpty,
-                            "The recursive query parameter value must be true to delete a non-empty directory.",
-                        ));
+                        return Err(directory_not_empty());
                     }
                     batch.put(keys::path_tombstone(account, fs, found.row.id), Vec::new());
                 }
@@ -2006,16 +1974,7 @@ impl Partition {
         change: impl FnOnce(&mut PathRow) -> Result<(), AzureError>,
     ) -> Result<PathRow, AzureError> {
         self.modify_path(account, fs, path, false, |row, _| {
-            conditions.check_write(
-                Some((row.blob.etag.as_str(), time_from_nanos(row.blob.last_modified))),
-                ErrorCode::PathAlreadyExists,
-            )?;
-            crate::lease::check_access(
-                row.blob.lease.as_ref(),
-                conditions.lease_id.as_deref(),
-                true,
-                crate::lease::LeaseScope::Blob,
-            )?;
+            check_path_write(row, conditions)?;
             change(row)?;
             row.blob.etag = self.new_etag();
             row.blob.last_modified = now_nanos();
@@ -2128,16 +2087,7 @@ impl Partition {
             if row.is_directory {
                 return Err(path_conflict());
             }
-            conditions.check_write(
-                (!row.pending).then(|| (row.blob.etag.as_str(), time_from_nanos(row.blob.last_modified))),
-                ErrorCode::PathAlreadyExists,
-            )?;
-            crate::lease::check_access(
-                row.blob.lease.as_ref(),
-                conditions.lease_id.as_deref(),
-                true,
-                crate::lease::LeaseScope::Blob,
-            )?;
+            check_path_write(row, conditions)?;
             row.pending = false;
             let invalid = || {
                 AzureError::new(
