@@ -80,6 +80,9 @@ def test_user_creates_and_owns_paths_with_inherited_acl(acl_server, fs, shared_d
         assert f"user:{ALICE}:rwx" in acl["acl"] and "default:" not in acl["acl"]
     r = as_user(acl_server, "token-alice", "GET", f"{name}/shared/b.txt")
     assert (r.status_code, r.content) == (200, b"through the blob api")
+    # Only the superuser creates a path owned by someone else.
+    r = as_user(acl_server, "token-alice", "PUT", f"{name}/shared/c.txt", {"resource": "file"}, {"x-ms-owner": BOB})
+    assert code(r) == (403, "AuthorizationPermissionMismatch")
 
 
 def test_other_users_are_refused(acl_server, fs, shared_dir):

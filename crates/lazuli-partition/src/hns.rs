@@ -322,7 +322,7 @@ pub enum PathAccess {
     Owner,
 }
 
-fn permission_denied() -> AzureError {
+pub fn permission_denied() -> AzureError {
     AzureError::new(
         ErrorCode::AuthorizationPermissionMismatch,
         "This request is not authorized to perform this operation using this permission.",

@@ -260,6 +260,10 @@ pub async fn create_path(
             .with_detail("QueryParameterName", "resource"))
         }
     };
+    if parts.headers.contains_key("x-ms-owner") && matches!(ctx.credential, crate::auth::Credential::Bearer(_)) {
+        // A user's new path is its own; only the superuser names another owner.
+        return Err(hns::permission_denied());
+    }
     let new = NewPath {
         metadata: properties(parts)?.unwrap_or_default(),
         headers: path_headers(&parts.headers)?.unwrap_or_default(),
@@ -506,10 +510,7 @@ pub async fn set_access_control(
     }
     if owner.is_some() && matches!(ctx.credential, crate::auth::Credential::Bearer(_)) {
         // Only the superuser gives a path away (a user may change what it owns otherwise).
-        return Err(AzureError::new(
-            ErrorCode::AuthorizationPermissionMismatch,
-            "This request is not authorized to perform this operation using this permission.",
-        ));
+        return Err(hns::permission_denied());
     }
     if let Some(p) = &permissions {
         hns::normalize_permissions(p)?;
