@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::Arc;
+use std::thread::Thread;
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
@@ -104,6 +105,12 @@ impl<F> Meta<F> {
     }
 }
 
+/// An appender parked until `target` is durable (or the stream is poisoned).
+struct Waiter {
+    target: StreamPosition,
+    thread: Thread,
+}
+
 /// Group-commit state. Positions order bytes: writes are serialized, so every byte before
 /// `written` has been written, and every byte before `durable` has been synced.
 struct SyncState<F> {
@@ -112,8 +119,45 @@ struct SyncState<F> {
     /// The extent that may hold unsynced bytes: an extent is synced in full before the next
     /// one is created, so only the open extent ever needs a group-commit sync.
     open_file: Option<Arc<F>>,
-    leader_active: bool,
+    /// Appenders waiting for a sync. Each is unparked by whoever makes its target durable, so
+    /// a finished sync wakes all of its appenders at once, not one after another through a
+    /// shared lock.
+    waiters: Vec<Waiter>,
+    /// The sync thread is waiting for work (and must be signalled).
+    syncer_idle: bool,
+    shutdown: bool,
     poisoned: bool,
+}
+
+impl<F> SyncState<F> {
+    /// Raises `durable` to `to` and releases every waiter it covers.
+    fn advance_durable(&mut self, to: StreamPosition) {
+        if to > self.durable {
+            self.durable = to;
+        }
+        let durable = self.durable;
+        self.waiters.retain(|w| {
+            let done = w.target <= durable;
+            if done {
+                w.thread.unpark();
+            }
+            !done
+        });
+    }
+
+    fn poison(&mut self) {
+        self.poisoned = true;
+        for w in self.waiters.drain(..) {
+            w.thread.unpark();
+        }
+    }
+}
+
+/// What the stream and its sync thread share.
+struct SyncShared<F> {
+    state: Mutex<SyncState<F>>,
+    /// Signals the sync thread: bytes were written past `durable`, or shutdown.
+    work: Condvar,
 }
 
 pub(crate) struct StreamCore<S: Storage> {
@@ -130,8 +174,14 @@ pub(crate) struct StreamCore<S: Storage> {
     deleter: Mutex<()>,
     /// The extent table; held only for lookups and updates, never across I/O.
     meta: Mutex<Meta<S::File>>,
-    sync: Mutex<SyncState<S::File>>,
-    synced: Condvar,
+    sync: Arc<SyncShared<S::File>>,
+}
+
+impl<S: Storage> Drop for StreamCore<S> {
+    fn drop(&mut self) {
+        self.sync.state.lock().shutdown = true;
+        self.sync.work.notify_all();
+    }
 }
 
 fn io_error(stream: &str) -> impl FnOnce(io::Error) -> StreamError + '_ {
@@ -156,14 +206,18 @@ impl<S: Storage> StreamCore<S> {
                 extents: BTreeMap::new(),
                 next_id: ids.last().map_or(FIRST_EXTENT_ID, |last| last + 1),
             }),
-            sync: Mutex::new(SyncState {
-                written: StreamPosition::default(),
-                durable: StreamPosition::default(),
-                open_file: None,
-                leader_active: false,
-                poisoned: false,
+            sync: Arc::new(SyncShared {
+                state: Mutex::new(SyncState {
+                    written: StreamPosition::default(),
+                    durable: StreamPosition::default(),
+                    open_file: None,
+                    waiters: Vec::new(),
+                    syncer_idle: false,
+                    shutdown: false,
+                    poisoned: false,
+                }),
+                work: Condvar::new(),
             }),
-            synced: Condvar::new(),
         };
         for (index, &id) in ids.iter().enumerate() {
             let is_last = index + 1 == ids.len();
@@ -185,7 +239,7 @@ impl<S: Storage> StreamCore<S> {
         }
         {
             let meta = stream.meta.lock();
-            let mut sync = stream.sync.lock();
+            let mut sync = stream.sync.state.lock();
             let end = match meta.open_extent() {
                 Some((id, e)) => {
                     sync.open_file = Some(e.file.clone());
@@ -198,6 +252,14 @@ impl<S: Storage> StreamCore<S> {
             };
             sync.written = end;
             sync.durable = end;
+        }
+        if stream.options.sync {
+            let shared = stream.sync.clone();
+            let (name, counters) = (stream.name.clone(), stream.counters.clone());
+            std::thread::Builder::new()
+                .name(format!("sync-{name}"))
+                .spawn(move || sync_loop(&name, &shared, &counters))
+                .map_err(io_error(&stream.name))?;
         }
         Ok(stream)
     }
@@ -281,7 +343,7 @@ impl<S: Storage> StreamCore<S> {
     }
 
     fn check_not_poisoned(&self) -> Result<()> {
-        if self.sync.lock().poisoned {
+        if self.sync.state.lock().poisoned {
             return Err(self.poisoned_error());
         }
         Ok(())
@@ -292,12 +354,11 @@ impl<S: Storage> StreamCore<S> {
     /// the data ever reaching the disk. Only a reopen (which re-reads what is really on disk)
     /// can continue safely.
     fn poison(&self, what: &str, error: &io::Error) -> StreamError {
-        let mut sync = self.sync.lock();
+        let mut sync = self.sync.state.lock();
         if !sync.poisoned {
             tracing::error!(stream = %self.name, %error, what, "sync failed; the stream is poisoned");
         }
-        sync.poisoned = true;
-        self.synced.notify_all();
+        sync.poison();
         self.poisoned_error()
     }
 
@@ -334,9 +395,9 @@ impl<S: Storage> StreamCore<S> {
             }
             // Everything written so far is durable now, even if creating the next extent
             // fails below.
-            let mut sync = self.sync.lock();
-            sync.durable = sync.written;
-            self.synced.notify_all();
+            let mut sync = self.sync.state.lock();
+            let written = sync.written;
+            sync.advance_durable(written);
         }
         let id = {
             let mut meta = self.meta.lock();
@@ -369,60 +430,84 @@ impl<S: Storage> StreamCore<S> {
                 live_bytes: 0,
             },
         );
-        let mut sync = self.sync.lock();
+        let mut sync = self.sync.state.lock();
         let start = StreamPosition {
             extent: id,
             offset: EXTENT_HEADER_BYTES as u64,
         };
         // Every earlier byte was synced above (or syncing is off).
         sync.written = start;
-        sync.durable = start;
         sync.open_file = Some(file.clone());
-        self.synced.notify_all();
+        sync.advance_durable(start);
         Ok((id, file))
     }
 
-    /// Waits until `target` is durable, leading a sync if no one else is. Every waiter whose
-    /// bytes were written before a leader started is covered by that leader's sync.
+    /// Waits until `target` is durable. The sync thread syncs whatever was written when it
+    /// starts, so every appender whose bytes were written before a sync began is covered by it.
     fn wait_durable(&self, target: StreamPosition) -> Result<()> {
-        let mut sync = self.sync.lock();
-        loop {
+        {
+            let mut sync = self.sync.state.lock();
             if sync.poisoned {
                 return Err(self.poisoned_error());
             }
             if sync.durable >= target {
                 return Ok(());
             }
-            if sync.leader_active {
-                self.synced.wait(&mut sync);
-                continue;
+            sync.waiters.push(Waiter {
+                target,
+                thread: std::thread::current(),
+            });
+            if sync.syncer_idle {
+                sync.syncer_idle = false;
+                self.sync.work.notify_one();
             }
-            sync.leader_active = true;
-            let covers = sync.written;
-            let file = sync.open_file.clone();
-            drop(sync);
-            let started = Instant::now();
-            let result = match &file {
-                Some(file) => file.sync_data(),
-                None => Ok(()),
-            };
-            self.counters.record_sync(started.elapsed().as_nanos() as u64);
-            sync = self.sync.lock();
-            sync.leader_active = false;
-            match result {
-                Ok(()) => {
-                    if covers > sync.durable {
-                        sync.durable = covers;
-                    }
-                }
-                Err(error) => {
-                    if !sync.poisoned {
-                        tracing::error!(stream = %self.name, %error, "group commit sync failed; the stream is poisoned");
-                    }
-                    sync.poisoned = true;
-                }
+        }
+        loop {
+            // A stale unpark (left from an earlier wait) only costs one more look.
+            std::thread::park();
+            let sync = self.sync.state.lock();
+            if sync.poisoned {
+                return Err(self.poisoned_error());
             }
-            self.synced.notify_all();
+            if sync.durable >= target {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The sync thread of a stream: while bytes were written past `durable`, syncs the open extent
+/// and releases the appenders it covers. One thread per stream, so that the next sync starts
+/// the moment the previous one returns, and no appender's thread has to lead one.
+fn sync_loop<F: ExtentFile>(name: &str, shared: &SyncShared<F>, counters: &Counters) {
+    let mut sync = shared.state.lock();
+    loop {
+        if sync.shutdown {
+            return;
+        }
+        if sync.poisoned || sync.written <= sync.durable || sync.waiters.is_empty() {
+            sync.syncer_idle = true;
+            shared.work.wait(&mut sync);
+            continue;
+        }
+        let covers = sync.written;
+        let file = sync.open_file.clone();
+        drop(sync);
+        let started = Instant::now();
+        let result = match &file {
+            Some(file) => file.sync_data(),
+            None => Ok(()),
+        };
+        counters.record_sync(started.elapsed().as_nanos() as u64);
+        sync = shared.state.lock();
+        match result {
+            Ok(()) => sync.advance_durable(covers),
+            Err(error) => {
+                if !sync.poisoned {
+                    tracing::error!(stream = %name, %error, "group commit sync failed; the stream is poisoned");
+                }
+                sync.poison();
+            }
         }
     }
 }
@@ -487,7 +572,7 @@ impl<S: Storage> Stream for StreamCore<S> {
                 at += (FRAME_HEADER_BYTES + r.len()) as u64;
             }
             debug_assert_eq!(at, end);
-            let mut sync = self.sync.lock();
+            let mut sync = self.sync.state.lock();
             let target = StreamPosition {
                 extent: id,
                 offset: end,
@@ -541,7 +626,7 @@ impl<S: Storage> Stream for StreamCore<S> {
 
     fn replay(&self, from: StreamPosition, visit: &mut dyn FnMut(RecordLocation, &[u8]) -> Result<()>) -> Result<()> {
         // Only durable records are replayed: anything later may still vanish in a crash.
-        let durable = self.sync.lock().durable;
+        let durable = self.sync.state.lock().durable;
         let extents: Vec<(ExtentId, Arc<S::File>, u64)> = {
             let meta = self.meta.lock();
             meta.extents
