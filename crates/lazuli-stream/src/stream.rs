@@ -19,6 +19,11 @@ use crate::{ExtentId, ExtentInfo, RecordLocation, Result, StoreOptions, Stream, 
 /// system's name limit while leaving room for the layers' naming schemes.
 pub const STREAM_NAME_BYTES_MAX: usize = 64;
 
+/// Appends waiting in the queue are written with one `pwrite` up to this many bytes: enough
+/// for hundreds of small records, small enough that the copy into one buffer stays cheap and
+/// bounded (a blob segment of 4 MiB is written on its own, from its own buffer).
+const COMBINED_WRITE_BYTES_MAX: usize = 1 << 20;
+
 /// The id of a stream's first extent. Zero is left unused so that the default
 /// [`StreamPosition`] lies before every record.
 const FIRST_EXTENT_ID: ExtentId = 1;
@@ -153,6 +158,54 @@ impl<F> SyncState<F> {
     }
 }
 
+/// Where an append's frames were written (their start), or why they were not.
+type Outcome = Option<Result<StreamPosition>>;
+
+/// One append waiting for the combiner to write it (see [`StreamCore::combine`]).
+struct QueuedAppend {
+    frames: Vec<u8>,
+    slot: Arc<AppendSlot>,
+}
+
+struct AppendSlot {
+    outcome: Mutex<Outcome>,
+    thread: Thread,
+}
+
+#[derive(Default)]
+struct AppendQueue {
+    appends: Vec<QueuedAppend>,
+    /// An appender is writing the queue (and keeps doing so until it finds it empty).
+    combining: bool,
+}
+
+/// The same error for each append of a failed write; `io::Error` is not `Clone`.
+fn duplicate(error: &StreamError) -> StreamError {
+    match error {
+        StreamError::Io { stream, source } => StreamError::Io {
+            stream: stream.clone(),
+            source: io::Error::new(source.kind(), source.to_string()),
+        },
+        StreamError::Poisoned(stream) => StreamError::Poisoned(stream.clone()),
+        StreamError::Corrupt { stream, extent, offset } => StreamError::Corrupt {
+            stream: stream.clone(),
+            extent: *extent,
+            offset: *offset,
+        },
+        StreamError::NotFound { stream, extent, offset } => StreamError::NotFound {
+            stream: stream.clone(),
+            extent: *extent,
+            offset: *offset,
+        },
+        StreamError::RecordTooLarge(n) => StreamError::RecordTooLarge(*n),
+        StreamError::InvalidName(name) => StreamError::InvalidName(name.clone()),
+        StreamError::ExtentOpen { stream, extent } => StreamError::ExtentOpen {
+            stream: stream.clone(),
+            extent: *extent,
+        },
+    }
+}
+
 /// What the stream and its sync thread share.
 struct SyncShared<F> {
     state: Mutex<SyncState<F>>,
@@ -170,6 +223,11 @@ pub(crate) struct StreamCore<S: Storage> {
     /// and lose acknowledged records after it). A write to the page cache takes
     /// microseconds; the slow part, the sync, happens outside this lock.
     writer: Mutex<()>,
+    /// Appends waiting to be written. Whoever finds no one combining writes the whole queue
+    /// in as few `pwrite`s as fit, so concurrent appenders neither queue on `writer` nor wake
+    /// twice (once for the lock, once for the sync): each parks once, until its bytes are
+    /// durable.
+    queue: Mutex<AppendQueue>,
     /// Serializes extent deletions (each ends in a directory fsync) without blocking appends.
     deleter: Mutex<()>,
     /// The extent table; held only for lookups and updates, never across I/O.
@@ -201,6 +259,7 @@ impl<S: Storage> StreamCore<S> {
             options,
             counters,
             writer: Mutex::new(()),
+            queue: Mutex::new(AppendQueue::default()),
             deleter: Mutex::new(()),
             meta: Mutex::new(Meta {
                 extents: BTreeMap::new(),
@@ -442,37 +501,144 @@ impl<S: Storage> StreamCore<S> {
         Ok((id, file))
     }
 
-    /// Waits until `target` is durable. The sync thread syncs whatever was written when it
-    /// starts, so every appender whose bytes were written before a sync began is covered by it.
-    fn wait_durable(&self, target: StreamPosition) -> Result<()> {
-        {
-            let mut sync = self.sync.state.lock();
-            if sync.poisoned {
-                return Err(self.poisoned_error());
+    /// Parks until the combiner has written the append of `slot` and the sync thread has made
+    /// it durable (or either failed); returns where its frames start. The combiner registers
+    /// the appender as a sync waiter when it writes, so both steps cost one wake-up.
+    fn wait_written_and_durable(&self, slot: &AppendSlot, frames_len: u64) -> Result<StreamPosition> {
+        loop {
+            let outcome = slot
+                .outcome
+                .lock()
+                .as_ref()
+                .map(|o| o.as_ref().map(|p| *p).map_err(duplicate));
+            if let Some(outcome) = outcome {
+                let start = outcome?;
+                let target = StreamPosition {
+                    extent: start.extent,
+                    offset: start.offset + frames_len,
+                };
+                let sync = self.sync.state.lock();
+                if sync.durable >= target {
+                    return Ok(start);
+                }
+                if sync.poisoned {
+                    return Err(self.poisoned_error());
+                }
             }
-            if sync.durable >= target {
-                return Ok(());
+            // A stale unpark (left from an earlier wait) only costs one more look.
+            std::thread::park();
+        }
+    }
+
+    /// Writes queued appends until the queue is empty, then gives up the combiner's role.
+    fn combine(&self) {
+        loop {
+            let batch = {
+                let mut queue = self.queue.lock();
+                if queue.appends.is_empty() {
+                    queue.combining = false;
+                    return;
+                }
+                std::mem::take(&mut queue.appends)
+            };
+            let _writer = self.writer.lock();
+            let mut rest = &batch[..];
+            while !rest.is_empty() {
+                let taken = self.write_group(rest);
+                rest = &rest[taken..];
             }
+        }
+    }
+
+    /// Writes a prefix of `appends` that fits in the open extent (rolling over first if even
+    /// the first does not) with one `pwrite`, and settles each append's outcome. Returns how
+    /// many it settled (at least one). Called with the writer lock held.
+    fn write_group(&self, appends: &[QueuedAppend]) -> usize {
+        let fail = |count: usize, error: StreamError| {
+            for append in &appends[..count] {
+                *append.slot.outcome.lock() = Some(Err(duplicate(&error)));
+                append.slot.thread.unpark();
+            }
+            count
+        };
+        if let Err(error) = self.check_not_poisoned() {
+            return fail(appends.len(), error);
+        }
+        let first_len = appends[0].frames.len() as u64;
+        let open = self.meta.lock().open_extent().and_then(|(id, e)| {
+            let empty = e.size_bytes <= EXTENT_HEADER_BYTES as u64;
+            let fits = e.size_bytes + first_len <= self.options.extent_size_bytes_max;
+            (empty || fits).then(|| (id, e.file.clone(), e.size_bytes))
+        });
+        let (id, file, offset) = match open {
+            Some(open) => open,
+            None => match self.roll_over() {
+                Ok((id, file)) => (id, file, EXTENT_HEADER_BYTES as u64),
+                Err(error) => return fail(1, error),
+            },
+        };
+        let mut end = offset + first_len;
+        let mut count = 1;
+        while let Some(next) = appends.get(count) {
+            let len = next.frames.len() as u64;
+            if end + len > self.options.extent_size_bytes_max || end + len - offset > COMBINED_WRITE_BYTES_MAX as u64 {
+                break;
+            }
+            end += len;
+            count += 1;
+        }
+        let combined;
+        let bytes: &[u8] = if count == 1 {
+            &appends[0].frames
+        } else {
+            combined = appends[..count]
+                .iter()
+                .fold(Vec::with_capacity((end - offset) as usize), |mut buf, a| {
+                    buf.extend_from_slice(&a.frames);
+                    buf
+                });
+            &combined
+        };
+        if let Err(e) = file.write_all_at(bytes, offset) {
+            // Cut off whatever part landed so the next append does not leave garbage
+            // between two records; if even that fails the tail is unknown: poison.
+            if let Err(cut) = file.set_len(offset) {
+                self.poison("truncate after failed write", &cut);
+            }
+            return fail(count, io_error(&self.name)(e));
+        }
+        if let Some(e) = self.meta.lock().extents.get_mut(&id) {
+            e.size_bytes = end;
+        }
+        let mut sync = self.sync.state.lock();
+        sync.written = StreamPosition {
+            extent: id,
+            offset: end,
+        };
+        let mut at = offset;
+        for append in &appends[..count] {
+            // The outcome is set before the appender is registered, so whichever wakes it
+            // finds the outcome there.
+            *append.slot.outcome.lock() = Some(Ok(StreamPosition { extent: id, offset: at }));
+            at += append.frames.len() as u64;
             sync.waiters.push(Waiter {
-                target,
-                thread: std::thread::current(),
+                target: StreamPosition { extent: id, offset: at },
+                thread: append.slot.thread.clone(),
             });
+        }
+        debug_assert_eq!(at, end);
+        if self.options.sync {
             if sync.syncer_idle {
                 sync.syncer_idle = false;
                 self.sync.work.notify_one();
             }
+        } else {
+            sync.advance_durable(StreamPosition {
+                extent: id,
+                offset: end,
+            });
         }
-        loop {
-            // A stale unpark (left from an earlier wait) only costs one more look.
-            std::thread::park();
-            let sync = self.sync.state.lock();
-            if sync.poisoned {
-                return Err(self.poisoned_error());
-            }
-            if sync.durable >= target {
-                return Ok(());
-            }
-        }
+        count
     }
 }
 
@@ -532,59 +698,34 @@ impl<S: Storage> Stream for StreamCore<S> {
         for r in records {
             record::encode_into(r, &mut frames);
         }
-        let frames_len = frames.len() as u64;
-
-        let (locations, target) = {
-            let _writer = self.writer.lock();
-            self.check_not_poisoned()?;
-            let open = self.meta.lock().open_extent().and_then(|(id, e)| {
-                let empty = e.size_bytes <= EXTENT_HEADER_BYTES as u64;
-                let fits = e.size_bytes + frames_len <= self.options.extent_size_bytes_max;
-                (empty || fits).then(|| (id, e.file.clone(), e.size_bytes))
+        let slot = Arc::new(AppendSlot {
+            outcome: Mutex::new(None),
+            thread: std::thread::current(),
+        });
+        let combine = {
+            let mut queue = self.queue.lock();
+            queue.appends.push(QueuedAppend {
+                frames,
+                slot: slot.clone(),
             });
-            let (id, file, offset) = match open {
-                Some(open) => open,
-                None => {
-                    let (id, file) = self.roll_over()?;
-                    (id, file, EXTENT_HEADER_BYTES as u64)
-                }
-            };
-            if let Err(e) = file.write_all_at(&frames, offset) {
-                // Cut off whatever part landed so the next append does not leave garbage
-                // between two records; if even that fails the tail is unknown: poison.
-                if let Err(cut) = file.set_len(offset) {
-                    self.poison("truncate after failed write", &cut);
-                }
-                return Err(io_error(&self.name)(e));
-            }
-            let end = offset + frames_len;
-            if let Some(e) = self.meta.lock().extents.get_mut(&id) {
-                e.size_bytes = end;
-            }
-            let mut locations = Vec::with_capacity(records.len());
-            let mut at = offset;
-            for r in records {
-                locations.push(RecordLocation {
-                    extent: id,
-                    offset: at,
-                    len: r.len() as u32,
-                });
-                at += (FRAME_HEADER_BYTES + r.len()) as u64;
-            }
-            debug_assert_eq!(at, end);
-            let mut sync = self.sync.state.lock();
-            let target = StreamPosition {
-                extent: id,
-                offset: end,
-            };
-            sync.written = target;
-            if !self.options.sync {
-                sync.durable = target;
-            }
-            (locations, target)
+            !std::mem::replace(&mut queue.combining, true)
         };
-        self.wait_durable(target)?;
+        if combine {
+            self.combine();
+        }
+        let start = self.wait_written_and_durable(&slot, total_bytes as u64)?;
         self.counters.record_append(records.len() as u64, payload_bytes);
+        let mut locations = Vec::with_capacity(records.len());
+        let mut at = start.offset;
+        for r in records {
+            locations.push(RecordLocation {
+                extent: start.extent,
+                offset: at,
+                len: r.len() as u32,
+            });
+            at += (FRAME_HEADER_BYTES + r.len()) as u64;
+        }
+        debug_assert_eq!(at, start.offset + total_bytes as u64);
         Ok(locations)
     }
 
