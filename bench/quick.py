@@ -3,7 +3,7 @@
 
     python3 bench/quick.py --lazuli target/release/lazuli [--conns 64] [--duration 5] [--put-seconds 0]
 
-Starts Lazuli (fresh data dir), runs wrk put.lua (4 KiB, unique names) for --duration seconds,
+Starts Lazuli (fresh data dir), runs wrk put.lua (--size bytes, 4 KiB by default, unique names) for --duration seconds,
 then get.lua over 1000 blobs, and prints req/s, p50/p99 and the server's peak RSS (VmHWM) after
 each. --put-seconds N first puts 4 KiB blobs for N more seconds (to see whether RSS grows with
 the blob count). Stops what it started; every wrk run is bounded by its duration.
@@ -26,6 +26,7 @@ def main():
     p.add_argument("--duration", type=int, default=5)
     p.add_argument("--put-seconds", type=int, default=0)
     p.add_argument("--skip-put", action="store_true")
+    p.add_argument("--size", type=int, default=4096, help="blob size of every Put and Get")
     a = p.parse_args()
     tmp = tempfile.mkdtemp(prefix="lazuli-quick-")
     port = bench.free_port()
@@ -39,7 +40,7 @@ def main():
         bench.create_container(cl, "quick")
         sas = azsas.container_sas("quick")
         cpath = f"/{bench.ACCOUNT}/quick"
-        bench.upload_many(cl, "quick", sas, "g4k", 1000, 4096)
+        bench.upload_many(cl, "quick", sas, "g4k", 1000, a.size)
 
         def run(name, script, args, duration):
             cpu0 = srv.cpu_s()
@@ -50,10 +51,10 @@ def main():
                   f"VmHWM {srv.hwm_mib():4.0f} MiB  threads {len(os.listdir(f'/proc/{srv.pid}/task'))}", flush=True)
 
         if a.put_seconds:
-            run("fill", "put.lua", [cpath, sas, 4096, "fill"], a.put_seconds)
+            run("fill", "put.lua", [cpath, sas, a.size, "fill"], a.put_seconds)
         if not a.skip_put:
-            run("put4k", "put.lua", [cpath, sas, 4096, "p"], a.duration)
-        run("get4k", "get.lua", [cpath, sas, 1000, "g4k"], a.duration)
+            run("put", "put.lua", [cpath, sas, a.size, "p"], a.duration)
+        run("get", "get.lua", [cpath, sas, 1000, "g4k"], a.duration)
     finally:
         srv.close()
         shutil.rmtree(tmp, ignore_errors=True)
