@@ -18,8 +18,10 @@ use parking_lot::Mutex;
 use crate::rows::{self, BlockRow, Segment};
 use crate::{keys, Partition, PartitionError};
 
-/// Rows read per scan while rebuilding live-byte counts or looking for references.
-const REBUILD_SCAN_ROWS: usize = 4096;
+/// Rows read per scan while rebuilding live-byte counts or looking for references. Each row
+/// comes with its value, which for a small blob is its body (up to 64 KiB): 4096 rows could
+/// hold a quarter of a GiB at once while a server opens.
+const REBUILD_SCAN_ROWS: usize = 256;
 /// A sealed extent whose live bytes fall below this fraction of its size is rewritten: its
 /// live segments are copied to the open extent so that the whole extent can be dropped.
 /// At one half, each live byte is copied at most once per halving of its extent, bounding

@@ -49,6 +49,10 @@ pub use rows::{BlobRow, BlockRow, CommittedBlock, ContainerRow, HttpHeaders, Seg
 pub use snapshot::{BlobVersion, DeleteOptions, DeleteSnapshots};
 pub use tags::{FoundBlobs, NewBlobOptions, TaggedBlob};
 
+/// Runs partition reads that only look at memory (see [`lazuli_table::memory_only`]): `None`
+/// means a read needed the disk, and the caller should repeat the call where it may block.
+pub use lazuli_table::memory_only;
+
 #[derive(Debug, thiserror::Error)]
 pub enum PartitionError {
     #[error(transparent)]
@@ -70,7 +74,10 @@ impl From<PartitionError> for AzureError {
             }
             _ => false,
         };
-        tracing::error!(%error, "partition operation failed");
+        // A memory-only read that needs the disk is retried on a blocking thread: not a failure.
+        if !matches!(error, PartitionError::Table(TableError::WouldBlock)) {
+            tracing::error!(%error, "partition operation failed");
+        }
         if disk_full {
             AzureError::new(ErrorCode::ServerBusy, "The server is out of disk space; retry later.")
         } else {

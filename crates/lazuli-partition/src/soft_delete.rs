@@ -26,8 +26,9 @@ const CONTAINER_RETENTION_SETTING: &str = "container-delete-retention-days";
 const BLOB_RETENTION_SETTING: &str = "blob-delete-retention-days";
 /// Deleted containers listed at most (they are few: each is kept only for its retention).
 const DELETED_CONTAINERS_MAX: usize = 5000;
-/// Rows read per scan step while purging.
-const PURGE_SCAN_ROWS: usize = 4096;
+/// Rows read per scan step while purging. Every blob row comes with its value, and a small
+/// blob's row holds its body (up to 64 KiB): 4096 rows made each step hold ~0.5 GiB at once.
+const PURGE_SCAN_ROWS: usize = 256;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deletion {

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::Arc;
+use std::thread::Thread;
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
@@ -17,6 +18,11 @@ use crate::{ExtentId, ExtentInfo, RecordLocation, Result, StoreOptions, Stream, 
 /// Longest stream name: names become directory names, and 64 bytes is far below every file
 /// system's name limit while leaving room for the layers' naming schemes.
 pub const STREAM_NAME_BYTES_MAX: usize = 64;
+
+/// Appends waiting in the queue are written with one `pwrite` up to this many bytes: enough
+/// for hundreds of small records, small enough that the copy into one buffer stays cheap and
+/// bounded (a blob segment of 4 MiB is written on its own, from its own buffer).
+const COMBINED_WRITE_BYTES_MAX: usize = 1 << 20;
 
 /// The id of a stream's first extent. Zero is left unused so that the default
 /// [`StreamPosition`] lies before every record.
@@ -104,6 +110,12 @@ impl<F> Meta<F> {
     }
 }
 
+/// An appender parked until `target` is durable (or the stream is poisoned).
+struct Waiter {
+    target: StreamPosition,
+    thread: Thread,
+}
+
 /// Group-commit state. Positions order bytes: writes are serialized, so every byte before
 /// `written` has been written, and every byte before `durable` has been synced.
 struct SyncState<F> {
@@ -112,8 +124,93 @@ struct SyncState<F> {
     /// The extent that may hold unsynced bytes: an extent is synced in full before the next
     /// one is created, so only the open extent ever needs a group-commit sync.
     open_file: Option<Arc<F>>,
-    leader_active: bool,
+    /// Appenders waiting for a sync. Each is unparked by whoever makes its target durable, so
+    /// a finished sync wakes all of its appenders at once, not one after another through a
+    /// shared lock.
+    waiters: Vec<Waiter>,
+    /// The sync thread is waiting for work (and must be signalled).
+    syncer_idle: bool,
+    shutdown: bool,
     poisoned: bool,
+}
+
+impl<F> SyncState<F> {
+    /// Raises `durable` to `to` and releases every waiter it covers.
+    fn advance_durable(&mut self, to: StreamPosition) {
+        if to > self.durable {
+            self.durable = to;
+        }
+        let durable = self.durable;
+        self.waiters.retain(|w| {
+            let done = w.target <= durable;
+            if done {
+                w.thread.unpark();
+            }
+            !done
+        });
+    }
+
+    fn poison(&mut self) {
+        self.poisoned = true;
+        for w in self.waiters.drain(..) {
+            w.thread.unpark();
+        }
+    }
+}
+
+/// Where an append's frames were written (their start), or why they were not.
+type Outcome = Option<Result<StreamPosition>>;
+
+/// One append waiting for the combiner to write it (see [`StreamCore::combine`]).
+struct QueuedAppend {
+    frames: Vec<u8>,
+    slot: Arc<AppendSlot>,
+}
+
+struct AppendSlot {
+    outcome: Mutex<Outcome>,
+    thread: Thread,
+}
+
+#[derive(Default)]
+struct AppendQueue {
+    appends: Vec<QueuedAppend>,
+    /// An appender is writing the queue (and keeps doing so until it finds it empty).
+    combining: bool,
+}
+
+/// The same error for each append of a failed write; `io::Error` is not `Clone`.
+fn duplicate(error: &StreamError) -> StreamError {
+    match error {
+        StreamError::Io { stream, source } => StreamError::Io {
+            stream: stream.clone(),
+            source: io::Error::new(source.kind(), source.to_string()),
+        },
+        StreamError::Poisoned(stream) => StreamError::Poisoned(stream.clone()),
+        StreamError::Corrupt { stream, extent, offset } => StreamError::Corrupt {
+            stream: stream.clone(),
+            extent: *extent,
+            offset: *offset,
+        },
+        StreamError::NotFound { stream, extent, offset } => StreamError::NotFound {
+            stream: stream.clone(),
+            extent: *extent,
+            offset: *offset,
+        },
+        StreamError::RecordTooLarge(n) => StreamError::RecordTooLarge(*n),
+        StreamError::InvalidName(name) => StreamError::InvalidName(name.clone()),
+        StreamError::ExtentOpen { stream, extent } => StreamError::ExtentOpen {
+            stream: stream.clone(),
+            extent: *extent,
+        },
+    }
+}
+
+/// What the stream and its sync thread share.
+struct SyncShared<F> {
+    state: Mutex<SyncState<F>>,
+    /// Signals the sync thread: bytes were written past `durable`, or shutdown.
+    work: Condvar,
 }
 
 pub(crate) struct StreamCore<S: Storage> {
@@ -126,12 +223,23 @@ pub(crate) struct StreamCore<S: Storage> {
     /// and lose acknowledged records after it). A write to the page cache takes
     /// microseconds; the slow part, the sync, happens outside this lock.
     writer: Mutex<()>,
+    /// Appends waiting to be written. Whoever finds no one combining writes the whole queue
+    /// in as few `pwrite`s as fit, so concurrent appenders neither queue on `writer` nor wake
+    /// twice (once for the lock, once for the sync): each parks once, until its bytes are
+    /// durable.
+    queue: Mutex<AppendQueue>,
     /// Serializes extent deletions (each ends in a directory fsync) without blocking appends.
     deleter: Mutex<()>,
     /// The extent table; held only for lookups and updates, never across I/O.
     meta: Mutex<Meta<S::File>>,
-    sync: Mutex<SyncState<S::File>>,
-    synced: Condvar,
+    sync: Arc<SyncShared<S::File>>,
+}
+
+impl<S: Storage> Drop for StreamCore<S> {
+    fn drop(&mut self) {
+        self.sync.state.lock().shutdown = true;
+        self.sync.work.notify_all();
+    }
 }
 
 fn io_error(stream: &str) -> impl FnOnce(io::Error) -> StreamError + '_ {
@@ -151,19 +259,24 @@ impl<S: Storage> StreamCore<S> {
             options,
             counters,
             writer: Mutex::new(()),
+            queue: Mutex::new(AppendQueue::default()),
             deleter: Mutex::new(()),
             meta: Mutex::new(Meta {
                 extents: BTreeMap::new(),
                 next_id: ids.last().map_or(FIRST_EXTENT_ID, |last| last + 1),
             }),
-            sync: Mutex::new(SyncState {
-                written: StreamPosition::default(),
-                durable: StreamPosition::default(),
-                open_file: None,
-                leader_active: false,
-                poisoned: false,
+            sync: Arc::new(SyncShared {
+                state: Mutex::new(SyncState {
+                    written: StreamPosition::default(),
+                    durable: StreamPosition::default(),
+                    open_file: None,
+                    waiters: Vec::new(),
+                    syncer_idle: false,
+                    shutdown: false,
+                    poisoned: false,
+                }),
+                work: Condvar::new(),
             }),
-            synced: Condvar::new(),
         };
         for (index, &id) in ids.iter().enumerate() {
             let is_last = index + 1 == ids.len();
@@ -185,7 +298,7 @@ impl<S: Storage> StreamCore<S> {
         }
         {
             let meta = stream.meta.lock();
-            let mut sync = stream.sync.lock();
+            let mut sync = stream.sync.state.lock();
             let end = match meta.open_extent() {
                 Some((id, e)) => {
                     sync.open_file = Some(e.file.clone());
@@ -198,6 +311,14 @@ impl<S: Storage> StreamCore<S> {
             };
             sync.written = end;
             sync.durable = end;
+        }
+        if stream.options.sync {
+            let shared = stream.sync.clone();
+            let (name, counters) = (stream.name.clone(), stream.counters.clone());
+            std::thread::Builder::new()
+                .name(format!("sync-{name}"))
+                .spawn(move || sync_loop(&name, &shared, &counters))
+                .map_err(io_error(&stream.name))?;
         }
         Ok(stream)
     }
@@ -281,7 +402,7 @@ impl<S: Storage> StreamCore<S> {
     }
 
     fn check_not_poisoned(&self) -> Result<()> {
-        if self.sync.lock().poisoned {
+        if self.sync.state.lock().poisoned {
             return Err(self.poisoned_error());
         }
         Ok(())
@@ -292,12 +413,11 @@ impl<S: Storage> StreamCore<S> {
     /// the data ever reaching the disk. Only a reopen (which re-reads what is really on disk)
     /// can continue safely.
     fn poison(&self, what: &str, error: &io::Error) -> StreamError {
-        let mut sync = self.sync.lock();
+        let mut sync = self.sync.state.lock();
         if !sync.poisoned {
             tracing::error!(stream = %self.name, %error, what, "sync failed; the stream is poisoned");
         }
-        sync.poisoned = true;
-        self.synced.notify_all();
+        sync.poison();
         self.poisoned_error()
     }
 
@@ -334,9 +454,9 @@ impl<S: Storage> StreamCore<S> {
             }
             // Everything written so far is durable now, even if creating the next extent
             // fails below.
-            let mut sync = self.sync.lock();
-            sync.durable = sync.written;
-            self.synced.notify_all();
+            let mut sync = self.sync.state.lock();
+            let written = sync.written;
+            sync.advance_durable(written);
         }
         let id = {
             let mut meta = self.meta.lock();
@@ -369,60 +489,191 @@ impl<S: Storage> StreamCore<S> {
                 live_bytes: 0,
             },
         );
-        let mut sync = self.sync.lock();
+        let mut sync = self.sync.state.lock();
         let start = StreamPosition {
             extent: id,
             offset: EXTENT_HEADER_BYTES as u64,
         };
         // Every earlier byte was synced above (or syncing is off).
         sync.written = start;
-        sync.durable = start;
         sync.open_file = Some(file.clone());
-        self.synced.notify_all();
+        sync.advance_durable(start);
         Ok((id, file))
     }
 
-    /// Waits until `target` is durable, leading a sync if no one else is. Every waiter whose
-    /// bytes were written before a leader started is covered by that leader's sync.
-    fn wait_durable(&self, target: StreamPosition) -> Result<()> {
-        let mut sync = self.sync.lock();
+    /// Parks until the combiner has written the append of `slot` and the sync thread has made
+    /// it durable (or either failed); returns where its frames start. The combiner registers
+    /// the appender as a sync waiter when it writes, so both steps cost one wake-up.
+    fn wait_written_and_durable(&self, slot: &AppendSlot, frames_len: u64) -> Result<StreamPosition> {
         loop {
-            if sync.poisoned {
-                return Err(self.poisoned_error());
+            let outcome = slot
+                .outcome
+                .lock()
+                .as_ref()
+                .map(|o| o.as_ref().map(|p| *p).map_err(duplicate));
+            if let Some(outcome) = outcome {
+                let start = outcome?;
+                let target = StreamPosition {
+                    extent: start.extent,
+                    offset: start.offset + frames_len,
+                };
+                let sync = self.sync.state.lock();
+                if sync.durable >= target {
+                    return Ok(start);
+                }
+                if sync.poisoned {
+                    return Err(self.poisoned_error());
+                }
             }
-            if sync.durable >= target {
-                return Ok(());
-            }
-            if sync.leader_active {
-                self.synced.wait(&mut sync);
-                continue;
-            }
-            sync.leader_active = true;
-            let covers = sync.written;
-            let file = sync.open_file.clone();
-            drop(sync);
-            let started = Instant::now();
-            let result = match &file {
-                Some(file) => file.sync_data(),
-                None => Ok(()),
+            // A stale unpark (left from an earlier wait) only costs one more look.
+            std::thread::park();
+        }
+    }
+
+    /// Writes queued appends until the queue is empty, then gives up the combiner's role.
+    fn combine(&self) {
+        loop {
+            let batch = {
+                let mut queue = self.queue.lock();
+                if queue.appends.is_empty() {
+                    queue.combining = false;
+                    return;
+                }
+                std::mem::take(&mut queue.appends)
             };
-            self.counters.record_sync(started.elapsed().as_nanos() as u64);
-            sync = self.sync.lock();
-            sync.leader_active = false;
-            match result {
-                Ok(()) => {
-                    if covers > sync.durable {
-                        sync.durable = covers;
-                    }
-                }
-                Err(error) => {
-                    if !sync.poisoned {
-                        tracing::error!(stream = %self.name, %error, "group commit sync failed; the stream is poisoned");
-                    }
-                    sync.poisoned = true;
-                }
+            let _writer = self.writer.lock();
+            let mut rest = &batch[..];
+            while !rest.is_empty() {
+                let taken = self.write_group(rest);
+                rest = &rest[taken..];
             }
-            self.synced.notify_all();
+        }
+    }
+
+    /// Writes a prefix of `appends` that fits in the open extent (rolling over first if even
+    /// the first does not) with one `pwrite`, and settles each append's outcome. Returns how
+    /// many it settled (at least one). Called with the writer lock held.
+    fn write_group(&self, appends: &[QueuedAppend]) -> usize {
+        let fail = |count: usize, error: StreamError| {
+            for append in &appends[..count] {
+                *append.slot.outcome.lock() = Some(Err(duplicate(&error)));
+                append.slot.thread.unpark();
+            }
+            count
+        };
+        if let Err(error) = self.check_not_poisoned() {
+            return fail(appends.len(), error);
+        }
+        let first_len = appends[0].frames.len() as u64;
+        let open = self.meta.lock().open_extent().and_then(|(id, e)| {
+            let empty = e.size_bytes <= EXTENT_HEADER_BYTES as u64;
+            let fits = e.size_bytes + first_len <= self.options.extent_size_bytes_max;
+            (empty || fits).then(|| (id, e.file.clone(), e.size_bytes))
+        });
+        let (id, file, offset) = match open {
+            Some(open) => open,
+            None => match self.roll_over() {
+                Ok((id, file)) => (id, file, EXTENT_HEADER_BYTES as u64),
+                Err(error) => return fail(1, error),
+            },
+        };
+        let mut end = offset + first_len;
+        let mut count = 1;
+        while let Some(next) = appends.get(count) {
+            let len = next.frames.len() as u64;
+            if end + len > self.options.extent_size_bytes_max || end + len - offset > COMBINED_WRITE_BYTES_MAX as u64 {
+                break;
+            }
+            end += len;
+            count += 1;
+        }
+        let combined;
+        let bytes: &[u8] = if count == 1 {
+            &appends[0].frames
+        } else {
+            combined = appends[..count]
+                .iter()
+                .fold(Vec::with_capacity((end - offset) as usize), |mut buf, a| {
+                    buf.extend_from_slice(&a.frames);
+                    buf
+                });
+            &combined
+        };
+        if let Err(e) = file.write_all_at(bytes, offset) {
+            // Cut off whatever part landed so the next append does not leave garbage
+            // between two records; if even that fails the tail is unknown: poison.
+            if let Err(cut) = file.set_len(offset) {
+                self.poison("truncate after failed write", &cut);
+            }
+            return fail(count, io_error(&self.name)(e));
+        }
+        if let Some(e) = self.meta.lock().extents.get_mut(&id) {
+            e.size_bytes = end;
+        }
+        let mut sync = self.sync.state.lock();
+        sync.written = StreamPosition {
+            extent: id,
+            offset: end,
+        };
+        let mut at = offset;
+        for append in &appends[..count] {
+            // The outcome is set before the appender is registered, so whichever wakes it
+            // finds the outcome there.
+            *append.slot.outcome.lock() = Some(Ok(StreamPosition { extent: id, offset: at }));
+            at += append.frames.len() as u64;
+            sync.waiters.push(Waiter {
+                target: StreamPosition { extent: id, offset: at },
+                thread: append.slot.thread.clone(),
+            });
+        }
+        debug_assert_eq!(at, end);
+        if self.options.sync {
+            if sync.syncer_idle {
+                sync.syncer_idle = false;
+                self.sync.work.notify_one();
+            }
+        } else {
+            sync.advance_durable(StreamPosition {
+                extent: id,
+                offset: end,
+            });
+        }
+        count
+    }
+}
+
+/// The sync thread of a stream: while bytes were written past `durable`, syncs the open extent
+/// and releases the appenders it covers. One thread per stream, so that the next sync starts
+/// the moment the previous one returns, and no appender's thread has to lead one.
+fn sync_loop<F: ExtentFile>(name: &str, shared: &SyncShared<F>, counters: &Counters) {
+    let mut sync = shared.state.lock();
+    loop {
+        if sync.shutdown {
+            return;
+        }
+        if sync.poisoned || sync.written <= sync.durable || sync.waiters.is_empty() {
+            sync.syncer_idle = true;
+            shared.work.wait(&mut sync);
+            continue;
+        }
+        let covers = sync.written;
+        let file = sync.open_file.clone();
+        drop(sync);
+        let started = Instant::now();
+        let result = match &file {
+            Some(file) => file.sync_data(),
+            None => Ok(()),
+        };
+        counters.record_sync(started.elapsed().as_nanos() as u64);
+        sync = shared.state.lock();
+        match result {
+            Ok(()) => sync.advance_durable(covers),
+            Err(error) => {
+                if !sync.poisoned {
+                    tracing::error!(stream = %name, %error, "group commit sync failed; the stream is poisoned");
+                }
+                sync.poison();
+            }
         }
     }
 }
@@ -447,59 +698,34 @@ impl<S: Storage> Stream for StreamCore<S> {
         for r in records {
             record::encode_into(r, &mut frames);
         }
-        let frames_len = frames.len() as u64;
-
-        let (locations, target) = {
-            let _writer = self.writer.lock();
-            self.check_not_poisoned()?;
-            let open = self.meta.lock().open_extent().and_then(|(id, e)| {
-                let empty = e.size_bytes <= EXTENT_HEADER_BYTES as u64;
-                let fits = e.size_bytes + frames_len <= self.options.extent_size_bytes_max;
-                (empty || fits).then(|| (id, e.file.clone(), e.size_bytes))
+        let slot = Arc::new(AppendSlot {
+            outcome: Mutex::new(None),
+            thread: std::thread::current(),
+        });
+        let combine = {
+            let mut queue = self.queue.lock();
+            queue.appends.push(QueuedAppend {
+                frames,
+                slot: slot.clone(),
             });
-            let (id, file, offset) = match open {
-                Some(open) => open,
-                None => {
-                    let (id, file) = self.roll_over()?;
-                    (id, file, EXTENT_HEADER_BYTES as u64)
-                }
-            };
-            if let Err(e) = file.write_all_at(&frames, offset) {
-                // Cut off whatever part landed so the next append does not leave garbage
-                // between two records; if even that fails the tail is unknown: poison.
-                if let Err(cut) = file.set_len(offset) {
-                    self.poison("truncate after failed write", &cut);
-                }
-                return Err(io_error(&self.name)(e));
-            }
-            let end = offset + frames_len;
-            if let Some(e) = self.meta.lock().extents.get_mut(&id) {
-                e.size_bytes = end;
-            }
-            let mut locations = Vec::with_capacity(records.len());
-            let mut at = offset;
-            for r in records {
-                locations.push(RecordLocation {
-                    extent: id,
-                    offset: at,
-                    len: r.len() as u32,
-                });
-                at += (FRAME_HEADER_BYTES + r.len()) as u64;
-            }
-            debug_assert_eq!(at, end);
-            let mut sync = self.sync.lock();
-            let target = StreamPosition {
-                extent: id,
-                offset: end,
-            };
-            sync.written = target;
-            if !self.options.sync {
-                sync.durable = target;
-            }
-            (locations, target)
+            !std::mem::replace(&mut queue.combining, true)
         };
-        self.wait_durable(target)?;
+        if combine {
+            self.combine();
+        }
+        let start = self.wait_written_and_durable(&slot, total_bytes as u64)?;
         self.counters.record_append(records.len() as u64, payload_bytes);
+        let mut locations = Vec::with_capacity(records.len());
+        let mut at = start.offset;
+        for r in records {
+            locations.push(RecordLocation {
+                extent: start.extent,
+                offset: at,
+                len: r.len() as u32,
+            });
+            at += (FRAME_HEADER_BYTES + r.len()) as u64;
+        }
+        debug_assert_eq!(at, start.offset + total_bytes as u64);
         Ok(locations)
     }
 
@@ -541,7 +767,7 @@ impl<S: Storage> Stream for StreamCore<S> {
 
     fn replay(&self, from: StreamPosition, visit: &mut dyn FnMut(RecordLocation, &[u8]) -> Result<()>) -> Result<()> {
         // Only durable records are replayed: anything later may still vanish in a crash.
-        let durable = self.sync.lock().durable;
+        let durable = self.sync.state.lock().durable;
         let extents: Vec<(ExtentId, Arc<S::File>, u64)> = {
             let meta = self.meta.lock();
             meta.extents

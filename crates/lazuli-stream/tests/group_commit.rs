@@ -105,6 +105,25 @@ fn concurrent_appends_survive_a_power_loss_in_memory() {
     assert_eq!(replayed, appends);
 }
 
+/// Queued appends are written together only while they fit in the open extent: with extents of
+/// a few records, nearly every combined write is cut at an extent boundary. Without syncing,
+/// appends are acknowledged by the combiner itself.
+#[test]
+fn combined_writes_split_at_extent_boundaries() {
+    for sync in [true, false] {
+        let store = MemStore::with_options(StoreOptions {
+            extent_size_bytes_max: 600,
+            sync,
+        });
+        let appends = hammer(store.clone());
+        let stream = store.open_stream("group").unwrap();
+        assert!(
+            stream.extents().len() > appends / 10,
+            "records were not spread over extents"
+        );
+    }
+}
+
 #[test]
 fn replay_during_appends_always_sees_a_prefix() {
     const RECORDS: u32 = 400;

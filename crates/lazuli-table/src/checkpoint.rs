@@ -128,6 +128,9 @@ impl Checkpoint {
                 return Ok(block);
             }
         }
+        if let Some(refused) = crate::refuse_io() {
+            return Err(refused);
+        }
         let handle = &self.blocks[i];
         let bytes = self.rows.read(handle.location)?;
         let block = Block::decode(&bytes)?;

@@ -71,6 +71,37 @@ pub enum TableError {
     /// refuses writes until it is reopened, which replays the log.
     #[error("table refuses writes after an earlier failure: {0}")]
     Poisoned(String),
+    /// Inside [`memory_only`], a read needed a checkpoint block that is not cached.
+    #[error("the read needs disk I/O, which was refused")]
+    WouldBlock,
+}
+
+thread_local! {
+    /// Set inside [`memory_only`]; `REFUSED` records that a read needed I/O there.
+    static MEMORY_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static REFUSED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `read` with every table read on this thread limited to memory (memtables, the block
+/// cache, indexes and bloom filters): a read that would need a checkpoint block from disk
+/// fails with [`TableError::WouldBlock`] instead, and then this returns `None`, whatever `read`
+/// made of the error. An async caller uses it to answer reads of hot rows on its own thread
+/// and sends only the rest to a blocking thread.
+pub fn memory_only<T>(read: impl FnOnce() -> T) -> Option<T> {
+    let outer = MEMORY_ONLY.with(|m| m.replace(true));
+    let refused_before = REFUSED.with(|r| r.replace(false));
+    let result = read();
+    MEMORY_ONLY.with(|m| m.set(outer));
+    let refused = REFUSED.with(|r| r.replace(refused_before));
+    (!refused).then_some(result)
+}
+
+/// Inside [`memory_only`]: notes the refusal and returns the error to fail the read with.
+pub(crate) fn refuse_io() -> Option<TableError> {
+    MEMORY_ONLY.with(|m| m.get()).then(|| {
+        REFUSED.with(|r| r.set(true));
+        TableError::WouldBlock
+    })
 }
 
 impl TableError {

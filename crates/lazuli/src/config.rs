@@ -16,6 +16,21 @@ pub const DEV_ACCOUNT: &str = "devstoreaccount1";
 pub const DEV_ACCOUNT_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
+/// Memtable size that triggers a checkpoint. Small blobs ride inline in their rows, so the
+/// memtable holds their bodies: two of them (active and frozen) plus the block cache are most
+/// of the server's memory, and together they must stay well under the 256 MiB the server is
+/// allowed. 32 MiB still gives checkpoints of ~8,000 4 KiB blobs, few enough flushes per
+/// second that compaction keeps up.
+pub const MEMTABLE_MIB_DEFAULT: usize = 32;
+/// Decoded checkpoint blocks kept in memory. Reads of recent rows come from the memtables;
+/// the cache serves the hot part of older ones.
+pub const BLOCK_CACHE_MIB_DEFAULT: usize = 32;
+/// Threads for blocking partition calls. Each request in flight holds one until its write is
+/// durable, so this bounds both the requests that share a group commit and the thread
+/// count (every thread's stack and malloc arena is memory). 64 is enough for a group commit
+/// to cover 64 concurrent writers; more requests wait in the pool's queue.
+pub const BLOCKING_THREADS_DEFAULT: usize = 64;
+
 #[derive(Parser, Debug, Default)]
 #[command(name = "lazuli", version, about = "An Azure Blob Storage compatible storage server")]
 pub struct Cli {
@@ -80,6 +95,12 @@ struct FileConfig {
     /// Also from `LAZULI_HNS_ACCOUNTS` (names separated by `,` or `;`; empty: none). Default:
     /// the development account.
     hns_accounts: Option<Vec<String>>,
+    /// Memtable size in MiB (also `LAZULI_MEMTABLE_MIB`); see [`MEMTABLE_MIB_DEFAULT`].
+    memtable_mib: Option<usize>,
+    /// Block cache size in MiB (also `LAZULI_BLOCK_CACHE_MIB`).
+    block_cache_mib: Option<usize>,
+    /// Threads for blocking partition calls (also `LAZULI_BLOCKING_THREADS`).
+    blocking_threads: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -101,6 +122,25 @@ pub struct Settings {
     pub container_delete_retention_days: Option<u32>,
     /// Accounts with a hierarchical namespace; applied at every start.
     pub hns_accounts: Vec<String>,
+    pub memtable_mib: usize,
+    pub block_cache_mib: usize,
+    pub blocking_threads: usize,
+}
+
+/// A positive number from the environment variable `var`, else `file`, else `default`.
+fn sized(var: &str, file: Option<usize>, default: usize, max: usize) -> anyhow::Result<usize> {
+    let value = match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .ok()
+            .with_context(|| format!("{var}={v:?}: give a number"))?,
+        _ => file.unwrap_or(default),
+    };
+    if value == 0 || value > max {
+        bail!("{var} (or its file setting) = {value}: give 1 to {max}");
+    }
+    Ok(value)
 }
 
 impl Settings {
@@ -178,7 +218,27 @@ impl Settings {
                     .collect(),
                 Err(_) => file.hns_accounts.unwrap_or_else(|| vec![DEV_ACCOUNT.to_string()]),
             },
+            memtable_mib: sized("LAZULI_MEMTABLE_MIB", file.memtable_mib, MEMTABLE_MIB_DEFAULT, 4096)?,
+            block_cache_mib: sized(
+                "LAZULI_BLOCK_CACHE_MIB",
+                file.block_cache_mib,
+                BLOCK_CACHE_MIB_DEFAULT,
+                65536,
+            )?,
+            blocking_threads: sized(
+                "LAZULI_BLOCKING_THREADS",
+                file.blocking_threads,
+                BLOCKING_THREADS_DEFAULT,
+                4096,
+            )?,
         })
+    }
+
+    pub fn partition_options(&self) -> lazuli_partition::PartitionOptions {
+        let mut options = lazuli_partition::PartitionOptions::default();
+        options.table.memtable_bytes_max = self.memtable_mib << 20;
+        options.table.block_cache_bytes = self.block_cache_mib << 20;
+        options
     }
 
     pub fn frontend_config(&self) -> FrontendConfig {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use lazuli_frontend::{server, Frontend};
-use lazuli_partition::{Partition, PartitionOptions};
+use lazuli_partition::Partition;
 use lazuli_stream::{LocalStore, StoreOptions};
 use tokio::net::TcpListener;
 
@@ -15,12 +15,41 @@ use crate::config::{Cli, Settings};
 
 /// How often the blob-data garbage collector runs.
 const GC_INTERVAL: Duration = Duration::from_secs(10);
+/// How often soft-deleted blobs and containers past their retention are purged. Retention is
+/// counted in days, and a purge reads every blob row of the table (inline bodies included),
+/// so it runs every few minutes: every 10 s it took seconds of CPU per pass once the table
+/// held a few GiB of small blobs.
+const PURGE_INTERVAL: Duration = Duration::from_secs(300);
+
+/// glibc's malloc arenas. By default it opens up to 8 per core, one for each thread that
+/// meets contention; rows are allocated by request threads and freed by the flush thread, so
+/// freed memory piles up in many arenas that no one reuses. Measured with 300k inline 4 KiB
+/// blobs (`bench/quick.py --put-seconds 25`): peak RSS 286 MiB with the default, 215 MiB with
+/// 4 arenas, 150 MiB with 2 (and flat), for ~5 % fewer 4 KiB Gets per second.
+const MALLOC_ARENAS_MAX: i32 = 2;
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn limit_malloc_arenas() {
+    // SAFETY: mallopt only sets an allocator parameter; it is called before any other thread
+    // exists, and glibc documents M_ARENA_MAX as settable at any time.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS_MAX);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
 
 fn main() -> anyhow::Result<()> {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let settings = Settings::load(cli)?;
     init_logging(&settings);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(settings.blocking_threads)
+        .enable_all()
+        .build()?;
     runtime.block_on(run(settings))
 }
 
@@ -50,7 +79,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("creating data directory {}", settings.location.display()))?;
     let store = LocalStore::open(&settings.location, StoreOptions::default())
         .with_context(|| format!("opening data directory {}", settings.location.display()))?;
-    let partition = tokio::task::spawn_blocking(move || Partition::open(store, PartitionOptions::default()))
+    let options = settings.partition_options();
+    let partition = tokio::task::spawn_blocking(move || Partition::open(store, options))
         .await?
         .context("recovering the object table")?;
     for account in &settings.accounts {
@@ -88,6 +118,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let collector = partition.clone();
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(GC_INTERVAL);
+        let mut last_purge: Option<tokio::time::Instant> = None;
         loop {
             ticker.tick().await;
             let partition = collector.clone();
@@ -103,6 +134,10 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
                 _ => {}
             }
             // Soft-deleted blobs past their retention go here; their data on a later pass.
+            if last_purge.is_some_and(|at| at.elapsed() < PURGE_INTERVAL) {
+                continue;
+            }
+            last_purge = Some(tokio::time::Instant::now());
             let partition = collector.clone();
             match tokio::task::spawn_blocking(move || partition.purge_soft_deleted()).await {
                 Ok(Ok(purged)) if purged > 0 => tracing::info!(purged, "soft-deleted blobs purged"),

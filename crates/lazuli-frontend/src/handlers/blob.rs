@@ -365,6 +365,32 @@ fn property_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
     }
 }
 
+/// The blob (base, snapshot or version) a read request names, if the conditions allow.
+async fn read_blob(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    conditions: lazuli_types::conditions::Conditions,
+) -> Result<Option<BlobRow>, AzureError> {
+    let (account, container, blob) = ctx.blob_names();
+    let version = super::snapshot::blob_version(ctx)?;
+    // A hot row (memtable or cached block) is read right here: the hand-off to a blocking
+    // thread and back costs more than the read.
+    let in_memory = lazuli_partition::memory_only(|| {
+        frontend
+            .partition
+            .get_blob_version(&account, &container, &blob, &version, &conditions)
+    });
+    match in_memory {
+        Some(found) => found,
+        None => {
+            blocking(frontend, move |p| {
+                p.get_blob_version(&account, &container, &blob, &version, &conditions)
+            })
+            .await
+        }
+    }
+}
+
 /// Get Blob and Get Blob Properties (HEAD): whole or ranged, with range checksums.
 pub async fn get_blob(
     frontend: &Arc<Frontend>,
@@ -382,12 +408,7 @@ pub async fn get_blob(
     if want_md5 && want_crc64 {
         return Err(AzureError::header("x-ms-range-get-content-crc64", "true"));
     }
-    let (account, container, blob) = ctx.blob_names();
-    let version = super::snapshot::blob_version(ctx)?;
-    let found = blocking(frontend, move |p| {
-        p.get_blob_version(&account, &container, &blob, &version, &conditions)
-    })
-    .await?;
+    let found = read_blob(frontend, ctx, conditions).await?;
     let Some(row) = found else {
         let mut r = response(StatusCode::NOT_MODIFIED, empty());
         set_header(&mut r, "x-ms-error-code", "ConditionNotMet");
@@ -486,12 +507,7 @@ pub async fn get_metadata(
     parts: &Parts,
 ) -> Result<Response<ResponseBody>, AzureError> {
     let conditions = http_util::conditions(&parts.headers)?;
-    let (account, container, blob) = ctx.blob_names();
-    let version = super::snapshot::blob_version(ctx)?;
-    let found = blocking(frontend, move |p| {
-        p.get_blob_version(&account, &container, &blob, &version, &conditions)
-    })
-    .await?;
+    let found = read_blob(frontend, ctx, conditions).await?;
     let Some(row) = found else {
         return Ok(response(StatusCode::NOT_MODIFIED, empty()));
     };
