@@ -2,7 +2,10 @@
 //! partition layer on real files, and at each checkpoint count list the whole container,
 //! 5,000 per page, as the List Blobs handler does (without HTTP and XML).
 //!
-//!   cargo run --release -p lazuli-partition --example list_scale -- [max blobs] [dir]
+//!   cargo run --release -p lazuli-partition --example list_scale -- [max blobs] [dir] [hns]
+//!
+//! With `hns`, the account has a hierarchical namespace (the development account's default):
+//! the blobs are path rows and the listing walks the tree.
 //!
 //! Counts listed: 100,000, 1,000,000, 10,000,000 (those up to the maximum, default 10M).
 //! Population uses a store without fsync (`StoreOptions { sync: false }`): what is measured
@@ -34,8 +37,10 @@ fn main() -> anyhow::Result<()> {
         sync: false,
         ..StoreOptions::default()
     };
+    let hns = args.next().as_deref() == Some("hns");
     let store = LocalStore::open(&dir, options)?;
     let partition = Partition::open(store, PartitionOptions::default())?;
+    partition.set_hns("acct", hns);
     partition.create_container("acct", "big", vec![], None)?;
 
     let mut populated = 0usize;

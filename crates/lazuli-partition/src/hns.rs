@@ -381,7 +381,12 @@ fn is_folder_marker(row: &BlobRow) -> bool {
 
 /// The Blob API's view of a path: directories are empty blobs with `hdi_isfolder=true`.
 pub(crate) fn blob_view(row: &PathRow) -> BlobRow {
-    let mut blob = row.blob.clone();
+    into_blob_view(row.clone())
+}
+
+/// [`blob_view`] of a row that is not needed any more (listings: no copy).
+fn into_blob_view(row: PathRow) -> BlobRow {
+    let mut blob = row.blob;
     if row.is_directory {
         blob.metadata.push((FOLDER_METADATA.into(), "true".into()));
         blob.inline = Some(Vec::new());
@@ -1689,7 +1694,10 @@ impl Partition {
             None => rest.to_string(),
         });
         loop {
-            let page = self.children(walk.account, walk.fs, id, start.as_deref(), SCAN_ROWS)?;
+            // A page needs at most one row past what is left of it (to know where the next
+            // starts): reading and decoding more is wasted.
+            let limit = walk.max.saturating_sub(walk.out.len()).saturating_add(1).min(SCAN_ROWS);
+            let page = self.children(walk.account, walk.fs, id, start.as_deref(), limit)?;
             let Some((last, _)) = page.last() else { return Ok(false) };
             // Names never contain NUL: the next page starts right after the last name.
             start = Some(format!("{last}\0"));
@@ -1706,31 +1714,27 @@ impl Partition {
                 }
                 // A subtree whose every name sorts before `from` is skipped whole.
                 let descend = walk.recursive && row.is_directory && (emit || walk.from.starts_with(&sort_name));
+                let child_id = row.id;
                 if emit {
                     if walk.out.len() == walk.max {
                         *walk.next = Some(sort_name);
                         return Ok(true);
                     }
-                    walk.out
-                        .push((sort_name.trim_end_matches('/').to_string(), row.clone()));
+                    walk.out.push((sort_name.trim_end_matches('/').to_string(), row));
                     if let Some(keys) = walk.keys.as_deref_mut() {
                         keys.push(keys::path(walk.account, walk.fs, id, &name));
                     }
                 }
-                if descend && self.walk(walk, row.id, &sort_name)? {
+                if descend && self.walk(walk, child_id, &sort_name)? {
                     return Ok(true);
                 }
             }
-            if count < SCAN_ROWS {
+            if count < limit {
                 return Ok(false);
             }
         }
     }
 
-    /// List Blobs on an HNS account: paths in the order of their sort names (see the RFC),
-    /// directories as empty blobs with `hdi_isfolder=true`; with the `/` delimiter, one
-    /// directory's children, each sub-directory both as a blob and as a prefix (as the
-    /// service answers). The marker is the sort name of the next item.
     /// Adds the snapshots, versions and soft-deleted rows (`B` sub-rows, keyed by the full
     /// path) whose names fall in this page, each group before its path's row.
     fn merge_blob_subrows(
@@ -1773,6 +1777,10 @@ impl Partition {
         Ok(())
     }
 
+    /// List Blobs on an HNS account: paths in the order of their sort names (see the RFC),
+    /// directories as empty blobs with `hdi_isfolder=true`; with the `/` delimiter, one
+    /// directory's children, each sub-directory both as a blob and as a prefix (as the
+    /// service answers). The marker is the sort name of the next item.
     pub(crate) fn list_hns_blobs(
         &self,
         account: &str,
@@ -1801,7 +1809,7 @@ impl Partition {
                 page.items = paths
                     .into_iter()
                     .filter(|(name, _)| name.starts_with(options.prefix))
-                    .map(|(name, row)| Ok((name, blob_view(&row))))
+                    .map(|(name, row)| Ok((name, into_blob_view(row))))
                     .collect();
                 if options.include_snapshots || options.include_versions || options.include_deleted {
                     self.merge_blob_subrows(account, fs, options, from, &mut page)?;
@@ -1839,9 +1847,10 @@ impl Partition {
                             break 'pages;
                         }
                         let full = format!("{dir}{name}");
+                        let is_directory = row.is_directory;
                         page.items
-                            .push(Ok((full.trim_end_matches('/').to_string(), blob_view(&row))));
-                        if row.is_directory {
+                            .push(Ok((full.trim_end_matches('/').to_string(), into_blob_view(row))));
+                        if is_directory {
                             page.items.push(Err(full));
                         }
                     }
@@ -1885,7 +1894,7 @@ impl Partition {
                                 resume = Some(after);
                                 break;
                             }
-                            None => page.items.push(Ok((name, blob_view(&row)))),
+                            None => page.items.push(Ok((name, into_blob_view(row)))),
                         }
                     }
                     match (resume, next) {

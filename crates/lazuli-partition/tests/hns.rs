@@ -329,22 +329,24 @@ fn directory_rename_is_atomic_for_concurrent_listers() {
         .collect();
     // Rename back and forth; after each rename, let every lister finish a listing or two so
     // that listings run across the renames and see both names.
+    // Bounded: a lister that dies (a failed assertion) stops counting, and the wait must end.
+    let wait_for_listings = |seen: usize| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while listings.load(Ordering::Relaxed) < seen + 3 {
+            assert!(std::time::Instant::now() < deadline, "the listers stopped listing");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
     let mut rename_times = Vec::new();
     let (mut from, mut to) = ("src", "dst");
     for _ in 0..4 {
-        let seen = listings.load(Ordering::Relaxed);
-        while listings.load(Ordering::Relaxed) < seen + 3 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_for_listings(listings.load(Ordering::Relaxed));
         let started = std::time::Instant::now();
         p.rename_path(A, FS, from, to, &none(), &none()).expect("rename");
         rename_times.push(started.elapsed());
         std::mem::swap(&mut from, &mut to);
     }
-    let seen = listings.load(Ordering::Relaxed);
-    while listings.load(Ordering::Relaxed) < seen + 3 {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_for_listings(listings.load(Ordering::Relaxed));
     done.store(true, Ordering::Relaxed);
     let (mut at_src, mut at_dst) = (0, 0);
     for lister in listers {
