@@ -1,5 +1,7 @@
 """Render bench/RESULTS.md from the results dict of bench/bench.py (also: results.json)."""
 
+import os
+
 MIB = 1024 * 1024
 
 
@@ -94,6 +96,9 @@ def ceiling_of(res, src, key):
 
 def ceiling_label(src):
     return {"ceiling": "hyper", "disk": "fio", "target": "target"}[src]
+
+
+KEPT_HEADING = "## Storage core, tags, namespace and torture"
 
 
 def write(res, path):
@@ -279,5 +284,16 @@ def write(res, path):
     w("")
     w("Raw numbers of every repetition: `bench/results.json`.")
     w("")
+    # Figures measured by separate commands (layers' own benchmarks, long test runs) are kept
+    # by hand below this heading: a new run replaces only what it measured.
+    kept = ""
+    if os.path.exists(path):
+        with open(path) as f:
+            previous = f.read()
+        at = previous.find(KEPT_HEADING)
+        if at >= 0:
+            kept = previous[at:]
     with open(path, "w") as f:
         f.write("\n".join(out))
+        if kept:
+            f.write("\n" + kept)
