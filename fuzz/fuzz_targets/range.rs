@@ -1,11 +1,13 @@
 //! Request-header vocabulary of `lazuli-types`: `ByteRange::parse` + `resolve` + `requested_len`,
-//! the conditional-header checks, and the wire time parsers, on arbitrary input. None may panic,
-//! and what they answer must be self-consistent: a resolved range lies inside the object, and a
-//! parsed time formats and parses back to itself.
+//! the conditional-header checks, the wire time parsers and the DFS ACL parser (`x-ms-acl`), on
+//! arbitrary input. None may panic, and what they answer must be self-consistent: a resolved
+//! range lies inside the object, a parsed time formats and parses back to itself, and so does a
+//! parsed ACL.
 
 #![no_main]
 
 use arbitrary::Arbitrary;
+use lazuli_types::acl;
 use lazuli_types::conditions::{ConditionFailure, Conditions};
 use lazuli_types::range::{ByteRange, Resolved};
 use lazuli_types::time_fmt::{iso8601_7, parse_iso8601, parse_rfc1123, rfc1123};
@@ -36,6 +38,9 @@ struct Input {
     last_modified_secs: i64,
     exists: bool,
     time_text: String,
+    acl_text: String,
+    owner: String,
+    user: String,
 }
 
 fn time_in_range(secs: i64) -> OffsetDateTime {
@@ -90,6 +95,23 @@ fuzz_target!(|input: Input| {
     }
     if conditions.is_empty() {
         assert!(conditions.check_read(&input.etag, last_modified).is_ok());
+    }
+
+    // ACLs: a parsed list formats to text that parses back to the same entries; the
+    // permissions it grants are bits of rwx; a removal list never removes a base entry.
+    match acl::parse(&input.acl_text) {
+        Ok(entries) => {
+            let text = acl::format(&entries);
+            let back = acl::parse(&text).unwrap_or_else(|e| panic!("formatted ACL {text:?} does not parse: {e:?}"));
+            assert_eq!(back, entries, "{text}");
+            assert!(acl::permissions_of(&entries, &input.owner, &input.user) <= 7);
+        }
+        Err(error) => assert_eq!(error.code, ErrorCode::InvalidAccessControlList),
+    }
+    if let Ok(removed) = acl::parse_removal(&input.acl_text) {
+        assert!(removed
+            .iter()
+            .all(|(default, tag, qualifier)| *default || *tag == acl::Tag::Mask || !qualifier.is_empty()));
     }
 
     // Time formats.
