@@ -63,7 +63,15 @@ def server(workdir) -> Server:
         srv = Server(url, account, os.environ.get("LAZULI_ACCOUNT_KEY", sdkutil.KEY))
         yield srv
         return
-    srv = Server.spawn(_binary(), workdir / "shared-data", workdir / "shared-server.log")
+    yield from spawn_kept_server(workdir, "shared")
+
+
+def spawn_kept_server(workdir: Path, name: str, env: dict | None = None):
+    """A server for a whole session or module (its log shown on failures), stopped at the end:
+    a fixture yields from it."""
+    if external_url():
+        pytest.skip("needs a server of its own; LAZULI_URL points at an external one")
+    srv = Server.spawn(_binary(), workdir / f"{name}-data", workdir / f"{name}-server.log", env_extra=env)
     _active_servers.append(srv)
     try:
         yield srv
@@ -77,16 +85,7 @@ def flat_server(workdir) -> Server:
     """A server whose development account has a flat namespace (`LAZULI_HNS_ACCOUNTS=`), for
     the Blob behaviour of accounts without a hierarchical namespace (the default account has
     one, so its listings show directories)."""
-    if external_url():
-        pytest.skip("needs a server of its own; LAZULI_URL points at an external one")
-    srv = Server.spawn(_binary(), workdir / "flat-data", workdir / "flat-server.log",
-                       env_extra={"LAZULI_HNS_ACCOUNTS": ""})
-    _active_servers.append(srv)
-    try:
-        yield srv
-    finally:
-        _active_servers.remove(srv)
-        srv.stop()
+    yield from spawn_kept_server(workdir, "flat", {"LAZULI_HNS_ACCOUNTS": ""})
 
 
 @pytest.fixture

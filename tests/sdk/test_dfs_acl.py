@@ -24,16 +24,7 @@ TOKENS = {"LAZULI_TEST_BEARER_TOKENS": f"token-alice={ALICE},token-bob={BOB}"}
 @pytest.fixture(scope="module")
 def acl_server(workdir):
     import conftest
-    if conftest.external_url():
-        pytest.skip("needs a server of its own; LAZULI_URL points at an external one")
-    srv = sdkutil.Server.spawn(conftest._binary(), workdir / "acl-data", workdir / "acl-server.log",
-                               env_extra=TOKENS)
-    conftest._active_servers.append(srv)
-    try:
-        yield srv
-    finally:
-        conftest._active_servers.remove(srv)
-        srv.stop()
+    yield from conftest.spawn_kept_server(workdir, "acl", TOKENS)
 
 
 @pytest.fixture

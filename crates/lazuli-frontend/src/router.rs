@@ -489,11 +489,7 @@ pub fn classify(method: &Method, target: &Target, query: &Query, headers: &Heade
                     Some(t) if t.eq_ignore_ascii_case("PageBlob") => Ok(PutPageBlob),
                     Some(t) if t.eq_ignore_ascii_case("AppendBlob") => Ok(PutAppendBlob),
                     Some(t) => Err(AzureError::header("x-ms-blob-type", t)),
-                    None => Err(AzureError::new(
-                        ErrorCode::MissingRequiredHeader,
-                        "An HTTP header that's mandatory for this request is not specified.",
-                    )
-                    .with_detail("HeaderName", "x-ms-blob-type")),
+                    None => Err(AzureError::missing_header("x-ms-blob-type")),
                 },
                 ("PUT", Some("block")) if has_copy_source => Ok(PutBlockFromUrl),
                 ("PUT", Some("block")) => Ok(PutBlock),

@@ -67,6 +67,14 @@ impl Ctx {
     pub fn account(&self) -> &str {
         &self.target.account
     }
+    /// The user the request acts for: a bearer token's object id. `None` for the account key
+    /// and SAS, which act as the superuser.
+    pub fn principal(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Bearer(oid) => Some(oid),
+            _ => None,
+        }
+    }
     /// Owned (account, container, blob), for moving into a blocking partition call.
     pub fn blob_names(&self) -> (String, String, String) {
         (

@@ -398,9 +398,6 @@ fn into_blob_view(row: PathRow) -> BlobRow {
 /// A path found by [`Partition::resolve_path`].
 struct Found {
     key: Vec<u8>,
-    parent: u64,
-    /// The row's name in its parent (with the trailing `/` of a directory).
-    name: String,
     row: PathRow,
 }
 
@@ -452,19 +449,25 @@ impl Partition {
         fs: &str,
         components: &[&str],
     ) -> Result<Option<PathRow>, AzureError> {
-        let mut row = self.root_row(account, fs)?;
-        for component in components {
-            match self.read_path(&keys::path(account, fs, row.id, &format!("{component}/")))? {
-                Some(child) => row = child,
+        // The root's own row is read only when it is the answer: walking through it needs
+        // nothing but its id (this is on the path of every Get and Put).
+        if components.is_empty() {
+            return Ok(Some(self.root_row(account, fs)?));
+        }
+        let mut id = ROOT_ID;
+        for (depth, component) in components.iter().enumerate() {
+            match self.read_path(&keys::path(account, fs, id, &format!("{component}/")))? {
+                Some(child) if depth + 1 == components.len() => return Ok(Some(child)),
+                Some(child) => id = child.id,
                 None => {
-                    if self.read_path(&keys::path(account, fs, row.id, component))?.is_some() {
+                    if self.read_path(&keys::path(account, fs, id, component))?.is_some() {
                         return Err(path_conflict());
                     }
                     return Ok(None);
                 }
             }
         }
-        Ok(Some(row))
+        Ok(None)
     }
 
     /// The root directory: its stored row once its access control was set, else the
@@ -499,10 +502,16 @@ impl Partition {
             }) => return Ok(None),
             Err(error) => return Err(error),
         };
-        for name in [last.to_string(), format!("{last}/")] {
+        self.find_child(account, fs, parent, last)
+    }
+
+    /// The child `name` of directory `parent`, as a file or as a directory (the two never
+    /// coexist, so the second read happens only for directories and misses).
+    fn find_child(&self, account: &str, fs: &str, parent: u64, name: &str) -> Result<Option<Found>, AzureError> {
+        for name in [name.to_string(), format!("{name}/")] {
             let key = keys::path(account, fs, parent, &name);
             if let Some(row) = self.read_path(&key)? {
-                return Ok(Some(Found { key, parent, name, row }));
+                return Ok(Some(Found { key, row }));
             }
         }
         Ok(None)
@@ -582,23 +591,13 @@ impl Partition {
         let _path_guard = self.locks.blob(account, fs, &normalized);
         debug_assert_eq!(self.blob_lock_name(account, blob), normalized);
         // Under the exclusive lock the parents are resolved (and created) again below.
-        let mut found = None;
-        if let Some(parent) = &existing_parent {
-            for name in [last.to_string(), format!("{last}/")] {
-                let key = keys::path(account, fs, parent.id, &name);
-                if let Some(row) = self.read_path(&key)? {
-                    found = Some(Found {
-                        key,
-                        parent: parent.id,
-                        name,
-                        row,
-                    });
-                    break;
-                }
-            }
-        } else if self.resolve_directory(account, fs, parents)?.is_some() {
-            found = self.resolve_path(account, fs, blob)?;
-        }
+        let found = match &existing_parent {
+            Some(parent) => self.find_child(account, fs, parent.id, last)?,
+            None => match self.resolve_directory(account, fs, parents)? {
+                Some(parent) => self.find_child(account, fs, parent, last)?,
+                None => None,
+            },
+        };
         let current = found.as_ref().filter(|f| !f.row.hidden()).map(|f| blob_view(&f.row));
         let (mut new_row, mut batch, mut released) = change(current.as_ref())?;
         let kept_version =
@@ -645,15 +644,7 @@ impl Partition {
             (None, Some(new)) => {
                 let parent = match existing_parent {
                     Some(parent) => parent,
-                    None => {
-                        let mut next_id = self.next_path_id(account, fs)?;
-                        let first_new_id = next_id;
-                        let parent = self.ensure_directories(account, fs, parents, &mut next_id, &mut batch)?;
-                        if next_id != first_new_id {
-                            batch.put(keys::path_id_counter(account, fs), (next_id - 1).to_le_bytes().to_vec());
-                        }
-                        parent
-                    }
+                    None => self.ensure_parents(account, fs, parents, &mut batch)?,
                 };
                 // Blob-created paths take ids from the time ticks, with the top bit set:
                 // apart from the counter's ids, and unique without writing the counter, so
@@ -715,7 +706,7 @@ impl Partition {
         deletion: Option<crate::soft_delete::Deletion>,
         conditions: &Conditions,
     ) -> Result<(), AzureError> {
-        use crate::snapshot::{is_kind, soft_or_hard_delete, DeleteSnapshots};
+        use crate::snapshot::DeleteSnapshots;
         let name = components(blob).join("/");
         let mut released = Vec::new();
         self.with_namespace(account, fs, || {
@@ -724,21 +715,8 @@ impl Partition {
                 .ok_or_else(crate::blob::blob_not_found)?;
             let base = blob_view(&found.row);
             Self::check_write_conditions(Some(&base), conditions)?;
-            let snapshots: Vec<(Vec<u8>, BlobRow)> = self
-                .blob_subrows(account, fs, &name)?
-                .into_iter()
-                .filter(|(key, row)| is_kind(key, keys::SUBROW_SNAPSHOT) && row.deleted.is_none())
-                .collect();
-            if !snapshots.is_empty() && options.snapshots == DeleteSnapshots::Refuse {
-                return Err(AzureError::new(
-                    ErrorCode::SnapshotsPresent,
-                    "This operation is not permitted because the blob has snapshots.",
-                ));
-            }
             let mut batch = WriteBatch::new();
-            for (key, row) in snapshots {
-                soft_or_hard_delete(&mut batch, &mut released, key, row, deletion);
-            }
+            self.delete_snapshots_of(account, fs, &name, options, deletion, &mut batch, &mut released)?;
             if options.snapshots != DeleteSnapshots::Only {
                 if found.row.is_directory {
                     if self.has_children(account, fs, found.row.id)? {
@@ -860,12 +838,7 @@ impl Partition {
             let mut row = decode_path(&value)?;
             row.blob.deleted = None;
             let mut batch = WriteBatch::new();
-            let mut next_id = self.next_path_id(account, fs)?;
-            let first_new_id = next_id;
-            let parent = self.ensure_directories(account, fs, parents, &mut next_id, &mut batch)?;
-            if next_id != first_new_id {
-                batch.put(keys::path_id_counter(account, fs), (next_id - 1).to_le_bytes().to_vec());
-            }
+            let parent = self.ensure_parents(account, fs, parents, &mut batch)?;
             batch.delete(key);
             batch.put(
                 keys::path(account, fs, parent.id, &format!("{last}/")),
@@ -1038,14 +1011,10 @@ impl Partition {
         if !allows(&parent, principal, acl::EXECUTE) {
             return Err(permission_denied());
         }
-        let mut target = None;
-        for name in [last.to_string(), format!("{last}/")] {
-            if let Some(row) = self.read_path(&keys::path(account, fs, parent.id, &name))? {
-                target = Some(row);
-                break;
-            }
-        }
-        let target = target.filter(|row| !row.hidden());
+        let target = self
+            .find_child(account, fs, parent.id, last)?
+            .map(|found| found.row)
+            .filter(|row| !row.hidden());
         let ok = match (access, &target) {
             (PathAccess::Traverse, _) => true,
             (PathAccess::Read, Some(row)) => allows(row, principal, acl::READ),
@@ -1289,6 +1258,24 @@ impl Partition {
         Ok(parent)
     }
 
+    /// [`Partition::ensure_directories`] for a write that needs no id of its own: the id
+    /// counter goes into `batch` only when directories were created.
+    fn ensure_parents(
+        &self,
+        account: &str,
+        fs: &str,
+        parts: &[&str],
+        batch: &mut WriteBatch,
+    ) -> Result<PathRow, AzureError> {
+        let first_new_id = self.next_path_id(account, fs)?;
+        let mut next_id = first_new_id;
+        let parent = self.ensure_directories(account, fs, parts, &mut next_id, batch)?;
+        if next_id != first_new_id {
+            batch.put(keys::path_id_counter(account, fs), (next_id - 1).to_le_bytes().to_vec());
+        }
+        Ok(parent)
+    }
+
     /// Holds the namespace lock of a filesystem and checks that it exists.
     fn with_namespace<T>(
         &self,
@@ -1435,7 +1422,6 @@ impl Partition {
                 released.extend(found.row.blob.segments().copied());
                 released.extend(self.discard_staged(account, fs, found.row.id, &mut batch)?);
             }
-            let _ = found.parent;
             self.table.write(&batch).map_err(PartitionError::from)?;
             Ok(())
         })?;
@@ -1551,11 +1537,7 @@ impl Partition {
                 return Ok(found.row);
             }
             let mut batch = WriteBatch::new();
-            let mut next_id = self.next_path_id(account, fs)?;
-            let first_new_id = next_id;
-            let parent = self
-                .ensure_directories(account, fs, parents, &mut next_id, &mut batch)?
-                .id;
+            let parent = self.ensure_parents(account, fs, parents, &mut batch)?.id;
             // Paths name directories uniquely (no links), so a destination inside the source
             // is one whose components extend the source's: checked by name, in O(depth).
             if found.row.is_directory && dest_parts.starts_with(&components(source)) {
@@ -1581,12 +1563,8 @@ impl Partition {
             let mut row = found.row.clone();
             row.blob.etag = self.new_etag();
             row.blob.last_modified = now_nanos();
-            let _ = (found.parent, &found.name);
             batch.delete(found.key.clone());
             batch.put(keys::path(account, fs, parent, &name), encode_path(&row));
-            if next_id != first_new_id {
-                batch.put(keys::path_id_counter(account, fs), (next_id - 1).to_le_bytes().to_vec());
-            }
             self.table.write(&batch).map_err(PartitionError::from)?;
             Ok(row)
         })?;
@@ -1922,8 +1900,6 @@ impl Partition {
                 // The root: its row is stored once something about it changes.
                 Found {
                     key: keys::path_root(account, fs),
-                    parent: ROOT_ID,
-                    name: String::new(),
                     row: self.get_path(account, fs, "")?,
                 }
             } else {
@@ -2071,12 +2047,7 @@ impl Partition {
         let key = keys::path(account, fs, parent, last);
         batch.put(key.clone(), encode_path(&row));
         batch.put(keys::path_id_counter(account, fs), next_id.to_le_bytes().to_vec());
-        Ok(Found {
-            key,
-            parent,
-            name: last.to_string(),
-            row,
-        })
+        Ok(Found { key, row })
     }
 
     /// Flush Data: commits the staged data up to `position` (which must be the end of a

@@ -261,22 +261,9 @@ impl Partition {
                     .read_blob_row(account, container, blob)?
                     .ok_or_else(blob_not_found)?;
                 Self::check_write_conditions(Some(&base), conditions)?;
-                let snapshots: Vec<(Vec<u8>, BlobRow)> = self
-                    .blob_subrows(account, container, blob)?
-                    .into_iter()
-                    .filter(|(key, row)| is_kind(key, SUBROW_SNAPSHOT) && row.deleted.is_none())
-                    .collect();
-                if !snapshots.is_empty() && options.snapshots == DeleteSnapshots::Refuse {
-                    return Err(AzureError::new(
-                        ErrorCode::SnapshotsPresent,
-                        "This operation is not permitted because the blob has snapshots.",
-                    ));
-                }
                 let mut batch = WriteBatch::new();
                 let mut released = Vec::new();
-                for (key, row) in snapshots {
-                    soft_or_hard_delete(&mut batch, &mut released, key, row, deletion);
-                }
+                self.delete_snapshots_of(account, container, blob, options, deletion, &mut batch, &mut released)?;
                 if options.snapshots != DeleteSnapshots::Only {
                     released.push(self.discard_uncommitted(account, container, blob, &mut batch)?);
                     let key = keys::blob(account, container, blob);
@@ -285,6 +272,39 @@ impl Partition {
                 Ok(((), batch, Vec::new(), released))
             }),
         }
+    }
+}
+
+impl Partition {
+    /// The snapshot rules of deleting a base blob: its live snapshots are deleted into
+    /// `batch` (or kept as deleted rows), and a blob with snapshots is refused unless
+    /// `x-ms-delete-snapshots` was given.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn delete_snapshots_of(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        options: &DeleteOptions,
+        deletion: Option<Deletion>,
+        batch: &mut WriteBatch,
+        released: &mut Vec<Vec<Segment>>,
+    ) -> Result<(), AzureError> {
+        let snapshots: Vec<(Vec<u8>, BlobRow)> = self
+            .blob_subrows(account, container, blob)?
+            .into_iter()
+            .filter(|(key, row)| is_kind(key, SUBROW_SNAPSHOT) && row.deleted.is_none())
+            .collect();
+        if !snapshots.is_empty() && options.snapshots == DeleteSnapshots::Refuse {
+            return Err(AzureError::new(
+                ErrorCode::SnapshotsPresent,
+                "This operation is not permitted because the blob has snapshots.",
+            ));
+        }
+        for (key, row) in snapshots {
+            soft_or_hard_delete(batch, released, key, row, deletion);
+        }
+        Ok(())
     }
 }
 

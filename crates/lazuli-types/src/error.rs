@@ -189,6 +189,20 @@ impl AzureError {
         .with_detail("HeaderName", name)
         .with_detail("HeaderValue", value)
     }
+    pub fn missing_header(name: &str) -> Self {
+        Self::new(
+            ErrorCode::MissingRequiredHeader,
+            "An HTTP header that's mandatory for this request is not specified.",
+        )
+        .with_detail("HeaderName", name)
+    }
+    pub fn missing_query(name: &str) -> Self {
+        Self::new(
+            ErrorCode::MissingRequiredQueryParameter,
+            "A query parameter that's mandatory for this request is not specified.",
+        )
+        .with_detail("QueryParameterName", name)
+    }
     pub fn query(name: &str, value: &str, reason: &str) -> Self {
         Self::new(
             ErrorCode::InvalidQueryParameterValue,

@@ -97,11 +97,7 @@ fn structured_upload(parts: &Parts, encoded_len: u64) -> Result<Option<structure
         None => Ok(None),
         Some(v) if v.trim().eq_ignore_ascii_case(structured::STRUCTURED_BODY_V1_CRC64) => {
             if !parts.headers.contains_key("x-ms-structured-content-length") {
-                return Err(AzureError::new(
-                    ErrorCode::MissingRequiredHeader,
-                    "An HTTP header that's mandatory for this request is not specified.",
-                )
-                .with_detail("HeaderName", "x-ms-structured-content-length"));
+                return Err(AzureError::missing_header("x-ms-structured-content-length"));
             }
             Ok(Some(structured::Decoder::new(encoded_len)))
         }
@@ -173,13 +169,10 @@ fn new_blob_options(parts: &Parts) -> Result<lazuli_partition::NewBlobOptions, A
 }
 
 pub(super) fn block_id(ctx: &Ctx) -> Result<String, AzureError> {
-    let id = ctx.query.get("blockid").ok_or_else(|| {
-        AzureError::new(
-            ErrorCode::MissingRequiredQueryParameter,
-            "A query parameter that's mandatory for this request is not specified.",
-        )
-        .with_detail("QueryParameterName", "blockid")
-    })?;
+    let id = ctx
+        .query
+        .get("blockid")
+        .ok_or_else(|| AzureError::missing_query("blockid"))?;
     let invalid = || {
         AzureError::new(
             ErrorCode::InvalidQueryParameterValue,

@@ -60,13 +60,7 @@ fn cannot_verify(status: u16, why: impl Into<String>) -> AzureError {
 fn copy_source_header(parts: &Parts) -> Result<String, AzureError> {
     header_str(&parts.headers, "x-ms-copy-source")?
         .map(str::to_string)
-        .ok_or_else(|| {
-            AzureError::new(
-                ErrorCode::MissingRequiredHeader,
-                "An HTTP header that's mandatory for this request is not specified.",
-            )
-            .with_detail("HeaderName", "x-ms-copy-source")
-        })
+        .ok_or_else(|| AzureError::missing_header("x-ms-copy-source"))
 }
 
 fn parse_source(ctx: &Ctx, value: &str) -> Result<Source, AzureError> {
@@ -891,24 +885,12 @@ pub async fn abort_copy(
     match header_str(&parts.headers, "x-ms-copy-action")? {
         Some(v) if v.eq_ignore_ascii_case("abort") => {}
         Some(v) => return Err(AzureError::header("x-ms-copy-action", v)),
-        None => {
-            return Err(AzureError::new(
-                ErrorCode::MissingRequiredHeader,
-                "An HTTP header that's mandatory for this request is not specified.",
-            )
-            .with_detail("HeaderName", "x-ms-copy-action"))
-        }
+        None => return Err(AzureError::missing_header("x-ms-copy-action")),
     }
     let copy_id = ctx
         .query
         .get("copyid")
-        .ok_or_else(|| {
-            AzureError::new(
-                ErrorCode::MissingRequiredQueryParameter,
-                "A query parameter that's mandatory for this request is not specified.",
-            )
-            .with_detail("QueryParameterName", "copyid")
-        })?
+        .ok_or_else(|| AzureError::missing_query("copyid"))?
         .to_string();
     let conditions = http_util::conditions(&parts.headers)?;
     let (account, container, blob) = names(ctx);
@@ -957,14 +939,6 @@ pub fn copy_properties(row: &BlobRow) -> Option<crate::xml::CopyProperties> {
         incremental_copy: copy.incremental.then_some(true),
         destination_snapshot: copy.destination_snapshot.clone(),
     })
-}
-
-fn missing_header(name: &'static str) -> AzureError {
-    AzureError::new(
-        ErrorCode::MissingRequiredHeader,
-        "An HTTP header that's mandatory for this request is not specified.",
-    )
-    .with_detail("HeaderName", name)
 }
 
 /// `x-ms-source-range` as a byte range (`bytes=first-last` or `bytes=first-`).
@@ -1050,15 +1024,15 @@ pub async fn put_page_from_url(
     match header_str(&parts.headers, "x-ms-page-write")? {
         Some(v) if v.eq_ignore_ascii_case("update") => {}
         Some(v) => return Err(AzureError::header("x-ms-page-write", v)),
-        None => return Err(missing_header("x-ms-page-write")),
+        None => return Err(AzureError::missing_header("x-ms-page-write")),
     }
-    let (start, end) = super::page::request_range(parts)?.ok_or_else(|| missing_header("x-ms-range"))?;
+    let (start, end) = super::page::request_range(parts)?.ok_or_else(|| AzureError::missing_header("x-ms-range"))?;
     lazuli_partition::page::check_page_range(start, end, None)?;
     let len = end - start;
     if len > lazuli_partition::PAGE_WRITE_BYTES_MAX {
         return Err(too_large(lazuli_partition::PAGE_WRITE_BYTES_MAX));
     }
-    let range = source_range(parts)?.ok_or_else(|| missing_header("x-ms-source-range"))?;
+    let range = source_range(parts)?.ok_or_else(|| AzureError::missing_header("x-ms-source-range"))?;
     // The source range must name exactly as many bytes as the pages it fills.
     if range.requested_len() != Some(len) {
         let text = header_str(&parts.headers, "x-ms-source-range")?.unwrap_or_default();

@@ -252,15 +252,9 @@ pub async fn create_path(
         Some("file") => false,
         Some("directory") => true,
         Some(other) => return Err(AzureError::query("resource", other, "must be file or directory")),
-        None => {
-            return Err(AzureError::new(
-                ErrorCode::MissingRequiredQueryParameter,
-                "A query parameter that's mandatory for this request is not specified.",
-            )
-            .with_detail("QueryParameterName", "resource"))
-        }
+        None => return Err(AzureError::missing_query("resource")),
     };
-    if parts.headers.contains_key("x-ms-owner") && matches!(ctx.credential, crate::auth::Credential::Bearer(_)) {
+    if parts.headers.contains_key("x-ms-owner") && ctx.principal().is_some() {
         // A user's new path is its own; only the superuser names another owner.
         return Err(hns::permission_denied());
     }
@@ -508,7 +502,7 @@ pub async fn set_access_control(
             "x-ms-permissions and x-ms-acl are mutually exclusive.",
         ));
     }
-    if owner.is_some() && matches!(ctx.credential, crate::auth::Credential::Bearer(_)) {
+    if owner.is_some() && ctx.principal().is_some() {
         // Only the superuser gives a path away (a user may change what it owns otherwise).
         return Err(hns::permission_denied());
     }
@@ -547,25 +541,13 @@ pub async fn set_access_control_recursive(
 ) -> Result<Response<ResponseBody>, AzureError> {
     use lazuli_types::acl;
     require_hns(frontend, ctx)?;
-    let acl_text = header_string(&parts.headers, "x-ms-acl")?.ok_or_else(|| {
-        AzureError::new(
-            ErrorCode::MissingRequiredHeader,
-            "An HTTP header that's mandatory for this request is not specified.",
-        )
-        .with_detail("HeaderName", "x-ms-acl")
-    })?;
+    let acl_text = header_string(&parts.headers, "x-ms-acl")?.ok_or_else(|| AzureError::missing_header("x-ms-acl"))?;
     let change = match ctx.query.get("mode") {
         Some("set") => hns::AclChange::Set(acl::parse(&acl_text)?),
         Some("modify") => hns::AclChange::Modify(acl::parse(&acl_text)?),
         Some("remove") => hns::AclChange::Remove(acl::parse_removal(&acl_text)?),
         Some(other) => return Err(AzureError::query("mode", other, "must be set, modify or remove")),
-        None => {
-            return Err(AzureError::new(
-                ErrorCode::MissingRequiredQueryParameter,
-                "A query parameter that's mandatory for this request is not specified.",
-            )
-            .with_detail("QueryParameterName", "mode"))
-        }
+        None => return Err(AzureError::missing_query("mode")),
     };
     let max_records = match ctx.query.get("maxRecords") {
         Some(v) => v
@@ -576,10 +558,7 @@ pub async fn set_access_control_recursive(
         None => 2000,
     };
     let continuation = continuation_token(ctx)?;
-    let principal = match &ctx.credential {
-        crate::auth::Credential::Bearer(oid) => Some(oid.clone()),
-        _ => None,
-    };
+    let principal = ctx.principal().map(str::to_string);
     let (account, fs, path) = ctx.blob_names();
     let result = blocking(frontend, move |p| {
         p.set_acl_recursive(
@@ -625,17 +604,13 @@ pub async fn set_expiry(
     parts: &Parts,
 ) -> Result<Response<ResponseBody>, AzureError> {
     require_hns(frontend, ctx)?;
-    let missing = |name: &str| {
-        AzureError::new(
-            ErrorCode::MissingRequiredHeader,
-            "An HTTP header that's mandatory for this request is not specified.",
-        )
-        .with_detail("HeaderName", name)
-    };
-    let option = header_string(&parts.headers, "x-ms-expiry-option")?.ok_or_else(|| missing("x-ms-expiry-option"))?;
+    let option = header_string(&parts.headers, "x-ms-expiry-option")?
+        .ok_or_else(|| AzureError::missing_header("x-ms-expiry-option"))?;
     let time = header_string(&parts.headers, "x-ms-expiry-time")?;
     let millis = |time: &Option<String>| -> Result<u64, AzureError> {
-        let text = time.as_deref().ok_or_else(|| missing("x-ms-expiry-time"))?;
+        let text = time
+            .as_deref()
+            .ok_or_else(|| AzureError::missing_header("x-ms-expiry-time"))?;
         text.trim()
             .parse()
             .map_err(|_| AzureError::header("x-ms-expiry-time", text))
@@ -645,7 +620,9 @@ pub async fn set_expiry(
         "RelativeToCreation" => hns::Expiry::RelativeToCreation(millis(&time)?),
         "RelativeToNow" => hns::Expiry::RelativeToNow(millis(&time)?),
         "Absolute" => {
-            let text = time.as_deref().ok_or_else(|| missing("x-ms-expiry-time"))?;
+            let text = time
+                .as_deref()
+                .ok_or_else(|| AzureError::missing_header("x-ms-expiry-time"))?;
             let at = lazuli_types::time_fmt::parse_rfc1123(text)
                 .ok_or_else(|| AzureError::header("x-ms-expiry-time", text))?;
             hns::Expiry::Absolute(at.unix_timestamp_nanos())
@@ -729,11 +706,7 @@ fn position(ctx: &Ctx) -> Result<u64, AzureError> {
         Some(v) => v
             .parse()
             .map_err(|_| AzureError::query("position", v, "must be a non-negative integer")),
-        None => Err(AzureError::new(
-            ErrorCode::MissingRequiredQueryParameter,
-            "A query parameter that's mandatory for this request is not specified.",
-        )
-        .with_detail("QueryParameterName", "position")),
+        None => Err(AzureError::missing_query("position")),
     }
 }
 

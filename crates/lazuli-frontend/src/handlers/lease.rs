@@ -13,14 +13,6 @@ use super::blocking;
 use crate::http_util::{self, empty, header_str, response, set_header, ResponseBody};
 use crate::service::{Ctx, Frontend};
 
-fn missing(name: &str) -> AzureError {
-    AzureError::new(
-        ErrorCode::MissingRequiredHeader,
-        "An HTTP header that's mandatory for this request is not specified.",
-    )
-    .with_detail("HeaderName", name)
-}
-
 /// Lease ids are GUIDs (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`); the service refuses others.
 fn is_guid(value: &str) -> bool {
     let bytes = value.as_bytes();
@@ -41,14 +33,19 @@ fn lease_id_header(parts: &Parts, name: &str) -> Result<Option<String>, AzureErr
 
 /// The action and the lease id it names (`x-ms-lease-id`), from the request headers.
 fn parse_action(parts: &Parts) -> Result<(LeaseAction, Option<String>), AzureError> {
-    let action = header_str(&parts.headers, "x-ms-lease-action")?.ok_or_else(|| missing("x-ms-lease-action"))?;
+    let action = header_str(&parts.headers, "x-ms-lease-action")?
+        .ok_or_else(|| AzureError::missing_header("x-ms-lease-action"))?;
     let lease_id = lease_id_header(parts, "x-ms-lease-id")?;
     let proposed = lease_id_header(parts, "x-ms-proposed-lease-id")?;
-    let require_id = || lease_id.clone().ok_or_else(|| missing("x-ms-lease-id"));
+    let require_id = || {
+        lease_id
+            .clone()
+            .ok_or_else(|| AzureError::missing_header("x-ms-lease-id"))
+    };
     let parsed = match action.trim().to_ascii_lowercase().as_str() {
         "acquire" => {
-            let raw =
-                header_str(&parts.headers, "x-ms-lease-duration")?.ok_or_else(|| missing("x-ms-lease-duration"))?;
+            let raw = header_str(&parts.headers, "x-ms-lease-duration")?
+                .ok_or_else(|| AzureError::missing_header("x-ms-lease-duration"))?;
             let duration: i32 = raw
                 .trim()
                 .parse()
@@ -67,7 +64,7 @@ fn parse_action(parts: &Parts) -> Result<(LeaseAction, Option<String>), AzureErr
         "change" => {
             require_id()?;
             LeaseAction::Change {
-                proposed_id: proposed.ok_or_else(|| missing("x-ms-proposed-lease-id"))?,
+                proposed_id: proposed.ok_or_else(|| AzureError::missing_header("x-ms-proposed-lease-id"))?,
             }
         }
         "release" => {

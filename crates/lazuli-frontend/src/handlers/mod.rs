@@ -44,10 +44,7 @@ pub async fn dispatch(
     parts: Parts,
     body: Incoming,
 ) -> Result<Response<ResponseBody>, AzureError> {
-    let principal = match &ctx.credential {
-        crate::auth::Credential::Bearer(oid) => Some(oid.clone()),
-        _ => None,
-    };
+    let principal = ctx.principal().map(str::to_string);
     if let Some(user) = &principal {
         if frontend.partition.is_hns(ctx.account()) {
             dfs::check_user_access(frontend, ctx, &parts, user).await?;

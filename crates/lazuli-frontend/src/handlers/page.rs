@@ -33,11 +33,7 @@ fn names(ctx: &Ctx) -> (String, String, String) {
 }
 
 fn missing_header(name: &'static str) -> AzureError {
-    AzureError::new(
-        ErrorCode::MissingRequiredHeader,
-        "An HTTP header that's mandatory for this request is not specified.",
-    )
-    .with_detail("HeaderName", name)
+    AzureError::missing_header(name)
 }
 
 /// The page range of a request as `[start, end)`: `x-ms-range`, else `Range`, in the form

@@ -54,13 +54,7 @@ pub async fn set_tier(
     ctx: &Ctx,
     parts: &Parts,
 ) -> Result<Response<ResponseBody>, AzureError> {
-    let tier = access_tier(&parts.headers)?.ok_or_else(|| {
-        AzureError::new(
-            ErrorCode::MissingRequiredHeader,
-            "An HTTP header that's mandatory for this request is not specified.",
-        )
-        .with_detail("HeaderName", "x-ms-access-tier")
-    })?;
+    let tier = access_tier(&parts.headers)?.ok_or_else(|| AzureError::missing_header("x-ms-access-tier"))?;
     let priority = rehydrate_priority(&parts.headers)?;
     let conditions = http_util::conditions(&parts.headers)?;
     let (account, container, blob) = ctx.blob_names();
