@@ -184,7 +184,11 @@ fn duplicate(error: &StreamError) -> StreamError {
     match error {
         StreamError::Io { stream, source } => StreamError::Io {
             stream: stream.clone(),
-            source: io::Error::new(source.kind(), source.to_string()),
+            // The OS error code survives (a full disk is told apart from other failures).
+            source: source.raw_os_error().map_or_else(
+                || io::Error::new(source.kind(), source.to_string()),
+                io::Error::from_raw_os_error,
+            ),
         },
         StreamError::Poisoned(stream) => StreamError::Poisoned(stream.clone()),
         StreamError::Corrupt { stream, extent, offset } => StreamError::Corrupt {
@@ -518,11 +522,13 @@ impl<S: Storage> StreamCore<S> {
                     offset: start.offset + frames_len,
                 };
                 let sync = self.sync.state.lock();
-                if sync.durable >= target {
-                    return Ok(start);
-                }
+                // Poison first: a sync that returned after the stream was poisoned proves
+                // nothing about what reached the disk.
                 if sync.poisoned {
                     return Err(self.poisoned_error());
+                }
+                if sync.durable >= target {
+                    return Ok(start);
                 }
             }
             // A stale unpark (left from an earlier wait) only costs one more look.
@@ -611,6 +617,12 @@ impl<S: Storage> StreamCore<S> {
             e.size_bytes = end;
         }
         let mut sync = self.sync.state.lock();
+        if sync.poisoned {
+            // Poisoned while this group was written: its waiters were released already and
+            // the sync thread no longer runs, so these appenders must fail here.
+            drop(sync);
+            return fail(count, self.poisoned_error());
+        }
         sync.written = StreamPosition {
             extent: id,
             offset: end,
@@ -667,6 +679,7 @@ fn sync_loop<F: ExtentFile>(name: &str, shared: &SyncShared<F>, counters: &Count
         counters.record_sync(started.elapsed().as_nanos() as u64);
         sync = shared.state.lock();
         match result {
+            Ok(()) if sync.poisoned => {}
             Ok(()) => sync.advance_durable(covers),
             Err(error) => {
                 if !sync.poisoned {
@@ -904,6 +917,20 @@ impl<S: Storage> Stream for StreamCore<S> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_duplicated_error_keeps_its_os_code() {
+        // The front-end answers a full disk (ENOSPC) with 503, other failures with 500.
+        let full = StreamError::Io {
+            stream: "s".into(),
+            source: std::io::Error::from_raw_os_error(28),
+        };
+        match super::duplicate(&full) {
+            StreamError::Io { source, .. } => assert_eq!(source.raw_os_error(), Some(28)),
+            other => panic!("{other:?}"),
+        }
+    }
+
     use crate::{MemStore, RecordLocation, StreamError, StreamStore};
 
     /// Found by `fuzz/fuzz_targets/record.rs`: the bounds check of `read` added the frame length
