@@ -15,13 +15,16 @@ use std::time::Instant;
 use lazuli_stream::{ExtentId, RecordLocation};
 use parking_lot::Mutex;
 
-use crate::rows::{self, BlockRow, Segment};
+use crate::rows::{self, BlobRow, BlockRow, Segment};
 use crate::{keys, Partition, PartitionError};
 
 /// Rows read per scan while rebuilding live-byte counts or looking for references. Each row
 /// comes with its value, which for a small blob is its body (up to 64 KiB): 4096 rows could
 /// hold a quarter of a GiB at once while a server opens.
 const REBUILD_SCAN_ROWS: usize = 256;
+/// Kinds of rows that hold segment references: blobs and their sub-rows, uncommitted blocks,
+/// and, of HNS accounts (`hns.rs`), paths and their staged appends.
+const REFERENCING_KINDS: [&[u8]; 4] = [b"B", b"K", b"P", b"Q"];
 /// A sealed extent whose live bytes fall below this fraction of its size is rewritten: its
 /// live segments are copied to the open extent so that the whole extent can be dropped.
 /// At one half, each live byte is copied at most once per halving of its extent, bounding
@@ -99,16 +102,22 @@ impl Partition {
     /// The data segments a blob or block row references.
     pub(crate) fn segments_of_row(&self, key: &[u8], value: &[u8]) -> Result<Vec<Segment>, PartitionError> {
         match key.first() {
-            Some(b'B') => Ok(rows::decode_blob(value)?.segments().copied().collect()),
+            // `decode` leaves a small body where it is (`decode_blob` would copy it): only the
+            // segments are wanted, at start-up for every row.
+            Some(b'B') => Ok(rows::decode::<BlobRow>(value)?.0.segments().copied().collect()),
             Some(b'K') | Some(b'Q') => Ok(rows::decode::<BlockRow>(value)?.0.segments),
-            Some(b'P') => Ok(crate::hns::decode_path(value)?.blob.segments().copied().collect()),
+            Some(b'P') => Ok(rows::decode::<crate::hns::PathRow>(value)?
+                .0
+                .blob
+                .segments()
+                .copied()
+                .collect()),
             _ => Ok(Vec::new()),
         }
     }
 
     pub(crate) fn rebuild_live_bytes(&self) -> Result<(), PartitionError> {
-        // Path rows and staged appends of HNS accounts (`hns.rs`) hold references too.
-        for kind in [b"B", b"K", b"P", b"Q"] {
+        for kind in REFERENCING_KINDS {
             let end = keys::prefix_end(kind);
             let mut start = kind.to_vec();
             loop {
@@ -179,9 +188,7 @@ impl Partition {
     /// to the same blob either comes before (and the copy sees its result) or after.
     fn rewrite_extents(&self, extents: &HashSet<ExtentId>) -> Result<u64, PartitionError> {
         let mut referencing = Vec::new();
-        // HNS paths (`P`) and their staged appends (`Q`) too: on the development account
-        // every file is a path row.
-        for kind in [b"B", b"K", b"P", b"Q"] {
+        for kind in REFERENCING_KINDS {
             let end = keys::prefix_end(kind);
             let mut start = kind.to_vec();
             loop {
@@ -251,27 +258,12 @@ impl Partition {
         let new_value = match key.first() {
             Some(b'B') => {
                 let mut row = rows::decode_blob(&value)?;
-                for block in &mut row.blocks {
-                    for segment in &mut block.segments {
-                        relocate(segment)?;
-                    }
-                }
-                // A page keeps its offset within the segment: the copy is byte-identical.
-                for page in &mut row.pages {
-                    relocate(&mut page.segment)?;
-                }
+                relocate_blob(&mut row, &mut relocate)?;
                 rows::encode_blob(&row)
             }
             Some(b'P') => {
                 let mut row = crate::hns::decode_path(&value)?;
-                for block in &mut row.blob.blocks {
-                    for segment in &mut block.segments {
-                        relocate(segment)?;
-                    }
-                }
-                for page in &mut row.blob.pages {
-                    relocate(&mut page.segment)?;
-                }
+                relocate_blob(&mut row.blob, &mut relocate)?;
                 crate::hns::encode_path(&row)
             }
             Some(b'K' | b'Q') => {
@@ -305,4 +297,21 @@ impl Partition {
             .iter()
             .fold((0, 0), |(size, live), e| (size + e.size_bytes, live + e.live_bytes))
     }
+}
+
+/// Points every segment of a blob's data (blocks and pages) at its copy where `relocate`
+/// made one. A page keeps its offset within the segment: the copy is byte-identical.
+fn relocate_blob(
+    row: &mut BlobRow,
+    relocate: &mut impl FnMut(&mut Segment) -> Result<(), PartitionError>,
+) -> Result<(), PartitionError> {
+    for block in &mut row.blocks {
+        for segment in &mut block.segments {
+            relocate(segment)?;
+        }
+    }
+    for page in &mut row.pages {
+        relocate(&mut page.segment)?;
+    }
+    Ok(())
 }

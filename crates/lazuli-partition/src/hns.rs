@@ -545,7 +545,9 @@ impl Partition {
     /// The Blob API's view of a path (Get Blob, Get Blob Properties on an HNS account):
     /// directories are empty blobs with `hdi_isfolder=true`.
     pub(crate) fn hns_blob_row(&self, account: &str, fs: &str, path: &str) -> Result<Option<BlobRow>, AzureError> {
-        if !self.container_exists(account, fs)? {
+        // As for flat blobs: a deleted filesystem's paths are gone with it, so only a
+        // soft-deleted one needs its row read (every Get comes through here).
+        if !self.blobs_reachable(account, fs)? {
             return Ok(None);
         }
         Ok(self
@@ -890,18 +892,13 @@ impl Partition {
     /// else its newest soft-deleted directory with the tree below it.
     pub(crate) fn undelete_hns_blob(&self, account: &str, fs: &str, blob: &str) -> Result<(), AzureError> {
         use crate::snapshot::is_kind;
+        use crate::soft_delete::restore_deleted_snapshots;
         let name = components(blob).join("/");
         if self.hns_blob_row(account, fs, blob)?.is_some() {
             // The path exists: only its soft-deleted snapshots come back.
             return self.with_blob_locked(account, fs, blob, || {
                 let mut batch = WriteBatch::new();
-                for (key, row) in self.blob_subrows(account, fs, &name)? {
-                    if is_kind(&key, keys::SUBROW_SNAPSHOT) && row.deleted.is_some() {
-                        let mut row = row;
-                        row.deleted = None;
-                        batch.put(key, rows::encode_blob(&row));
-                    }
-                }
+                restore_deleted_snapshots(&self.blob_subrows(account, fs, &name)?, &mut batch);
                 Ok(((), batch, Vec::new(), Vec::new()))
             });
         }
@@ -920,14 +917,7 @@ impl Partition {
             // The restored base row already holds its references (the deleted row's): the
             // write takes one more for the path row, so one is given back.
             let mut consumed = Vec::new();
-            for (key, row) in &subrows {
-                if is_kind(key, keys::SUBROW_SNAPSHOT) && row.deleted.is_some() {
-                    let mut row = row.clone();
-                    row.deleted = None;
-                    batch.put(key.clone(), rows::encode_blob(&row));
-                    found_any = true;
-                }
-            }
+            found_any = restore_deleted_snapshots(&subrows, &mut batch);
             if current.is_none() {
                 if let Some((key, row)) = subrows.iter().rev().find(|(key, _)| is_kind(key, keys::SUBROW_DELETED)) {
                     let mut row = row.clone();
@@ -938,11 +928,9 @@ impl Partition {
                     found_any = true;
                 }
             } else {
+                // Created meanwhile: the write puts the same row back, which takes one
+                // reference and gives the old row's back, so nothing else is released.
                 found_any = true;
-                // Unchanged: the write below puts the same row back; the path keeps its references.
-                if let Some(row) = current {
-                    consumed.extend(row.segments().copied());
-                }
             }
             Ok((new_row, batch, consumed))
         });
@@ -1038,9 +1026,8 @@ impl Partition {
 
     /// Set Access Control Recursive: applies `change` to `path` and every path below it, in
     /// the listing order, at most `max_records` per call (one atomic batch each), resuming at
-    /// `continuation`. A user (`principal`) must own each path changed; the others are
-    /// reported as failures and left as they were.
-    #[allow(clippy::too_many_arguments)]
+    /// `continuation`. A user (the call's principal, see [`as_principal`]) must own each path
+    /// changed; the others are reported as failures and left as they were.
     pub fn set_acl_recursive(
         &self,
         account: &str,
@@ -1049,8 +1036,8 @@ impl Partition {
         change: &AclChange,
         max_records: usize,
         continuation: Option<&str>,
-        principal: Option<&str>,
     ) -> Result<AclRecursiveResult, AzureError> {
+        let principal = current_principal();
         self.with_namespace(account, fs, || {
             let mut result = AclRecursiveResult::default();
             let base = components(path);
@@ -1102,7 +1089,7 @@ impl Partition {
             }
             let mut batch = WriteBatch::new();
             for (name, key, mut row) in targets {
-                if principal.is_some_and(|p| p != SUPERUSER && p != row.owner) {
+                if principal.as_deref().is_some_and(|p| p != SUPERUSER && p != row.owner) {
                     result
                         .failures
                         .push((name, row.is_directory, permission_denied().message));

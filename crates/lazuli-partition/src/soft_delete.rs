@@ -53,6 +53,21 @@ impl Deletion {
     }
 }
 
+/// Clears the deletion of every soft-deleted snapshot among a blob's sub-rows, into `batch`
+/// (the rows keep their references); true if there was one.
+pub(crate) fn restore_deleted_snapshots(subrows: &[(Vec<u8>, BlobRow)], batch: &mut WriteBatch) -> bool {
+    let mut restored = false;
+    for (key, row) in subrows {
+        if is_kind(key, SUBROW_SNAPSHOT) && row.deleted.is_some() {
+            let mut row = row.clone();
+            row.deleted = None;
+            batch.put(key.clone(), rows::encode_blob(&row));
+            restored = true;
+        }
+    }
+    restored
+}
+
 impl Partition {
     /// Undelete Blob: restores the blob's soft-deleted snapshots and, when the blob itself
     /// does not exist, its most recently deleted row. Restoring a blob that is not deleted
@@ -67,15 +82,7 @@ impl Partition {
             let mut batch = WriteBatch::new();
             // Restored rows keep their references: nothing is taken or dropped.
             let released: Vec<Vec<Segment>> = Vec::new();
-            let mut found_any = base.is_some();
-            for (key, row) in &subrows {
-                if is_kind(key, SUBROW_SNAPSHOT) && row.deleted.is_some() {
-                    let mut row = row.clone();
-                    row.deleted = None;
-                    batch.put(key.clone(), rows::encode_blob(&row));
-                    found_any = true;
-                }
-            }
+            let mut found_any = restore_deleted_snapshots(&subrows, &mut batch) || base.is_some();
             if base.is_none() {
                 // Deleted rows sort by deletion time: the last is the newest.
                 if let Some((key, row)) = subrows.iter().rev().find(|(key, _)| is_kind(key, SUBROW_DELETED)) {

@@ -23,7 +23,7 @@ use percent_encoding::percent_decode_str;
 use super::blob::PUT_BLOCK_BYTES_MAX;
 use super::blocking;
 use crate::dfs_json;
-use crate::http_util::{self, empty, full, header_bool, header_str, header_string, response, set_header, ResponseBody};
+use crate::http_util::{self, empty, full, header_str, header_string, response, set_header, ResponseBody};
 use crate::service::{Ctx, Frontend};
 
 /// The service's cap on `maxResults` of List Paths and List Filesystems.
@@ -41,8 +41,6 @@ pub fn require_hns(frontend: &Frontend, ctx: &Ctx) -> Result<(), AzureError> {
     }
 }
 
-/// Blob operations that work on HNS accounts in this first cut; the others answer 501 until
-/// the Blob API over path rows is complete (see `docs/compat.md`).
 /// A continuation token: the sort name of the next path, base64url so that any name fits a
 /// header.
 fn continuation_token(ctx: &Ctx) -> Result<Option<String>, AzureError> {
@@ -558,18 +556,9 @@ pub async fn set_access_control_recursive(
         None => 2000,
     };
     let continuation = continuation_token(ctx)?;
-    let principal = ctx.principal().map(str::to_string);
     let (account, fs, path) = ctx.blob_names();
     let result = blocking(frontend, move |p| {
-        p.set_acl_recursive(
-            &account,
-            &fs,
-            &path,
-            &change,
-            max_records,
-            continuation.as_deref(),
-            principal.as_deref(),
-        )
+        p.set_acl_recursive(&account, &fs, &path, &change, max_records, continuation.as_deref())
     })
     .await?;
     let failed: Vec<serde_json::Value> = result
@@ -755,7 +744,6 @@ pub async fn flush(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Result
     let retain = query_bool(ctx, "retainUncommittedData")?.unwrap_or(false);
     let headers = path_headers(&parts.headers)?;
     let conditions = http_util::conditions(&parts.headers)?;
-    let _ = header_bool(&parts.headers, "x-ms-close");
     let (account, fs, path) = ctx.blob_names();
     let row = blocking(frontend, move |p| {
         p.flush_path(&account, &fs, &path, position, retain, headers, &conditions)

@@ -63,9 +63,8 @@ async fn dispatch_operation(
 ) -> Result<Response<ResponseBody>, AzureError> {
     use Operation::*;
     snapshot::refuse_write_to_version(ctx)?;
-    let hns = frontend.partition.is_hns(ctx.account());
     match ctx.operation {
-        GetAccountInfo if hns => {
+        GetAccountInfo if frontend.partition.is_hns(ctx.account()) => {
             let mut r = service::account_info(ctx)?;
             crate::http_util::set_header(&mut r, "x-ms-is-hns-enabled", "true");
             Ok(r)
