@@ -1716,23 +1716,27 @@ impl Partition {
             max_results: usize::MAX,
             ..options.clone()
         };
-        let subrows = self.list_flat_rows(account, fs, &sub_options)?;
         let until = page.next_marker.clone();
+        // Only the sub-rows of this page's names: a scan to the end of the prefix on every
+        // page would make paging through a container quadratic.
+        let subrows = self.list_flat_rows(
+            account,
+            fs,
+            &sub_options,
+            until.as_deref().map(|u| u.trim_end_matches('/')),
+        )?;
         let mut groups: std::collections::BTreeMap<String, Vec<BlobRow>> = Default::default();
         if options.include_deleted {
             for (name, row) in self.deleted_directories(account, fs, options.prefix, from, until.as_deref())? {
                 groups.entry(name).or_default().push(row);
             }
         }
-        for (name, row) in subrows.items.into_iter().flatten() {
-            if until
-                .as_ref()
-                .is_none_or(|until| name.as_str() < until.trim_end_matches('/'))
-            {
-                groups.entry(name).or_default().push(row);
-            }
-        }
-        for (name, row) in std::mem::take(&mut page.items).into_iter().flatten() {
+        for (name, row) in subrows
+            .items
+            .into_iter()
+            .chain(std::mem::take(&mut page.items))
+            .flatten()
+        {
             groups.entry(name).or_default().push(row);
         }
         page.items = groups

@@ -195,6 +195,11 @@ impl Partition {
     }
 
     pub fn set_account_setting(&self, account: &str, setting: &str, value: &[u8]) -> Result<(), AzureError> {
+        // The binary applies its configuration at every start: an unchanged value costs a
+        // read, not a durable write.
+        if self.account_setting(account, setting)?.as_deref() == Some(value) {
+            return Ok(());
+        }
         let mut batch = lazuli_table::WriteBatch::new();
         batch.put(keys::account_setting(account, setting), value.to_vec());
         self.table.write(&batch).map_err(PartitionError::from)?;

@@ -58,20 +58,26 @@ impl Partition {
         if self.is_hns(account) {
             return self.list_hns_blobs(account, container, options);
         }
-        self.list_flat_rows(account, container, options)
+        self.list_flat_rows(account, container, options, None)
     }
 
     /// The listing of the `B` rows (on an HNS account only snapshots, versions and deleted
     /// rows are there: the paths themselves are `P` rows).
+    /// `until`: the name the scan stops before (the end of an HNS listing's page).
     pub(crate) fn list_flat_rows(
         &self,
         account: &str,
         container: &str,
         options: &ListBlobsOptions,
+        until: Option<&str>,
     ) -> Result<ListBlobsPage, AzureError> {
         let base = keys::blobs_prefix(account, container);
         let prefix_key = [base.as_slice(), options.prefix.as_bytes()].concat();
-        let end = keys::prefix_end(&prefix_key);
+        let end = match (keys::prefix_end(&prefix_key), until) {
+            (end, None) => end,
+            (None, Some(until)) => Some([base.as_slice(), until.as_bytes()].concat()),
+            (Some(end), Some(until)) => Some(end.min([base.as_slice(), until.as_bytes()].concat())),
+        };
         let mut start = prefix_key.clone();
         if let Some(marker) = options.marker {
             start = start.max([base.as_slice(), marker.as_bytes()].concat());

@@ -88,11 +88,24 @@ thread_local! {
 /// made of the error. An async caller uses it to answer reads of hot rows on its own thread
 /// and sends only the rest to a blocking thread.
 pub fn memory_only<T>(read: impl FnOnce() -> T) -> Option<T> {
-    let outer = MEMORY_ONLY.with(|m| m.replace(true));
-    let refused_before = REFUSED.with(|r| r.replace(false));
+    /// Puts the thread's flags back even if `read` panics: the runtime catches a task's
+    /// panic and keeps the thread, whose every later read would otherwise be refused.
+    struct Restore {
+        outer: bool,
+        refused_before: bool,
+    }
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            MEMORY_ONLY.with(|m| m.set(self.outer));
+            REFUSED.with(|r| r.set(self.refused_before));
+        }
+    }
+    let _restore = Restore {
+        outer: MEMORY_ONLY.with(|m| m.replace(true)),
+        refused_before: REFUSED.with(|r| r.replace(false)),
+    };
     let result = read();
-    MEMORY_ONLY.with(|m| m.set(outer));
-    let refused = REFUSED.with(|r| r.replace(refused_before));
+    let refused = REFUSED.with(|r| r.get());
     (!refused).then_some(result)
 }
 
