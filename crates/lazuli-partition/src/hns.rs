@@ -1408,6 +1408,8 @@ impl Partition {
             } else {
                 released.extend(found.row.blob.segments().copied());
                 released.extend(self.discard_staged(account, fs, found.row.id, &mut batch)?);
+                let name = components(path).join("/");
+                crate::tags::index_changes(&mut batch, account, fs, &name, &found.row.blob.tags, &[]);
             }
             self.table.write(&batch).map_err(PartitionError::from)?;
             Ok(())
@@ -1541,6 +1543,21 @@ impl Partition {
                 batch.delete(existing.key.clone());
                 released.extend(existing.row.blob.segments().copied());
                 released.extend(self.discard_staged(account, fs, existing.row.id, &mut batch)?);
+                crate::tags::index_changes(
+                    &mut batch,
+                    account,
+                    fs,
+                    &dest_parts.join("/"),
+                    &existing.row.blob.tags,
+                    &[],
+                );
+            }
+            if !found.row.is_directory {
+                // A file's index tags follow its name (a directory's files keep theirs under
+                // the old names: `docs/compat.md`).
+                let tags = &found.row.blob.tags;
+                crate::tags::index_changes(&mut batch, account, fs, &components(source).join("/"), tags, &[]);
+                crate::tags::index_changes(&mut batch, account, fs, &dest_parts.join("/"), &[], tags);
             }
             let name = if found.row.is_directory {
                 format!("{last}/")

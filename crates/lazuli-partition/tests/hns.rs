@@ -502,3 +502,38 @@ fn soft_deleted_directory_is_restored_or_purged() {
     assert_eq!(p.data_usage().1, 0, "every segment released");
     assert!(p.undelete_blob(A, FS, "keep").is_err());
 }
+
+/// A file's index tags follow it through a DFS rename and go with a DFS delete: Find Blobs
+/// by Tags names it where it is.
+#[test]
+fn index_tags_follow_renamed_and_deleted_files() {
+    use lazuli_partition::{HttpHeaders, NewBlobOptions};
+    use lazuli_types::tag_expr;
+    let (_store, p) = setup();
+    let options = NewBlobOptions {
+        tags: Some(vec![("team".into(), "blue".into())]),
+        ..Default::default()
+    };
+    for name in ["d/tagged", "d/other"] {
+        p.put_blob_with(
+            A,
+            FS,
+            name,
+            upload(&p, b"x"),
+            HttpHeaders::default(),
+            vec![],
+            &none(),
+            &options,
+        )
+        .expect("put");
+    }
+    let filter = tag_expr::parse_filter("\"team\" = 'blue'").expect("filter");
+    let found = |p: &Partition| -> Vec<String> {
+        let page = p.find_blobs_by_tags(A, Some(FS), &filter, None, 100).expect("find");
+        page.items.into_iter().map(|(_, name, _)| name).collect()
+    };
+    p.rename_path(A, FS, "d/tagged", "e/renamed", &none(), &none())
+        .expect("rename");
+    p.delete_path(A, FS, "d/other", false, &none()).expect("delete");
+    assert_eq!(found(&p), vec!["e/renamed"]);
+}
