@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Where does Put Blob 4 KiB spend its time? A short profile of Lazuli under wrk.
+"""Where does Put Blob (or Get Blob) of 4 KiB spend its time? A short profile of Lazuli under wrk.
 
-    python3 bench/profile.py --lazuli target/release/lazuli [--conns 64] [--duration 5]
+    python3 bench/profile.py --lazuli target/release/lazuli [--conns 64] [--duration 5] [--get]
 
-Starts Lazuli (fresh data dir, 127.0.0.1), runs wrk put.lua (4 KiB, unique names) and,
+Starts Lazuli (fresh data dir, 127.0.0.1), runs wrk put.lua (4 KiB, unique names; with --get,
+get.lua over 1000 blobs) and,
 over the same seconds, counts the server's fsync/fdatasync calls (perf stat on syscall
 tracepoints) and samples its stacks (perf record -g, cpu-clock). Prints req/s, requests
 per fsync (the group-commit batch), server CPU per request, and the hottest symbols.
@@ -44,6 +45,7 @@ def main():
     p.add_argument("--size", type=int, default=4096)
     p.add_argument("--top", type=int, default=40)
     p.add_argument("--perf-data", help="keep the perf.data here (default: a temporary file)")
+    p.add_argument("--get", action="store_true", help="profile Get Blob of 1000 blobs instead of Put Blob")
     a = p.parse_args()
     if shutil.which("perf") is None:
         sys.exit("perf not found (apt-get install linux-perf)")
@@ -59,8 +61,12 @@ def main():
         cl = bench.Client(port)
         bench.create_container(cl, "prof")
         sas = azsas.container_sas("prof")
-        args = ["/devstoreaccount1/prof", sas, a.size]
-        bench.run_wrk(port, "put.lua", args + ["warm"], a.conns, 1)
+        if a.get:
+            bench.upload_many(cl, "prof", sas, "g", 1000, a.size)
+            script, args = "get.lua", ["/devstoreaccount1/prof", sas, 1000, "g"]
+        else:
+            script, args = "put.lua", ["/devstoreaccount1/prof", sas, a.size]
+        bench.run_wrk(port, script, args + ([] if a.get else ["warm"]), a.conns, 1)
         cpu0 = srv.cpu_s()
         cs0 = ctx_switches(srv.pid)
         stat = subprocess.Popen(["perf", "stat", "-x", ",", "-e",
@@ -73,7 +79,7 @@ def main():
                                 "-o", perf_data, "-p", str(srv.pid), "--", "sleep", str(a.duration)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         t0 = time.time()
-        res = bench.run_wrk(port, "put.lua", args + ["prof"], a.conns, a.duration)
+        res = bench.run_wrk(port, script, args + ([] if a.get else ["prof"]), a.conns, a.duration)
         _, err = stat.communicate(timeout=a.duration + 30)
         rec.wait(timeout=a.duration + 60)
         cpu = srv.cpu_s() - cpu0
@@ -89,7 +95,7 @@ def main():
                 except ValueError:
                     counts[parts[2].split(":")[1]] = None
         syncs = (counts.get("sys_enter_fsync") or 0) + (counts.get("sys_enter_fdatasync") or 0)
-        print(f"Put {a.size} B, {a.conns} conns, {a.duration} s: {res['rps']:.0f} req/s, "
+        print(f"{'Get' if a.get else 'Put'} {a.size} B, {a.conns} conns, {a.duration} s: {res['rps']:.0f} req/s, "
               f"p50 {res['p50_ms']:.2f} ms, p99 {res['p99_ms']:.2f} ms, errors {res['errors']}")
         print(f"server CPU {cpu:.2f} s over ~{wall:.1f} s wall = {cpu / wall:.2f} cores; "
               f"{cpu * 1e6 / max(1, res['requests']):.0f} us CPU per request")

@@ -18,6 +18,31 @@ pub const UNCOMMITTED_BLOCKS_MAX: usize = 100_000;
 /// Block ids decode to at most 64 bytes.
 pub const BLOCK_ID_BYTES_MAX: usize = 64;
 
+/// What a change to a blob's row makes of it: the new row (none to delete it), the other
+/// rows the change writes, and the segment references it drops.
+pub(crate) type ChangedRow = Result<(Option<BlobRow>, WriteBatch, Vec<Segment>), AzureError>;
+
+/// A blob write decided under its locks and not yet committed: the locks stay held until the
+/// batch is durable and applied ([`Partition::commit_prepared`]), or until it is dropped
+/// uncommitted, which changes nothing.
+pub struct PreparedWrite<'p> {
+    pub(crate) _locks: WriteLocks<'p>,
+    pub(crate) batch: WriteBatch,
+    pub(crate) new_row: Option<BlobRow>,
+    /// Segment references the new rows take once committed: one per distinct segment per row.
+    pub(crate) referenced: Vec<Vec<Segment>>,
+    /// Segment references dropped once committed.
+    pub(crate) released: Vec<Segment>,
+}
+
+/// The locks of one blob write: its container (shared), an HNS filesystem's namespace, the
+/// blob's stripe.
+pub(crate) struct WriteLocks<'p> {
+    pub _container: parking_lot::RwLockReadGuard<'p, ()>,
+    pub _namespace: Option<crate::hns::NamespaceGuard<'p>>,
+    pub _blob: parking_lot::MutexGuard<'p, ()>,
+}
+
 /// A request body as the front-end received it: inline when small, else segments already
 /// durable in the blob-data stream (each holding one reference owned by the upload).
 #[derive(Clone, Debug, Default)]
@@ -173,16 +198,57 @@ impl Partition {
         account: &str,
         container: &str,
         blob: &str,
-        change: impl FnOnce(Option<&BlobRow>) -> Result<(Option<BlobRow>, WriteBatch, Vec<Segment>), AzureError>,
+        change: impl FnOnce(Option<&BlobRow>) -> ChangedRow,
     ) -> Result<Option<BlobRow>, AzureError> {
-        if self.is_hns(account) {
-            return self.modify_hns_blob(account, container, blob, change);
+        let prepared = self.prepare_blob_write(account, container, blob, change)?;
+        self.table.write(&prepared.batch).map_err(PartitionError::from)?;
+        Ok(self.finish_write(prepared))
+    }
+
+    /// Commits a write prepared on an async thread (see [`Partition::try_prepare_put_blob`])
+    /// without blocking it. `None` when the table would make it wait (the memtable full, a
+    /// flush freezing it): nothing was written, and the locks are released with `prepared`,
+    /// so the call can be made again on a blocking thread.
+    pub async fn commit_prepared(&self, prepared: PreparedWrite<'_>) -> Option<Result<Option<BlobRow>, AzureError>> {
+        let pending = match self.table.try_write_async(&prepared.batch) {
+            Ok(Some(pending)) => pending,
+            Ok(None) => return None,
+            Err(error) => return Some(Err(PartitionError::from(error).into())),
+        };
+        if let Err(error) = pending.await {
+            return Some(Err(PartitionError::from(error).into()));
         }
-        let _container_guard = self.locks.container_shared(account, container);
+        Some(Ok(self.finish_write(prepared)))
+    }
+
+    /// After a prepared write is durable: the references it takes and drops; its locks go.
+    fn finish_write(&self, prepared: PreparedWrite<'_>) -> Option<BlobRow> {
+        for row in &prepared.referenced {
+            self.reference_segments(row);
+        }
+        self.release_segments(&prepared.released);
+        prepared.new_row
+    }
+
+    /// The read-modify-write of one blob up to its commit: locks taken, current row read,
+    /// `change` applied, version/lease/tag-index rules added to the batch. Inside
+    /// `lazuli_table::memory_only` (an async thread) it refuses rather than wait for a lock
+    /// or the disk.
+    pub(crate) fn prepare_blob_write(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        change: impl FnOnce(Option<&BlobRow>) -> ChangedRow,
+    ) -> Result<PreparedWrite<'_>, AzureError> {
+        if self.is_hns(account) {
+            return self.prepare_hns_blob_write(account, container, blob, change);
+        }
+        let container_guard = self.locks.acquire_container_shared(account, container)?;
         if !self.container_exists(account, container)? {
             return Err(container_not_found());
         }
-        let _blob_guard = self.locks.blob(account, container, blob);
+        let blob_guard = self.locks.acquire_blob(account, container, blob)?;
         let current = self.read_blob_row(account, container, blob)?;
         let (mut new_row, mut batch, mut released) = change(current.as_ref())?;
         // Leases and versions (see `version.rs`): may add a previous-version row to the batch.
@@ -202,18 +268,25 @@ impl Partition {
             Some(row) => batch.put(key, rows::encode_blob(row)),
             None => batch.delete(key),
         };
-        self.table.write(&batch).map_err(PartitionError::from)?;
-        if let Some(row) = &kept_version {
-            self.reference_segments(row.segments());
-        }
-        if let Some(row) = &new_row {
-            self.reference_segments(row.segments());
-        }
+        let referenced = kept_version
+            .iter()
+            .chain(new_row.iter())
+            .map(|row| row.segments().copied().collect())
+            .collect();
         if let Some(old) = &current {
             released.extend(old.segments().copied());
         }
-        self.release_segments(&released);
-        Ok(new_row)
+        Ok(PreparedWrite {
+            _locks: WriteLocks {
+                _container: container_guard,
+                _namespace: None,
+                _blob: blob_guard,
+            },
+            batch,
+            new_row,
+            referenced,
+            released,
+        })
     }
 
     /// Deletes every uncommitted block row of a blob into `batch`; returns the references
@@ -278,7 +351,71 @@ impl Partition {
         options: &crate::tags::NewBlobOptions,
     ) -> Result<BlobRow, AzureError> {
         let body_segments = body.segments.clone();
-        let result = self.modify_blob(account, container, blob, |current| {
+        let result = self.modify_blob(
+            account,
+            container,
+            blob,
+            self.put_blob_change(account, container, blob, body, headers, metadata, conditions, options),
+        );
+        match result {
+            Ok(row) => row.ok_or_else(|| AzureError::internal("put produced no row")),
+            Err(error) => {
+                self.release_segments(&body_segments);
+                Err(error)
+            }
+        }
+    }
+
+    /// Put Blob of a small body (held inline, no segments) prepared on an async thread,
+    /// inside `lazuli_table::memory_only`: `None` when it would have to wait for a lock or
+    /// the disk (nothing was done; call [`Partition::put_blob_with`] on a blocking thread),
+    /// else the prepared write for [`Partition::commit_prepared`] or the request's error.
+    #[allow(clippy::too_many_arguments)]
+    pub fn try_prepare_put_blob(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        body: &UploadedBody,
+        headers: &HttpHeaders,
+        metadata: &[(String, String)],
+        conditions: &Conditions,
+        options: &crate::tags::NewBlobOptions,
+    ) -> Option<Result<PreparedWrite<'_>, AzureError>> {
+        if !body.segments.is_empty() {
+            // Its segment references belong to the upload: only the blocking path hands them on.
+            return None;
+        }
+        lazuli_table::memory_only(|| {
+            let change = self.put_blob_change(
+                account,
+                container,
+                blob,
+                body.clone(),
+                headers.clone(),
+                metadata.to_vec(),
+                conditions,
+                options,
+            );
+            self.prepare_blob_write(account, container, blob, change)
+        })
+    }
+
+    /// The change Put Blob makes to a blob's row.
+    #[allow(clippy::too_many_arguments)]
+    fn put_blob_change<'a>(
+        &'a self,
+        account: &'a str,
+        container: &'a str,
+        blob: &'a str,
+        body: UploadedBody,
+        headers: HttpHeaders,
+        metadata: Vec<(String, String)>,
+        conditions: &'a Conditions,
+        options: &'a crate::tags::NewBlobOptions,
+    ) -> impl FnOnce(Option<&BlobRow>) -> ChangedRow + 'a {
+        let body_segments = body.segments.clone();
+        move |current| {
             Self::check_write_conditions(current, conditions)?;
             let now = now_nanos();
             let blocks = if body.segments.is_empty() {
@@ -313,13 +450,6 @@ impl Partition {
             let mut consumed = self.discard_uncommitted(account, container, blob, &mut batch)?;
             consumed.extend(body_segments.iter().copied());
             Ok((Some(row), batch, consumed))
-        });
-        match result {
-            Ok(row) => row.ok_or_else(|| AzureError::internal("put produced no row")),
-            Err(error) => {
-                self.release_segments(&body_segments);
-                Err(error)
-            }
         }
     }
 

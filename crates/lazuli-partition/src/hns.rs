@@ -365,7 +365,7 @@ struct Walk<'a> {
     keys: Option<&'a mut Vec<Vec<u8>>>,
 }
 
-enum NamespaceGuard<'a> {
+pub(crate) enum NamespaceGuard<'a> {
     Shared(#[allow(dead_code)] parking_lot::RwLockReadGuard<'a, ()>),
     Exclusive(#[allow(dead_code)] parking_lot::RwLockWriteGuard<'a, ()>),
 }
@@ -562,13 +562,13 @@ impl Partition {
     /// takes the namespace exclusively. A zero-length blob with `hdi_isfolder=true` is a
     /// directory, as the service treats it; a directory's row keeps being a directory (only
     /// its properties change), and data written onto it is a conflict.
-    pub(crate) fn modify_hns_blob(
+    pub(crate) fn prepare_hns_blob_write(
         &self,
         account: &str,
         fs: &str,
         blob: &str,
-        change: impl FnOnce(Option<&BlobRow>) -> Result<(Option<BlobRow>, WriteBatch, Vec<Segment>), AzureError>,
-    ) -> Result<Option<BlobRow>, AzureError> {
+        change: impl FnOnce(Option<&BlobRow>) -> crate::blob::ChangedRow,
+    ) -> Result<crate::blob::PreparedWrite<'_>, AzureError> {
         let parts = components(blob);
         let Some((last, parents)) = parts.split_last() else {
             return Err(AzureError::new(
@@ -576,21 +576,21 @@ impl Partition {
                 "The specifed resource name contains invalid characters.",
             ));
         };
-        let _container_guard = self.locks.container_shared(account, fs);
+        let container_guard = self.locks.acquire_container_shared(account, fs)?;
         if !self.container_exists(account, fs)? {
             return Err(crate::container::container_not_found());
         }
-        let shared = self.locks.namespace_shared(account, fs);
+        let shared = self.locks.acquire_namespace_shared(account, fs)?;
         let existing_parent = self.resolve_directory_row(account, fs, parents)?;
-        let _namespace_guard = match existing_parent {
+        let namespace_guard = match existing_parent {
             Some(_) => NamespaceGuard::Shared(shared),
             None => {
                 drop(shared);
-                NamespaceGuard::Exclusive(self.locks.namespace_exclusive(account, fs))
+                NamespaceGuard::Exclusive(self.locks.acquire_namespace_exclusive(account, fs)?)
             }
         };
         let normalized = parts.join("/");
-        let _path_guard = self.locks.blob(account, fs, &normalized);
+        let path_guard = self.locks.acquire_blob(account, fs, &normalized)?;
         debug_assert_eq!(self.blob_lock_name(account, blob), normalized);
         // Under the exclusive lock the parents are resolved (and created) again below.
         let found = match &existing_parent {
@@ -684,16 +684,23 @@ impl Partition {
             }
             (None, None) => PathRow::default(),
         };
-        if !batch.is_empty() {
-            self.table.write(&batch).map_err(PartitionError::from)?;
-        }
-        if let Some(row) = &kept_version {
-            self.reference_segments(row.segments());
-        }
-        self.reference_segments(written.blob.segments());
+        let referenced = kept_version
+            .iter()
+            .chain([&written.blob])
+            .map(|row| row.segments().copied().collect())
+            .collect();
         released.extend(old_data);
-        self.release_segments(&released);
-        Ok(new_row)
+        Ok(crate::blob::PreparedWrite {
+            _locks: crate::blob::WriteLocks {
+                _container: container_guard,
+                _namespace: Some(namespace_guard),
+                _blob: path_guard,
+            },
+            batch,
+            new_row,
+            referenced,
+            released,
+        })
     }
 
     /// Delete Blob of a path's base row on an HNS account: the snapshot rules, soft delete
@@ -911,7 +918,7 @@ impl Partition {
             return Ok(());
         }
         let mut found_any = false;
-        let restored = self.modify_hns_blob(account, fs, blob, |current| {
+        let restored = self.modify_blob(account, fs, blob, |current| {
             let mut batch = WriteBatch::new();
             let mut new_row = current.cloned();
             // The restored base row already holds its references (the deleted row's): the

@@ -35,8 +35,8 @@ use time::OffsetDateTime;
 
 pub use append::{AppendConditions, APPEND_BLOCK_BYTES_MAX};
 pub use blob::{
-    BlockListItem, BlockListKind, BlockLists, ListBlobsOptions, ListBlobsPage, UploadedBody, BLOCK_ID_BYTES_MAX,
-    COMMITTED_BLOCKS_MAX,
+    BlockListItem, BlockListKind, BlockLists, ListBlobsOptions, ListBlobsPage, PreparedWrite, UploadedBody,
+    BLOCK_ID_BYTES_MAX, COMMITTED_BLOCKS_MAX,
 };
 pub use container::ListContainersPage;
 pub use copy::{CopyState, PinnedSource};

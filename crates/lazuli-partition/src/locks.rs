@@ -3,6 +3,7 @@
 
 use std::hash::BuildHasher;
 
+use lazuli_types::AzureError;
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Enough stripes that unrelated blobs rarely share one: a writer holds its blob's stripe until
@@ -56,4 +57,64 @@ impl Locks {
     pub fn blob(&self, account: &str, container: &str, blob: &str) -> MutexGuard<'_, ()> {
         self.blobs[self.stripe(&[account, container, blob])].lock()
     }
+
+    // The `acquire_*` variants are for the paths that also run on the async threads inside
+    // `lazuli_table::memory_only`: there they never wait. An async writer holds its locks
+    // until its commit is durable, and that commit needs an async thread to finish; a runtime
+    // thread waiting here could be the one it needs. So a held lock refuses instead, and the
+    // request is retried on a blocking thread. Elsewhere they wait as the plain methods do.
+
+    pub fn acquire_container_shared(
+        &self,
+        account: &str,
+        container: &str,
+    ) -> Result<RwLockReadGuard<'_, ()>, AzureError> {
+        let lock = &self.containers[self.stripe(&[account, container])];
+        if lazuli_table::in_memory_only() {
+            lock.try_read().ok_or_else(refused)
+        } else {
+            Ok(lock.read())
+        }
+    }
+
+    pub fn acquire_namespace_shared(
+        &self,
+        account: &str,
+        filesystem: &str,
+    ) -> Result<RwLockReadGuard<'_, ()>, AzureError> {
+        let lock = &self.namespaces[self.stripe(&[account, filesystem])];
+        if lazuli_table::in_memory_only() {
+            lock.try_read().ok_or_else(refused)
+        } else {
+            Ok(lock.read())
+        }
+    }
+
+    pub fn acquire_namespace_exclusive(
+        &self,
+        account: &str,
+        filesystem: &str,
+    ) -> Result<RwLockWriteGuard<'_, ()>, AzureError> {
+        let lock = &self.namespaces[self.stripe(&[account, filesystem])];
+        if lazuli_table::in_memory_only() {
+            lock.try_write().ok_or_else(refused)
+        } else {
+            Ok(lock.write())
+        }
+    }
+
+    pub fn acquire_blob(&self, account: &str, container: &str, blob: &str) -> Result<MutexGuard<'_, ()>, AzureError> {
+        let lock = &self.blobs[self.stripe(&[account, container, blob])];
+        if lazuli_table::in_memory_only() {
+            lock.try_lock().ok_or_else(refused)
+        } else {
+            Ok(lock.lock())
+        }
+    }
+}
+
+/// A lock an async thread may not wait for: the call is refused (`memory_only` returns `None`).
+fn refused() -> AzureError {
+    lazuli_table::refuse_to_wait();
+    AzureError::internal("A lock was held; the operation is retried on a blocking thread.")
 }

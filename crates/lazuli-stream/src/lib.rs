@@ -92,6 +92,10 @@ pub enum StreamError {
 
 pub type Result<T, E = StreamError> = std::result::Result<T, E>;
 
+/// The future of [`Stream::append_async`].
+pub type AppendFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<RecordLocation>>> + Send + 'a>>;
+
 /// A set of named streams. Stream names are chosen by the layers above (`[a-z0-9._-]`, at
 /// most 64 bytes), never by clients.
 pub trait StreamStore: Send + Sync + 'static {
@@ -110,6 +114,11 @@ pub trait Stream: Send + Sync {
     /// If the open extent would exceed the seal size, it is sealed first and a new extent
     /// started. After a failed sync the stream is poisoned.
     fn append(&self, records: &[&[u8]]) -> Result<Vec<RecordLocation>>;
+
+    /// [`Stream::append`] for async callers: the records are queued (and written, if no
+    /// other appender is writing) before this returns, in the same order among appends as
+    /// `append`; the future resolves once they are durable, without a thread parked for it.
+    fn append_async(&self, records: &[&[u8]]) -> AppendFuture<'_>;
 
     /// Reads one record's payload and verifies its checksum; a mismatch is an error, never
     /// wrong bytes.

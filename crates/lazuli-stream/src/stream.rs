@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::thread::Thread;
 use std::time::Instant;
 
@@ -13,7 +14,9 @@ use crate::extent::{self, FrameCursor, HeaderError, ScanError, EXTENT_HEADER_BYT
 use crate::record::{self, FRAME_HEADER_BYTES, RECORD_BYTES_MAX};
 use crate::stats::Counters;
 use crate::storage::{ExtentFile, Storage};
-use crate::{ExtentId, ExtentInfo, RecordLocation, Result, StoreOptions, Stream, StreamError, StreamPosition};
+use crate::{
+    AppendFuture, ExtentId, ExtentInfo, RecordLocation, Result, StoreOptions, Stream, StreamError, StreamPosition,
+};
 
 /// Longest stream name: names become directory names, and 64 bytes is far below every file
 /// system's name limit while leaving room for the layers' naming schemes.
@@ -110,10 +113,10 @@ impl<F> Meta<F> {
     }
 }
 
-/// An appender parked until `target` is durable (or the stream is poisoned).
+/// An appender waiting until `target` is durable (or the stream is poisoned).
 struct Waiter {
     target: StreamPosition,
-    thread: Thread,
+    slot: Arc<AppendSlot>,
 }
 
 /// Group-commit state. Positions order bytes: writes are serialized, so every byte before
@@ -144,7 +147,7 @@ impl<F> SyncState<F> {
         self.waiters.retain(|w| {
             let done = w.target <= durable;
             if done {
-                w.thread.unpark();
+                w.slot.wake();
             }
             !done
         });
@@ -153,7 +156,7 @@ impl<F> SyncState<F> {
     fn poison(&mut self) {
         self.poisoned = true;
         for w in self.waiters.drain(..) {
-            w.thread.unpark();
+            w.slot.wake();
         }
     }
 }
@@ -169,7 +172,28 @@ struct QueuedAppend {
 
 struct AppendSlot {
     outcome: Mutex<Outcome>,
-    thread: Thread,
+    wake: Wake,
+}
+
+/// How an appender waits: a thread parks; an async task leaves its waker, so that a sync
+/// wakes the runtime's threads (which run other requests meanwhile) instead of one parked
+/// thread per append.
+enum Wake {
+    Thread(Thread),
+    Task(Mutex<Option<Waker>>),
+}
+
+impl AppendSlot {
+    fn wake(&self) {
+        match &self.wake {
+            Wake::Thread(thread) => thread.unpark(),
+            Wake::Task(waker) => {
+                if let Some(waker) = waker.lock().take() {
+                    waker.wake();
+                }
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -510,30 +534,88 @@ impl<S: Storage> StreamCore<S> {
     /// the appender as a sync waiter when it writes, so both steps cost one wake-up.
     fn wait_written_and_durable(&self, slot: &AppendSlot, frames_len: u64) -> Result<StreamPosition> {
         loop {
-            let outcome = slot
-                .outcome
-                .lock()
-                .as_ref()
-                .map(|o| o.as_ref().map(|p| *p).map_err(duplicate));
-            if let Some(outcome) = outcome {
-                let start = outcome?;
-                let target = StreamPosition {
-                    extent: start.extent,
-                    offset: start.offset + frames_len,
-                };
-                let sync = self.sync.state.lock();
-                // Poison first: a sync that returned after the stream was poisoned proves
-                // nothing about what reached the disk.
-                if sync.poisoned {
-                    return Err(self.poisoned_error());
-                }
-                if sync.durable >= target {
-                    return Ok(start);
-                }
+            if let Some(settled) = self.settled(slot, frames_len) {
+                return settled;
             }
             // A stale unpark (left from an earlier wait) only costs one more look.
             std::thread::park();
         }
+    }
+
+    /// Where the append of `slot` starts once it is written and durable, or why it failed;
+    /// `None` while it is still on its way.
+    fn settled(&self, slot: &AppendSlot, frames_len: u64) -> Option<Result<StreamPosition>> {
+        let outcome = slot
+            .outcome
+            .lock()
+            .as_ref()
+            .map(|o| o.as_ref().map(|p| *p).map_err(duplicate))?;
+        let start = match outcome {
+            Ok(start) => start,
+            Err(error) => return Some(Err(error)),
+        };
+        let target = StreamPosition {
+            extent: start.extent,
+            offset: start.offset + frames_len,
+        };
+        let sync = self.sync.state.lock();
+        // Poison first: a sync that returned after the stream was poisoned proves
+        // nothing about what reached the disk.
+        if sync.poisoned {
+            return Some(Err(self.poisoned_error()));
+        }
+        (sync.durable >= target).then_some(Ok(start))
+    }
+
+    /// Frames `records` and queues them (writing the queue if no one else is); returns the
+    /// slot to wait on and the framed length, or `None` for an empty append.
+    fn enqueue(&self, records: &[&[u8]], wake: Wake) -> Result<Option<(Arc<AppendSlot>, u64)>> {
+        let mut total_bytes = 0usize;
+        for r in records {
+            total_bytes += record::frame_len(r.len()).ok_or(StreamError::RecordTooLarge(r.len()))?;
+        }
+        if records.is_empty() {
+            self.check_not_poisoned()?;
+            return Ok(None);
+        }
+        let mut frames = Vec::with_capacity(total_bytes);
+        for r in records {
+            record::encode_into(r, &mut frames);
+        }
+        let slot = Arc::new(AppendSlot {
+            outcome: Mutex::new(None),
+            wake,
+        });
+        let combine = {
+            let mut queue = self.queue.lock();
+            queue.appends.push(QueuedAppend {
+                frames,
+                slot: slot.clone(),
+            });
+            !std::mem::replace(&mut queue.combining, true)
+        };
+        if combine {
+            self.combine();
+        }
+        Ok(Some((slot, total_bytes as u64)))
+    }
+
+    /// The locations of `lens`-long records framed one after another from `start`.
+    fn locations(&self, start: StreamPosition, lens: impl Iterator<Item = usize>) -> Vec<RecordLocation> {
+        let mut locations = Vec::new();
+        let mut at = start.offset;
+        let mut payload_bytes = 0;
+        for len in lens {
+            locations.push(RecordLocation {
+                extent: start.extent,
+                offset: at,
+                len: len as u32,
+            });
+            at += (FRAME_HEADER_BYTES + len) as u64;
+            payload_bytes += len as u64;
+        }
+        self.counters.record_append(locations.len() as u64, payload_bytes);
+        locations
     }
 
     /// Writes queued appends until the queue is empty, then gives up the combiner's role.
@@ -563,7 +645,7 @@ impl<S: Storage> StreamCore<S> {
         let fail = |count: usize, error: StreamError| {
             for append in &appends[..count] {
                 *append.slot.outcome.lock() = Some(Err(duplicate(&error)));
-                append.slot.thread.unpark();
+                append.slot.wake();
             }
             count
         };
@@ -635,7 +717,7 @@ impl<S: Storage> StreamCore<S> {
             at += append.frames.len() as u64;
             sync.waiters.push(Waiter {
                 target: StreamPosition { extent: id, offset: at },
-                thread: append.slot.thread.clone(),
+                slot: append.slot.clone(),
             });
         }
         debug_assert_eq!(at, end);
@@ -697,49 +779,31 @@ impl<S: Storage> Stream for StreamCore<S> {
     }
 
     fn append(&self, records: &[&[u8]]) -> Result<Vec<RecordLocation>> {
-        let mut total_bytes = 0usize;
-        let mut payload_bytes = 0u64;
-        for r in records {
-            total_bytes += record::frame_len(r.len()).ok_or(StreamError::RecordTooLarge(r.len()))?;
-            payload_bytes += r.len() as u64;
-        }
-        if records.is_empty() {
-            self.check_not_poisoned()?;
+        let Some((slot, frames_len)) = self.enqueue(records, Wake::Thread(std::thread::current()))? else {
             return Ok(Vec::new());
-        }
-        let mut frames = Vec::with_capacity(total_bytes);
-        for r in records {
-            record::encode_into(r, &mut frames);
-        }
-        let slot = Arc::new(AppendSlot {
-            outcome: Mutex::new(None),
-            thread: std::thread::current(),
-        });
-        let combine = {
-            let mut queue = self.queue.lock();
-            queue.appends.push(QueuedAppend {
-                frames,
-                slot: slot.clone(),
-            });
-            !std::mem::replace(&mut queue.combining, true)
         };
-        if combine {
-            self.combine();
-        }
-        let start = self.wait_written_and_durable(&slot, total_bytes as u64)?;
-        self.counters.record_append(records.len() as u64, payload_bytes);
-        let mut locations = Vec::with_capacity(records.len());
-        let mut at = start.offset;
-        for r in records {
-            locations.push(RecordLocation {
-                extent: start.extent,
-                offset: at,
-                len: r.len() as u32,
-            });
-            at += (FRAME_HEADER_BYTES + r.len()) as u64;
-        }
-        debug_assert_eq!(at, start.offset + total_bytes as u64);
-        Ok(locations)
+        let start = self.wait_written_and_durable(&slot, frames_len)?;
+        Ok(self.locations(start, records.iter().map(|r| r.len())))
+    }
+
+    fn append_async(&self, records: &[&[u8]]) -> AppendFuture<'_> {
+        let enqueued = self.enqueue(records, Wake::Task(Mutex::new(None)));
+        let lens = records.iter().map(|r| r.len()).collect::<Vec<_>>();
+        Box::pin(std::future::poll_fn(move |cx: &mut Context<'_>| {
+            let (slot, frames_len) = match &enqueued {
+                Err(error) => return Poll::Ready(Err(duplicate(error))),
+                Ok(None) => return Poll::Ready(Ok(Vec::new())),
+                Ok(Some(queued)) => queued,
+            };
+            // The waker goes in before the look, so a wake between the two is not lost.
+            if let Wake::Task(waker) = &slot.wake {
+                *waker.lock() = Some(cx.waker().clone());
+            }
+            match self.settled(slot, *frames_len) {
+                Some(settled) => Poll::Ready(settled.map(|start| self.locations(start, lens.iter().copied()))),
+                None => Poll::Pending,
+            }
+        }))
     }
 
     fn read(&self, location: RecordLocation) -> Result<Vec<u8>> {

@@ -86,7 +86,9 @@ thread_local! {
 /// cache, indexes and bloom filters): a read that would need a checkpoint block from disk
 /// fails with [`TableError::WouldBlock`] instead, and then this returns `None`, whatever `read`
 /// made of the error. An async caller uses it to answer reads of hot rows on its own thread
-/// and sends only the rest to a blocking thread.
+/// and sends only the rest to a blocking thread. Writes prepared inside it refuse the same
+/// way whatever would make them wait: a held lock ([`refuse_to_wait`]), a blocking
+/// [`Table::write`] (see [`Table::try_write_async`] for the commit).
 pub fn memory_only<T>(read: impl FnOnce() -> T) -> Option<T> {
     /// Puts the thread's flags back even if `read` panics: the runtime catches a task's
     /// panic and keeps the thread, whose every later read would otherwise be refused.
@@ -107,6 +109,19 @@ pub fn memory_only<T>(read: impl FnOnce() -> T) -> Option<T> {
     let result = read();
     let refused = REFUSED.with(|r| r.get());
     (!refused).then_some(result)
+}
+
+/// True inside [`memory_only`] (on this thread).
+pub fn in_memory_only() -> bool {
+    MEMORY_ONLY.with(|m| m.get())
+}
+
+/// Inside [`memory_only`]: marks the call refused because it would have to wait (for a lock,
+/// say), so that `memory_only` returns `None` whatever the call returns. Outside, nothing.
+pub fn refuse_to_wait() {
+    if in_memory_only() {
+        REFUSED.with(|r| r.set(true));
+    }
 }
 
 /// Inside [`memory_only`]: notes the refusal and returns the error to fail the read with.
@@ -253,6 +268,17 @@ impl Table {
     /// Applies `batch` atomically; returns once it is durable. Readers see all of it or none.
     pub fn write(&self, batch: &WriteBatch) -> Result<()> {
         self.inner.write(batch)
+    }
+
+    /// [`Table::write`] for async callers, which must never block their thread: `None` (with
+    /// nothing done) when the write would have to wait for room or for a flush, else a future
+    /// that resolves when the batch is durable and visible. The batch is queued in the log
+    /// before this returns.
+    pub fn try_write_async<'a>(
+        &'a self,
+        batch: &'a WriteBatch,
+    ) -> Result<Option<impl std::future::Future<Output = Result<()>> + Send + 'a>> {
+        self.inner.try_write_async(batch)
     }
 
     /// The newest value of `key`, or `None` if it was never written or was deleted.

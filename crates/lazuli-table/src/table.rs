@@ -96,6 +96,11 @@ impl TableInner {
     }
 
     pub(crate) fn write(&self, batch: &WriteBatch) -> Result<()> {
+        if crate::in_memory_only() {
+            // An async thread must not wait for a sync: refused, retried on a blocking thread.
+            crate::refuse_to_wait();
+            return Err(TableError::WouldBlock);
+        }
         validate(batch)?;
         if batch.is_empty() {
             return Ok(());
@@ -108,19 +113,77 @@ impl TableInner {
             let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
             log::set_seq(&mut record, seq);
             if let Err(e) = self.log.append(&[&record]) {
-                // A plain I/O error (e.g. a full disk) means the stream cut the partial record
-                // off again: the batch is not in the log and later writes may succeed. Any other
-                // failure (above all a failed sync, which poisons the stream) leaves the record's
-                // durability unknown: refuse writes until a reopen replays the log and settles it.
-                if !matches!(e, StreamError::Io { .. }) {
-                    self.poison(format!("commit-log append failed: {e}"));
-                }
-                return Err(e.into());
+                return Err(self.append_failed(e));
             }
-            let memtable = self.current().active.clone();
-            memtable.apply(seq, batch);
-            memtable
+            self.apply(seq, batch)
         };
+        self.after_apply(&memtable);
+        Ok(())
+    }
+
+    /// [`TableInner::write`] for async callers: never blocks the calling thread. Returns
+    /// `None`, having done nothing, when the write would have to wait: the memtable is full,
+    /// a flush is freezing it, or flushes run inline (tables without background threads).
+    /// Otherwise the batch is numbered and queued on the log before this returns, and the
+    /// future resolves once it is durable and applied, exactly as `write` returns.
+    // The gate is held across the commit on purpose, as `write` holds it across its sync:
+    // only a freeze takes it exclusively, and it does so on a background thread.
+    #[allow(clippy::await_holding_lock)]
+    pub(crate) fn try_write_async<'a>(
+        &'a self,
+        batch: &'a WriteBatch,
+    ) -> Result<Option<impl std::future::Future<Output = Result<()>> + Send + 'a>> {
+        validate(batch)?;
+        if !self.options.background || self.memtable_full() {
+            return Ok(None);
+        }
+        let Some(gate) = self.gate.try_read() else {
+            return Ok(None);
+        };
+        self.check_writable()?;
+        let queued = (!batch.is_empty()).then(|| {
+            let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+            let mut record = log::encode(batch);
+            log::set_seq(&mut record, seq);
+            (seq, self.log.append_async(&[&record]))
+        });
+        Ok(Some(async move {
+            // The gate is held until the batch is in the memtable, as in `write`.
+            let _gate = gate;
+            let Some((seq, queued)) = queued else {
+                return Ok(());
+            };
+            if let Err(e) = queued.await {
+                return Err(self.append_failed(e));
+            }
+            let memtable = self.apply(seq, batch);
+            drop(_gate);
+            self.after_apply(&memtable);
+            Ok(())
+        }))
+    }
+
+    /// What a failed commit-log append means for the table.
+    fn append_failed(&self, e: StreamError) -> TableError {
+        // A plain I/O error (e.g. a full disk) means the stream cut the partial record
+        // off again: the batch is not in the log and later writes may succeed. Any other
+        // failure (above all a failed sync, which poisons the stream) leaves the record's
+        // durability unknown: refuse writes until a reopen replays the log and settles it.
+        if !matches!(e, StreamError::Io { .. }) {
+            self.poison(format!("commit-log append failed: {e}"));
+        }
+        e.into()
+    }
+
+    /// Applies a durable batch to the active memtable (under the gate); returns that memtable.
+    fn apply(&self, seq: u64, batch: &WriteBatch) -> Arc<crate::memtable::Memtable> {
+        let memtable = self.current().active.clone();
+        memtable.apply(seq, batch);
+        memtable
+    }
+
+    /// After a write: a full memtable is handed to the flusher (or flushed inline).
+    fn after_apply(&self, memtable: &crate::memtable::Memtable) {
         if memtable.bytes() >= self.options.memtable_bytes_max {
             if self.options.background {
                 self.notify();
@@ -130,24 +193,26 @@ impl TableInner {
                 tracing::debug!(table = %self.name, error = %e, "inline flush failed");
             }
         }
-        Ok(())
     }
 
     /// Backpressure: a writer waits only when the active memtable is full while the previous one
     /// is still being written out (or when the flusher fell far behind).
     fn wait_for_room(&self) -> Result<()> {
-        let max = self.options.memtable_bytes_max;
         loop {
             self.check_writable()?;
-            let v = self.current();
-            let bytes = v.active.bytes();
-            let full = (v.frozen.is_some() && bytes >= max) || bytes >= max.saturating_mul(MEMTABLE_OVERSHOOT_FACTOR);
-            if !full || !self.options.background || self.shutdown.load(Ordering::Acquire) {
+            if !self.memtable_full() || !self.options.background || self.shutdown.load(Ordering::Acquire) {
                 return Ok(());
             }
             self.notify();
             self.wait();
         }
+    }
+
+    fn memtable_full(&self) -> bool {
+        let max = self.options.memtable_bytes_max;
+        let v = self.current();
+        let bytes = v.active.bytes();
+        (v.frozen.is_some() && bytes >= max) || bytes >= max.saturating_mul(MEMTABLE_OVERSHOOT_FACTOR)
     }
 
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {

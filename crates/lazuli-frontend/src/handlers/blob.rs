@@ -135,19 +135,46 @@ pub async fn put_blob(
     }
     let crc = received.crc64;
     let (account, container, blob) = ctx.blob_names();
-    let row = blocking(frontend, move |p| {
-        p.put_blob_with(
+    // A small body is committed from this thread when nothing has to wait (its rows in memory,
+    // its locks free): no blocking thread is woken and parked per request, and the sync wakes
+    // this task directly.
+    let prepared = super::as_request_principal(|| {
+        frontend.partition.try_prepare_put_blob(
             &account,
             &container,
             &blob,
-            received.body,
-            headers,
-            metadata,
+            &received.body,
+            &headers,
+            &metadata,
             &conditions,
             &options,
         )
-    })
-    .await?;
+    });
+    let committed = match prepared {
+        Some(prepared) => match frontend.partition.commit_prepared(prepared?).await {
+            Some(committed) => committed?,
+            None => None,
+        },
+        None => None,
+    };
+    let row = match committed {
+        Some(row) => row,
+        None => {
+            blocking(frontend, move |p| {
+                p.put_blob_with(
+                    &account,
+                    &container,
+                    &blob,
+                    received.body,
+                    headers,
+                    metadata,
+                    &conditions,
+                    &options,
+                )
+            })
+            .await?
+        }
+    };
     let mut r = response(StatusCode::CREATED, empty());
     write_headers(&mut r, &row);
     if let Some(md5) = &row.headers.content_md5 {

@@ -148,10 +148,19 @@ pub async fn blocking<T: Send + 'static>(
     call: impl FnOnce(&Partition) -> Result<T, AzureError> + Send + 'static,
 ) -> Result<T, AzureError> {
     let partition = frontend.partition.clone();
-    let principal = PRINCIPAL.try_with(Clone::clone).ok().flatten();
+    let principal = request_principal();
     tokio::task::spawn_blocking(move || lazuli_partition::hns::as_principal(principal, || call(&partition)))
         .await
         .map_err(|_| AzureError::internal("The server encountered an internal error."))?
+}
+
+fn request_principal() -> Option<String> {
+    PRINCIPAL.try_with(Clone::clone).ok().flatten()
+}
+
+/// Runs a non-blocking partition call on this thread on behalf of the request's principal.
+pub fn as_request_principal<T>(call: impl FnOnce() -> T) -> T {
+    lazuli_partition::hns::as_principal(request_principal(), call)
 }
 
 /// Reads a small body (XML documents) with a size limit.

@@ -1,0 +1,134 @@
+//! Async appends: queued in call order when the call returns, resolved only once durable,
+//! sharing syncs with each other and with blocking appends, and failed together by a poison.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+
+use lazuli_stream::{FaultPlan, LocalStore, MemStore, StoreOptions, Stream, StreamError, StreamPosition, StreamStore};
+
+/// Wakes the thread that polls (a one-future executor, enough to drive the stream's futures).
+struct Unpark(Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        thread::park();
+    }
+}
+
+#[test]
+fn async_appends_keep_call_order_share_syncs_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        extent_size_bytes_max: 64 << 10,
+        sync: true,
+    };
+    let store = LocalStore::open(dir.path(), options.clone()).unwrap();
+    let stream = store.open_stream("async").unwrap();
+    let payloads: Vec<Vec<u8>> = (0..500)
+        .map(|i| format!("record {i:04}").repeat(1 + i % 7).into_bytes())
+        .collect();
+    // A blocking appender runs beside the async ones: both kinds share the queue and syncs.
+    let blocking = {
+        let stream = stream.clone();
+        thread::spawn(move || {
+            (0..200)
+                .map(|i| stream.append(&[format!("blocking {i}").as_bytes()]).unwrap()[0])
+                .collect::<Vec<_>>()
+        })
+    };
+    let mut locations = Vec::new();
+    for chunk in payloads.chunks(50) {
+        // Every append of the chunk is queued before any is awaited.
+        let futures: Vec<_> = chunk.iter().map(|p| stream.append_async(&[p])).collect();
+        for future in futures {
+            let loc = block_on(future).unwrap();
+            assert_eq!(loc.len(), 1);
+            locations.push(loc[0]);
+        }
+    }
+    let blocking = blocking.join().unwrap();
+    assert!(
+        locations.windows(2).all(|w| w[0] < w[1]),
+        "async appends out of call order"
+    );
+    for (loc, p) in locations.iter().zip(&payloads) {
+        assert_eq!(&stream.read(*loc).unwrap(), p);
+    }
+    let stats = store.stats();
+    assert_eq!(stats.appends, 700);
+    assert!(
+        stats.syncs < stats.appends,
+        "no group commit: {} syncs for {} appends",
+        stats.syncs,
+        stats.appends
+    );
+    assert!(block_on(stream.append_async(&[])).unwrap().is_empty());
+
+    drop(stream);
+    drop(store);
+    let store = LocalStore::open(dir.path(), options).unwrap();
+    let stream = store.open_stream("async").unwrap();
+    for (loc, p) in locations.iter().zip(&payloads) {
+        assert_eq!(&stream.read(*loc).unwrap(), p);
+    }
+    for (i, loc) in blocking.iter().enumerate() {
+        assert_eq!(stream.read(*loc).unwrap(), format!("blocking {i}").as_bytes());
+    }
+    let mut replayed = 0;
+    stream
+        .replay(StreamPosition::default(), &mut |_, _| {
+            replayed += 1;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(replayed, 700);
+}
+
+#[test]
+fn a_failed_sync_fails_every_waiting_async_append_and_what_resolved_ok_is_durable() {
+    let store = MemStore::new();
+    let stream: Arc<dyn Stream> = store.open_stream("s").unwrap();
+    block_on(stream.append_async(&[b"warm up"])).unwrap();
+    store.set_faults(FaultPlan::new().fail_nth_sync(2));
+    let names: Vec<String> = (0..32).map(|i| format!("a{i}")).collect();
+    let futures: Vec<_> = names.iter().map(|n| stream.append_async(&[n.as_bytes()])).collect();
+    let results: Vec<_> = futures.into_iter().map(block_on).collect();
+    assert!(results.iter().any(|r| matches!(r, Err(StreamError::Poisoned(_)))));
+    assert!(matches!(
+        block_on(stream.append_async(&[b"x"])),
+        Err(StreamError::Poisoned(_))
+    ));
+    let restarted = store.crash();
+    let again = restarted.open_stream("s").unwrap();
+    for (name, result) in names.iter().zip(&results) {
+        if let Ok(locs) = result {
+            assert_eq!(again.read(locs[0]).unwrap(), name.as_bytes());
+        }
+    }
+}
+
+#[test]
+fn an_oversized_async_append_fails_without_waiting() {
+    let store = MemStore::new();
+    let stream = store.open_stream("s").unwrap();
+    let huge = vec![0u8; lazuli_stream::record::RECORD_BYTES_MAX + 1];
+    assert!(matches!(
+        block_on(stream.append_async(&[&huge])),
+        Err(StreamError::RecordTooLarge(_))
+    ));
+    assert_eq!(block_on(stream.append_async(&[b"fine"])).unwrap().len(), 1);
+}
