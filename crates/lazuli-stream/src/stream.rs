@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::thread::Thread;
 use std::time::Instant;
@@ -85,6 +85,14 @@ impl<S: Storage> StoreCore<S> {
             self.options.clone(),
             self.counters.clone(),
         )?);
+        if stream.options.sync {
+            let weak = Arc::downgrade(&stream);
+            let (shared, counters) = (stream.sync.clone(), stream.counters.clone());
+            std::thread::Builder::new()
+                .name(format!("sync-{name}"))
+                .spawn(move || sync_loop(&weak, &shared, &counters))
+                .map_err(io_error(name))?;
+        }
         streams.insert(name.to_owned(), stream.clone());
         Ok(stream)
     }
@@ -133,6 +141,9 @@ struct SyncState<F> {
     waiters: Vec<Waiter>,
     /// The sync thread is waiting for work (and must be signalled).
     syncer_idle: bool,
+    /// An async appender queued an append that no one is writing: the sync thread writes the
+    /// queue before its next sync, so async threads never make file system calls.
+    write_requested: bool,
     shutdown: bool,
     poisoned: bool,
 }
@@ -300,6 +311,7 @@ impl<S: Storage> StreamCore<S> {
                     open_file: None,
                     waiters: Vec::new(),
                     syncer_idle: false,
+                    write_requested: false,
                     shutdown: false,
                     poisoned: false,
                 }),
@@ -339,14 +351,6 @@ impl<S: Storage> StreamCore<S> {
             };
             sync.written = end;
             sync.durable = end;
-        }
-        if stream.options.sync {
-            let shared = stream.sync.clone();
-            let (name, counters) = (stream.name.clone(), stream.counters.clone());
-            std::thread::Builder::new()
-                .name(format!("sync-{name}"))
-                .spawn(move || sync_loop(&name, &shared, &counters))
-                .map_err(io_error(&stream.name))?;
         }
         Ok(stream)
     }
@@ -595,7 +599,17 @@ impl<S: Storage> StreamCore<S> {
             !std::mem::replace(&mut queue.combining, true)
         };
         if combine {
-            self.combine();
+            match slot.wake {
+                Wake::Task(_) if self.options.sync => {
+                    let mut sync = self.sync.state.lock();
+                    sync.write_requested = true;
+                    if sync.syncer_idle {
+                        sync.syncer_idle = false;
+                        self.sync.work.notify_one();
+                    }
+                }
+                _ => self.combine(),
+            }
         }
         Ok(Some((slot, total_bytes as u64)))
     }
@@ -738,12 +752,22 @@ impl<S: Storage> StreamCore<S> {
 
 /// The sync thread of a stream: while bytes were written past `durable`, syncs the open extent
 /// and releases the appenders it covers. One thread per stream, so that the next sync starts
-/// the moment the previous one returns, and no appender's thread has to lead one.
-fn sync_loop<F: ExtentFile>(name: &str, shared: &SyncShared<F>, counters: &Counters) {
+/// the moment the previous one returns, and no appender's thread has to lead one. It also
+/// writes the appends that async appenders queued (one `pwrite` for all that arrived during
+/// the previous sync).
+fn sync_loop<S: Storage>(stream: &Weak<StreamCore<S>>, shared: &SyncShared<S::File>, counters: &Counters) {
     let mut sync = shared.state.lock();
     loop {
         if sync.shutdown {
             return;
+        }
+        if std::mem::take(&mut sync.write_requested) {
+            drop(sync);
+            if let Some(stream) = stream.upgrade() {
+                stream.combine();
+            }
+            sync = shared.state.lock();
+            continue;
         }
         if sync.poisoned || sync.written <= sync.durable || sync.waiters.is_empty() {
             sync.syncer_idle = true;
@@ -765,6 +789,7 @@ fn sync_loop<F: ExtentFile>(name: &str, shared: &SyncShared<F>, counters: &Count
             Ok(()) => sync.advance_durable(covers),
             Err(error) => {
                 if !sync.poisoned {
+                    let name = stream.upgrade().map(|s| s.name.clone()).unwrap_or_default();
                     tracing::error!(stream = %name, %error, "group commit sync failed; the stream is poisoned");
                 }
                 sync.poison();
