@@ -24,6 +24,8 @@ use crate::{keys, now_nanos, time_from_nanos, Partition, PartitionError, Uploade
 pub const ROOT_ID: u64 = 0;
 /// Rows read per scan when listing a directory or cleaning up a deleted subtree.
 const SCAN_ROWS: usize = 1000;
+/// Rows reserved up front for a listing page (the service's largest page).
+const LIST_PAGE_RESERVE_MAX: usize = 5000;
 /// Metadata that marks a directory in Blob API views, as the service does.
 pub const FOLDER_METADATA: &str = "hdi_isfolder";
 
@@ -1596,7 +1598,8 @@ impl Partition {
         let prefix = keys::path_children_prefix(account, fs, id);
         let end = keys::prefix_end(&prefix);
         let mut start = [prefix.as_slice(), from.unwrap_or("").as_bytes()].concat();
-        let mut out = Vec::new();
+        // Rows are large (about 1 KiB): growing the vector by doubling would copy them again.
+        let mut out = Vec::with_capacity(limit.min(SCAN_ROWS));
         while out.len() < limit {
             let found = self
                 .table
@@ -1653,7 +1656,7 @@ impl Partition {
         } else {
             format!("{}/", base.join("/"))
         };
-        let mut paths = Vec::new();
+        let mut paths = Vec::with_capacity(max_results.min(LIST_PAGE_RESERVE_MAX));
         let mut next = None;
         let mut walk = Walk {
             account,
@@ -1785,7 +1788,8 @@ impl Partition {
         let from = options.marker.filter(|m| *m > options.prefix).unwrap_or(options.prefix);
         match options.delimiter.filter(|d| !d.is_empty()) {
             None => {
-                let mut paths = Vec::new();
+                // The page's rows are about 1 KiB each: reserved once, not copied as it grows.
+                let mut paths = Vec::with_capacity(max.min(LIST_PAGE_RESERVE_MAX));
                 let mut walk = Walk {
                     account,
                     fs,

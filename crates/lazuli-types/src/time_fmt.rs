@@ -12,16 +12,48 @@ pub fn rfc1123(t: OffsetDateTime) -> String {
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        DAYS[usize::from(t.weekday().number_days_from_monday())],
-        t.day(),
-        MONTHS[usize::from(u8::from(t.month()) - 1)],
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    let day = DAYS[usize::from(t.weekday().number_days_from_monday())];
+    let month = MONTHS[usize::from(u8::from(t.month()) - 1)];
+    let Ok(year) = u32::try_from(t.year()) else {
+        return format!(
+            "{day}, {:02} {month} {:04} {:02}:{:02}:{:02} GMT",
+            t.day(),
+            t.year(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        );
+    };
+    // By hand: every listed blob has two of these, and `format!` costs several times more.
+    let mut out = String::with_capacity(29);
+    out.push_str(day);
+    out.push_str(", ");
+    push_digits(&mut out, u32::from(t.day()), 2);
+    out.push(' ');
+    out.push_str(month);
+    out.push(' ');
+    push_digits(&mut out, year, 4);
+    out.push(' ');
+    push_digits(&mut out, u32::from(t.hour()), 2);
+    out.push(':');
+    push_digits(&mut out, u32::from(t.minute()), 2);
+    out.push(':');
+    push_digits(&mut out, u32::from(t.second()), 2);
+    out.push_str(" GMT");
+    out
+}
+
+/// Appends `value` in decimal, zero-padded to at least `width` digits.
+fn push_digits(out: &mut String, value: u32, width: u32) {
+    let digits = value.checked_ilog10().unwrap_or(0) + 1;
+    for _ in digits..width {
+        out.push('0');
+    }
+    let mut divisor = 10u32.pow(digits - 1);
+    while divisor > 0 {
+        out.push(char::from(b'0' + ((value / divisor) % 10) as u8));
+        divisor /= 10;
+    }
 }
 
 pub fn parse_rfc1123(value: &str) -> Option<OffsetDateTime> {
@@ -57,6 +89,21 @@ mod tests {
         let t = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789).unwrap();
         assert_eq!(iso8601_7(t), "2023-11-14T22:13:20.1234567Z");
         assert_eq!(rfc1123(t), "Tue, 14 Nov 2023 22:13:20 GMT");
+        // Padding, and both ends of the four-digit years, agree with the formatter's form.
+        for (unix, expected) in [
+            (0, "Thu, 01 Jan 1970 00:00:00 GMT"),
+            (1_000_000_000, "Sun, 09 Sep 2001 01:46:40 GMT"),
+            (-62_135_596_800, "Mon, 01 Jan 0001 00:00:00 GMT"),
+            (253_402_300_799, "Fri, 31 Dec 9999 23:59:59 GMT"),
+        ] {
+            assert_eq!(rfc1123(OffsetDateTime::from_unix_timestamp(unix).unwrap()), expected);
+        }
+        let before_year_zero = OffsetDateTime::from_unix_timestamp(-62_167_219_201).unwrap();
+        assert!(
+            rfc1123(before_year_zero).contains(" -001 "),
+            "{}",
+            rfc1123(before_year_zero)
+        );
         assert_eq!(
             parse_rfc1123("Tue, 14 Nov 2023 22:13:20 GMT").unwrap().unix_timestamp(),
             1_700_000_000
