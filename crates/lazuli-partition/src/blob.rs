@@ -208,7 +208,10 @@ impl Partition {
     /// Commits a write prepared on an async thread (see [`Partition::try_prepare_put_blob`])
     /// without blocking it. `None` when the table would make it wait (the memtable full, a
     /// flush freezing it): nothing was written, and the locks are released with `prepared`,
-    /// so the call can be made again on a blocking thread.
+    /// so the call can be made again on a blocking thread. Run it to its end (the front-end
+    /// gives it its own task): dropped midway, the batch is still applied (see
+    /// `lazuli_table::PendingWrite`), but the segment references it would drop stay counted
+    /// until the next start: space kept, never data lost.
     pub async fn commit_prepared(&self, prepared: PreparedWrite<'_>) -> Option<Result<Option<BlobRow>, AzureError>> {
         let pending = match self.table.try_write_async(&prepared.batch) {
             Ok(Some(pending)) => pending,

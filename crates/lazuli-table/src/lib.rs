@@ -53,6 +53,7 @@ mod table;
 mod version;
 
 pub use limits::{BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX};
+pub use table::PendingWrite;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
@@ -274,10 +275,7 @@ impl Table {
     /// nothing done) when the write would have to wait for room or for a flush, else a future
     /// that resolves when the batch is durable and visible. The batch is queued in the log
     /// before this returns.
-    pub fn try_write_async<'a>(
-        &'a self,
-        batch: &'a WriteBatch,
-    ) -> Result<Option<impl std::future::Future<Output = Result<()>> + Send + 'a>> {
+    pub fn try_write_async<'a>(&'a self, batch: &'a WriteBatch) -> Result<Option<PendingWrite<'a>>> {
         self.inner.try_write_async(batch)
     }
 

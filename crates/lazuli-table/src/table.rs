@@ -5,8 +5,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lazuli_stream::{Stream, StreamError};
-use parking_lot::{Condvar, Mutex, RwLock};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use lazuli_stream::{AppendFuture, Stream, StreamError};
+use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
 
 use crate::cache::BlockCache;
 use crate::checkpoint::{CheckpointCursor, RowsGate};
@@ -15,6 +19,83 @@ use crate::manifest::Manifest;
 use crate::merge::{Merge, Source};
 use crate::version::Version;
 use crate::{log, Result, TableError, TableOptions, TableStats, WriteBatch};
+
+/// The commit of a batch queued by [`crate::Table::try_write_async`]: resolves once the batch is
+/// durable and in the memtable. It holds the table's write gate until then, as `write` does
+/// across its sync, so a memtable is frozen only with every batch numbered before it applied.
+///
+/// Dropped before it resolves, it waits for the append on the dropping thread and applies the
+/// batch anyway: a queued record becomes durable whatever its caller does, and a durable batch
+/// that only a reopen would make visible (or a flush could skip) must not exist.
+pub struct PendingWrite<'a> {
+    table: &'a TableInner,
+    batch: &'a WriteBatch,
+    queued: Option<(u64, AppendFuture<'a>)>,
+    gate: Option<RwLockReadGuard<'a, ()>>,
+}
+
+impl PendingWrite<'_> {
+    fn settle(&mut self, seq: u64, appended: lazuli_stream::Result<Vec<lazuli_stream::RecordLocation>>) -> Result<()> {
+        let memtable = match appended {
+            Ok(_) => self.table.apply(seq, self.batch),
+            Err(e) => {
+                self.gate = None;
+                return Err(self.table.append_failed(e));
+            }
+        };
+        self.gate = None;
+        self.table.after_apply(&memtable);
+        Ok(())
+    }
+}
+
+impl Future for PendingWrite<'_> {
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        let Some((seq, append)) = this.queued.as_mut() else {
+            this.gate = None;
+            return Poll::Ready(Ok(()));
+        };
+        let Poll::Ready(appended) = append.as_mut().poll(cx) else {
+            return Poll::Pending;
+        };
+        let seq = *seq;
+        this.queued = None;
+        Poll::Ready(this.settle(seq, appended))
+    }
+}
+
+impl Drop for PendingWrite<'_> {
+    fn drop(&mut self) {
+        if let Some((seq, append)) = self.queued.take() {
+            let appended = wait_here(append);
+            if let Err(e) = self.settle(seq, appended) {
+                tracing::debug!(table = %self.table.name, error = %e, "abandoned async write failed");
+            }
+        }
+    }
+}
+
+/// Runs `future` to its end on this thread, parking between polls.
+fn wait_here<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
 
 /// How long a waiting writer or the idle background thread sleeps before looking again; wakeups
 /// are signalled, this only bounds the cost of a missed one.
@@ -125,14 +206,8 @@ impl TableInner {
     /// `None`, having done nothing, when the write would have to wait: the memtable is full,
     /// a flush is freezing it, or flushes run inline (tables without background threads).
     /// Otherwise the batch is numbered and queued on the log before this returns, and the
-    /// future resolves once it is durable and applied, exactly as `write` returns.
-    // The gate is held across the commit on purpose, as `write` holds it across its sync:
-    // only a freeze takes it exclusively, and it does so on a background thread.
-    #[allow(clippy::await_holding_lock)]
-    pub(crate) fn try_write_async<'a>(
-        &'a self,
-        batch: &'a WriteBatch,
-    ) -> Result<Option<impl std::future::Future<Output = Result<()>> + Send + 'a>> {
+    /// [`PendingWrite`] resolves once it is durable and applied, exactly as `write` returns.
+    pub(crate) fn try_write_async<'a>(&'a self, batch: &'a WriteBatch) -> Result<Option<PendingWrite<'a>>> {
         validate(batch)?;
         if !self.options.background || self.memtable_full() {
             return Ok(None);
@@ -147,19 +222,11 @@ impl TableInner {
             log::set_seq(&mut record, seq);
             (seq, self.log.append_async(&[&record]))
         });
-        Ok(Some(async move {
-            // The gate is held until the batch is in the memtable, as in `write`.
-            let _gate = gate;
-            let Some((seq, queued)) = queued else {
-                return Ok(());
-            };
-            if let Err(e) = queued.await {
-                return Err(self.append_failed(e));
-            }
-            let memtable = self.apply(seq, batch);
-            drop(_gate);
-            self.after_apply(&memtable);
-            Ok(())
+        Ok(Some(PendingWrite {
+            table: self,
+            batch,
+            queued,
+            gate: Some(gate),
         }))
     }
 

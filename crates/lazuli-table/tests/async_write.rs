@@ -140,3 +140,46 @@ fn async_write_declines_without_background_threads_and_rejects_bad_batches() {
     block_on(table.try_write_async(&batch).unwrap().unwrap()).unwrap();
     assert_eq!(table.get(b"k").unwrap(), Some(b"v".to_vec()));
 }
+
+/// A caller that gives up on its commit (a dropped request) does not leave a durable batch
+/// that only a reopen would show: dropping the future waits for the append and applies it.
+#[test]
+fn a_dropped_async_write_is_still_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_options = StoreOptions {
+        extent_size_bytes_max: 1 << 20,
+        sync: true,
+    };
+    let options = TableOptions::default();
+    {
+        let store = LocalStore::open(dir.path(), store_options.clone()).unwrap();
+        let table = Table::open(store as Arc<dyn StreamStore>, "t", options.clone()).unwrap();
+        for i in 0..20 {
+            let mut batch = WriteBatch::new();
+            batch.put(format!("dropped-{i}"), "v");
+            let pending = table.try_write_async(&batch).unwrap().expect("room for a small batch");
+            if i % 2 == 0 {
+                // Polled once (queued and waiting), then abandoned.
+                let waker = Waker::from(Arc::new(Unpark(thread::current())));
+                let mut pending = std::pin::pin!(pending);
+                let _ = pending.as_mut().poll(&mut Context::from_waker(&waker));
+            } else {
+                drop(pending);
+            }
+            assert_eq!(
+                table.get(format!("dropped-{i}").as_bytes()).unwrap(),
+                Some(b"v".to_vec())
+            );
+        }
+        // The table stays writable, and the gate was released (a flush can freeze).
+        table.flush().unwrap();
+    }
+    let store = LocalStore::open(dir.path(), store_options).unwrap();
+    let table = Table::open(store as Arc<dyn StreamStore>, "t", options).unwrap();
+    for i in 0..20 {
+        assert_eq!(
+            table.get(format!("dropped-{i}").as_bytes()).unwrap(),
+            Some(b"v".to_vec())
+        );
+    }
+}

@@ -135,33 +135,35 @@ pub async fn put_blob(
     }
     let crc = received.crc64;
     let (account, container, blob) = ctx.blob_names();
-    // A small body is committed from this thread when nothing has to wait (its rows in memory,
-    // its locks free): no blocking thread is woken and parked per request, and the sync wakes
-    // this task directly.
-    let prepared = super::as_request_principal(|| {
-        frontend.partition.try_prepare_put_blob(
-            &account,
-            &container,
-            &blob,
-            &received.body,
-            &headers,
-            &metadata,
-            &conditions,
-            &options,
-        )
-    });
-    let committed = match prepared {
-        Some(prepared) => match frontend.partition.commit_prepared(prepared?).await {
-            Some(committed) => committed?,
-            None => None,
-        },
-        None => None,
-    };
-    let row = match committed {
-        Some(row) => row,
-        None => {
-            blocking(frontend, move |p| {
-                p.put_blob_with(
+    // A small body is committed from a runtime thread when nothing has to wait (its rows in
+    // memory, its locks free): no blocking thread is woken and parked per request, and the
+    // sync wakes the task directly. The write runs in its own task, so that once its batch is
+    // queued it is applied and its locks released even if the client goes away (a blocking
+    // call runs to its end the same way).
+    let partition = frontend.partition.clone();
+    let principal = super::request_principal();
+    let write = tokio::spawn(async move {
+        let for_blocking = partition.clone();
+        let prepared = lazuli_partition::hns::as_principal(principal.clone(), || {
+            partition.try_prepare_put_blob(
+                &account,
+                &container,
+                &blob,
+                &received.body,
+                &headers,
+                &metadata,
+                &conditions,
+                &options,
+            )
+        });
+        if let Some(prepared) = prepared {
+            if let Some(committed) = partition.commit_prepared(prepared?).await {
+                return committed?.ok_or_else(|| AzureError::internal("put produced no row"));
+            }
+        }
+        tokio::task::spawn_blocking(move || {
+            lazuli_partition::hns::as_principal(principal, || {
+                for_blocking.put_blob_with(
                     &account,
                     &container,
                     &blob,
@@ -172,9 +174,13 @@ pub async fn put_blob(
                     &options,
                 )
             })
-            .await?
-        }
-    };
+        })
+        .await
+        .map_err(|_| AzureError::internal("The server encountered an internal error."))?
+    });
+    let row = write
+        .await
+        .map_err(|_| AzureError::internal("The server encountered an internal error."))??;
     let mut r = response(StatusCode::CREATED, empty());
     write_headers(&mut r, &row);
     if let Some(md5) = &row.headers.content_md5 {

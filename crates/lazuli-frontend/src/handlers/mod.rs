@@ -154,13 +154,9 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|_| AzureError::internal("The server encountered an internal error."))?
 }
 
-fn request_principal() -> Option<String> {
+/// The bearer-token user the request runs as (none for account key and SAS requests).
+pub fn request_principal() -> Option<String> {
     PRINCIPAL.try_with(Clone::clone).ok().flatten()
-}
-
-/// Runs a non-blocking partition call on this thread on behalf of the request's principal.
-pub fn as_request_principal<T>(call: impl FnOnce() -> T) -> T {
-    lazuli_partition::hns::as_principal(request_principal(), call)
 }
 
 /// Reads a small body (XML documents) with a size limit.
