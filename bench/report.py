@@ -187,6 +187,13 @@ def write(res, path):
             lbl = f"{label} ({unit})" + (" ⚠ " + "; ".join(errs) if errs else "")
             w(f"| {lbl} | {mmm(le['value']) if le else '—'} | {mmm(ae['value']) if ae else '—'} | "
               f"{rtxt(ratio(lv, av))} | {ctxt} | {rtxt(ratio(lv, c))} | {lt} | {rss} | {cpu} |")
+        if _g == "1mib":
+            v, c = med(L.get("put1m_c16")), (D.get("seq_write_fsync_mib_s") or {}).get("median")
+            if v is not None and c:
+                w("")
+                w(f"Put 1 MiB is bound by the disk as much as by the network: {num(v)} MiB/s = "
+                  f"{rtxt(ratio(v, c))} fio's fsync'd sequential write ({num(c)} MiB/s) in this run "
+                  "(each Put is acknowledged only after its data is synced).")
         if _g == "big":
             ent = L.get("big_upload") or A.get("big_upload")
             if ent:
