@@ -33,12 +33,18 @@ impl Drop for TestServer {
 }
 
 pub async fn start() -> TestServer {
+    start_with_namespace(false).await
+}
+
+/// A server whose account has a hierarchical namespace (`hns`) or a flat one.
+pub async fn start_with_namespace(hns: bool) -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = LocalStore::open(dir.path(), StoreOptions::default()).expect("store");
     let partition = tokio::task::spawn_blocking(move || Partition::open(store, PartitionOptions::default()))
         .await
         .expect("join")
         .expect("partition");
+    partition.set_hns(ACCOUNT, hns);
     let config = FrontendConfig {
         accounts: vec![Account {
             name: ACCOUNT.into(),
