@@ -115,6 +115,18 @@ class Server:
         wait_port(port, self.proc)
         self.pid = self.proc.pid
 
+    def wait_quiet(self, limit_s=30.0, step_s=0.5, busy=0.05):
+        """Waits (at most `limit_s`) until the server uses under `busy` of a core over `step_s`:
+        a workload should not be charged with the flushes and compactions the previous one left
+        behind. Returns (seconds waited, CPU seconds the server used meanwhile)."""
+        t0, c0 = time.perf_counter(), self.cpu_s()
+        while time.perf_counter() - t0 < limit_s:
+            before = self.cpu_s()
+            time.sleep(step_s)
+            if self.cpu_s() - before < busy * step_s:
+                break
+        return time.perf_counter() - t0, self.cpu_s() - c0
+
     def cpu_s(self):
         with open(f"/proc/{self.pid}/stat") as f:
             rest = f.read().rsplit(")", 1)[1].split()
@@ -406,9 +418,18 @@ class Bench:
         srv.close()
         shutil.rmtree(os.path.join(self.tmp, f"{srv.kind}-{srv.port}"), ignore_errors=True)
 
+    def settle(self, srv, key):
+        """Lets the server finish the background work of what ran before `key`."""
+        waited, cpu = srv.wait_quiet()
+        if waited > 1:
+            log(f"  {srv.kind:8s} {key:22s} waited {waited:.1f}s for the server to go idle "
+                f"({cpu:.2f} CPU s of earlier work)")
+        return {"waited_s": waited, "cpu_s": cpu}
+
     # ---- one wrk workload, REPS times, with server CPU and peak RSS
     def wrk_workload(self, srv, key, script, args, conns, bytes_per_req=None, dest=None):
         dest = self.results[srv.kind] if dest is None else dest
+        settle = self.settle(srv, key)
         run_wrk(srv.port, script, args(f"w{key}"), conns, self.a.warmup)  # warm-up, not counted
         runs = []
         with Meter(srv) as m:
@@ -430,6 +451,7 @@ class Bench:
             "hwm_reset": m.hwm_reset,
             "conns": conns,
             "runs": runs,
+            "settle": settle,
         }
         if bytes_per_req:
             ent["mib_s"] = summarize([x["rps"] * bytes_per_req / MiB for x in runs])
@@ -441,6 +463,7 @@ class Bench:
 
     def timed_workload(self, srv, key, fn, unit, scale):
         """fn() -> seconds; value = scale / seconds (e.g. MiB/s, blobs/s)."""
+        settle = self.settle(srv, key)
         secs = []
         with Meter(srv) as m:
             for _ in range(self.rep):
@@ -448,7 +471,7 @@ class Bench:
                 srv.check_alive()
         ent = {"unit": unit, "value": summarize([scale / s for s in secs]),
                "seconds": summarize(secs), "cpu_s_per_rep": m.cpu / self.rep,
-               "peak_rss_mib": m.hwm, "hwm_reset": m.hwm_reset}
+               "peak_rss_mib": m.hwm, "hwm_reset": m.hwm_reset, "settle": settle}
         self.results[srv.kind][key] = ent
         log(f"  {srv.kind:8s} {key:22s} {ent['value']['median']:12.1f} {unit}  "
             f"cpu {ent['cpu_s_per_rep']:.2f}s/rep  rss {m.hwm:.0f} MiB")

@@ -118,7 +118,7 @@ def write(res, path):
     w(f"- Lazuli: `{m['lazuli_version']}` (`{m.get('lazuli_bin', '?')}`), git {m['git']}; Azurite {m['azurite_version']}; "
       f"{m['wrk_version'].split(' Copyright')[0]}; {m['fio_version']}")
     w(f"- Each figure: median of {m['reps']} repetitions (min–max in brackets); wrk runs are {m['duration_s']} s "
-      f"each with 2 wrk threads, after a 1 s warm-up (listings: after one untimed pass); total run time {m.get('elapsed_s', 0) / 60:.1f} min.")
+      f"each with 2 wrk threads, after a 1 s warm-up (listings: after one untimed pass), once the server is idle (under 5% of a core, waiting at most 30 s for the flushes and compactions an earlier workload left); total run time {m.get('elapsed_s', 0) / 60:.1f} min.")
     w("- Client, servers and ceilings share the same 2 cores on loopback (127.0.0.1): "
       "the load generator's CPU is taken from the server's.")
     w("- `L` = Lazuli, `A` = Azurite. Latencies are wrk's (ms). Peak RSS = VmHWM of the server process, "
