@@ -1,5 +1,5 @@
-//! Conditional and unconditional Put Blobs racing on one blob, on flat and hierarchical
-//! accounts. Small Put Blobs commit from the runtime's threads holding the blob's lock across
+//! Conditional and unconditional Put Blobs (and Set Blob Metadata) racing on one blob, on
+//! flat and hierarchical accounts. Small Put Blobs commit from the runtime's threads holding the blob's lock across
 //! their awaited commit (or fall back to a blocking thread when the lock is taken): either way
 //! a condition is checked against the newest durable row, so exactly one racer wins a
 //! create-if-absent or a compare-and-swap, and the blob ends as the last acknowledged write.
@@ -119,6 +119,31 @@ async fn races(hns: bool) {
         .position(|(_, e)| *e == etag)
         .expect("the stored ETag is one that was acknowledged");
     assert_eq!(body, plain[last]);
+
+    // Set Blob Metadata under If-Match (the same prepared-write path): one winner, body kept.
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let (addr, path, etag) = (server.addr, format!("{path}?comp=metadata"), etag.clone());
+            tokio::spawn(async move {
+                let value = format!("racer{i}");
+                let headers = [("if-match", etag.as_str()), ("x-ms-meta-winner", value.as_str())];
+                send_to(addr, Method::PUT, &path, &headers, b"", Auth::SharedKey)
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await.unwrap() {
+            StatusCode::OK => winners.push(i),
+            status => assert_eq!(status, StatusCode::PRECONDITION_FAILED),
+        }
+    }
+    assert_eq!(winners.len(), 1, "hns={hns}: {winners:?}");
+    let r = send(&server, Method::HEAD, path, &[], b"", Auth::SharedKey).await;
+    assert_eq!(r.headers["x-ms-meta-winner"], format!("racer{}", winners[0]).as_str());
+    assert_eq!(get(&server, path).await.0, plain[last]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -666,7 +666,31 @@ impl Partition {
         conditions: &Conditions,
         change: impl FnOnce(&mut BlobRow),
     ) -> Result<BlobRow, AzureError> {
-        let row = self.modify_blob(account, container, blob, |current| {
+        let row = self.modify_blob(account, container, blob, self.update_change(conditions, change))?;
+        row.ok_or_else(|| AzureError::internal("update produced no row"))
+    }
+
+    /// [`Partition::update_blob`] prepared on an async thread, as [`Partition::try_prepare_put_blob`].
+    pub fn try_prepare_update_blob(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        conditions: &Conditions,
+        change: impl FnOnce(&mut BlobRow),
+    ) -> Option<Result<PreparedWrite<'_>, AzureError>> {
+        lazuli_table::memory_only(|| {
+            self.prepare_blob_write(account, container, blob, self.update_change(conditions, change))
+        })
+    }
+
+    /// The change an update of an existing blob's properties makes to its row.
+    fn update_change<'a>(
+        &'a self,
+        conditions: &'a Conditions,
+        change: impl FnOnce(&mut BlobRow) + 'a,
+    ) -> impl FnOnce(Option<&BlobRow>) -> ChangedRow + 'a {
+        move |current| {
             let Some(current) = current else {
                 return Err(blob_not_found());
             };
@@ -676,8 +700,7 @@ impl Partition {
             row.etag = self.new_etag();
             row.last_modified = now_nanos();
             Ok((Some(row), WriteBatch::new(), Vec::new()))
-        })?;
-        row.ok_or_else(|| AzureError::internal("update produced no row"))
+        }
     }
 
     pub fn delete_blob(

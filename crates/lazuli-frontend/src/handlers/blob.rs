@@ -137,50 +137,37 @@ pub async fn put_blob(
     let (account, container, blob) = ctx.blob_names();
     // A small body is committed from a runtime thread when nothing has to wait (its rows in
     // memory, its locks free): no blocking thread is woken and parked per request, and the
-    // sync wakes the task directly. The write runs in its own task, so that once its batch is
-    // queued it is applied and its locks released even if the client goes away (a blocking
-    // call runs to its end the same way).
-    let partition = frontend.partition.clone();
-    let principal = super::request_principal();
-    let write = tokio::spawn(async move {
-        let for_blocking = partition.clone();
-        let prepared = lazuli_partition::hns::as_principal(principal.clone(), || {
-            partition.try_prepare_put_blob(
+    // sync wakes the task directly.
+    let job = (
+        account,
+        container,
+        blob,
+        received.body,
+        headers,
+        metadata,
+        conditions,
+        options,
+    );
+    let row = super::write_blob(
+        frontend,
+        job,
+        |p, (account, container, blob, body, headers, metadata, conditions, options)| {
+            p.try_prepare_put_blob(account, container, blob, body, headers, metadata, conditions, options)
+        },
+        |p, (account, container, blob, body, headers, metadata, conditions, options)| {
+            p.put_blob_with(
                 &account,
                 &container,
                 &blob,
-                &received.body,
-                &headers,
-                &metadata,
+                body,
+                headers,
+                metadata,
                 &conditions,
                 &options,
             )
-        });
-        if let Some(prepared) = prepared {
-            if let Some(committed) = partition.commit_prepared(prepared?).await {
-                return committed?.ok_or_else(|| AzureError::internal("put produced no row"));
-            }
-        }
-        tokio::task::spawn_blocking(move || {
-            lazuli_partition::hns::as_principal(principal, || {
-                for_blocking.put_blob_with(
-                    &account,
-                    &container,
-                    &blob,
-                    received.body,
-                    headers,
-                    metadata,
-                    &conditions,
-                    &options,
-                )
-            })
-        })
-        .await
-        .map_err(|_| AzureError::internal("The server encountered an internal error."))?
-    });
-    let row = write
-        .await
-        .map_err(|_| AzureError::internal("The server encountered an internal error."))??;
+        },
+    )
+    .await?;
     let mut r = response(StatusCode::CREATED, empty());
     write_headers(&mut r, &row);
     if let Some(md5) = &row.headers.content_md5 {
@@ -555,9 +542,18 @@ pub async fn set_properties(
     let headers = http_util::blob_http_headers(&parts.headers, false)?;
     let conditions = http_util::conditions(&parts.headers)?;
     let (account, container, blob) = ctx.blob_names();
-    let row = blocking(frontend, move |p| {
-        p.update_blob(&account, &container, &blob, &conditions, |row| row.headers = headers)
-    })
+    let row = super::write_blob(
+        frontend,
+        (account, container, blob, conditions, headers),
+        |p, (account, container, blob, conditions, headers)| {
+            p.try_prepare_update_blob(account, container, blob, conditions, |row| {
+                row.headers = headers.clone()
+            })
+        },
+        |p, (account, container, blob, conditions, headers)| {
+            p.update_blob(&account, &container, &blob, &conditions, |row| row.headers = headers)
+        },
+    )
     .await?;
     let mut r = response(StatusCode::OK, empty());
     write_headers(&mut r, &row);
@@ -572,9 +568,18 @@ pub async fn set_metadata(
     let metadata = http_util::metadata(&parts.headers)?;
     let conditions = http_util::conditions(&parts.headers)?;
     let (account, container, blob) = ctx.blob_names();
-    let row = blocking(frontend, move |p| {
-        p.update_blob(&account, &container, &blob, &conditions, |row| row.metadata = metadata)
-    })
+    let row = super::write_blob(
+        frontend,
+        (account, container, blob, conditions, metadata),
+        |p, (account, container, blob, conditions, metadata)| {
+            p.try_prepare_update_blob(account, container, blob, conditions, |row| {
+                row.metadata = metadata.clone()
+            })
+        },
+        |p, (account, container, blob, conditions, metadata)| {
+            p.update_blob(&account, &container, &blob, &conditions, |row| row.metadata = metadata)
+        },
+    )
     .await?;
     let mut r = response(StatusCode::OK, empty());
     write_headers(&mut r, &row);

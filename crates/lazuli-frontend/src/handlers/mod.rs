@@ -21,7 +21,7 @@ use http::request::Parts;
 use http::Response;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use lazuli_partition::Partition;
+use lazuli_partition::{BlobRow, Partition, PreparedWrite};
 use lazuli_types::{AzureError, ErrorCode};
 
 use crate::http_util::ResponseBody;
@@ -150,6 +150,38 @@ pub async fn blocking<T: Send + 'static>(
     let partition = frontend.partition.clone();
     let principal = request_principal();
     tokio::task::spawn_blocking(move || lazuli_partition::hns::as_principal(principal, || call(&partition)))
+        .await
+        .map_err(|_| AzureError::internal("The server encountered an internal error."))?
+}
+
+/// A blob write that can run without a blocking thread: `prepare` runs on a runtime thread
+/// (inside `lazuli_table::memory_only`, see `Partition::try_prepare_put_blob`) and its commit
+/// is awaited there; when it declines, `fallback` does the same write on a blocking thread.
+/// Either way the write runs in its own task, so that once its batch is queued it is applied
+/// and its locks released even if the client goes away (as a blocking call runs to its end).
+pub async fn write_blob<J: Send + 'static>(
+    frontend: &Arc<Frontend>,
+    job: J,
+    prepare: impl for<'p> FnOnce(&'p Partition, &J) -> Option<Result<PreparedWrite<'p>, AzureError>> + Send + 'static,
+    fallback: impl FnOnce(&Partition, J) -> Result<BlobRow, AzureError> + Send + 'static,
+) -> Result<BlobRow, AzureError> {
+    let partition = frontend.partition.clone();
+    let principal = request_principal();
+    let write = tokio::spawn(async move {
+        let for_blocking = partition.clone();
+        let prepared = lazuli_partition::hns::as_principal(principal.clone(), || prepare(&partition, &job));
+        if let Some(prepared) = prepared {
+            if let Some(committed) = partition.commit_prepared(prepared?).await {
+                return committed?.ok_or_else(|| AzureError::internal("the write produced no row"));
+            }
+        }
+        tokio::task::spawn_blocking(move || {
+            lazuli_partition::hns::as_principal(principal, || fallback(&for_blocking, job))
+        })
+        .await
+        .map_err(|_| AzureError::internal("The server encountered an internal error."))?
+    });
+    write
         .await
         .map_err(|_| AzureError::internal("The server encountered an internal error."))?
 }
