@@ -1,8 +1,9 @@
 //! Conditional and unconditional Put Blobs (and Set Blob Metadata) racing on one blob, on
-//! flat and hierarchical accounts. Small Put Blobs commit from the runtime's threads holding the blob's lock across
-//! their awaited commit (or fall back to a blocking thread when the lock is taken): either way
-//! a condition is checked against the newest durable row, so exactly one racer wins a
-//! create-if-absent or a compare-and-swap, and the blob ends as the last acknowledged write.
+//! flat and hierarchical accounts. These writes commit from the runtime's threads holding the
+//! blob's lock across their awaited commit (or fall back to a blocking thread when the lock is
+//! taken): either way a condition is checked against the newest durable row, so exactly one
+//! racer wins a create-if-absent or a compare-and-swap, and the blob ends as the last
+//! acknowledged write.
 
 mod common;
 
