@@ -1698,7 +1698,11 @@ impl Partition {
                 if row.hidden() {
                     continue;
                 }
-                let sort_name = format!("{prefix}{name}");
+                let sort_name = if prefix.is_empty() {
+                    name
+                } else {
+                    format!("{prefix}{name}")
+                };
                 let emit = sort_name.as_str() >= walk.from;
                 if emit && !sort_name.starts_with(walk.within) {
                     // Sort names that do not start with `within` and follow `from` all come after it.
@@ -1712,10 +1716,19 @@ impl Partition {
                         *walk.next = Some(sort_name);
                         return Ok(true);
                     }
-                    walk.out.push((sort_name.trim_end_matches('/').to_string(), row));
                     if let Some(keys) = walk.keys.as_deref_mut() {
-                        keys.push(keys::path(walk.account, walk.fs, id, &name));
+                        keys.push(keys::path(walk.account, walk.fs, id, &sort_name[prefix.len()..]));
                     }
+                    // Listed without a directory's slash; the sort name itself is moved there
+                    // unless the walk goes on below it.
+                    let listed_len = sort_name.trim_end_matches('/').len();
+                    if !descend {
+                        let mut listed = sort_name;
+                        listed.truncate(listed_len);
+                        walk.out.push((listed, row));
+                        continue;
+                    }
+                    walk.out.push((sort_name[..listed_len].to_string(), row));
                 }
                 if descend && self.walk(walk, child_id, &sort_name)? {
                     return Ok(true);

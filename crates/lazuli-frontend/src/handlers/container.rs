@@ -159,50 +159,54 @@ pub async fn set_acl(
     Ok(r)
 }
 
-pub fn blob_item(name: String, row: &BlobRow, include_metadata: bool) -> xml::BlobItem {
-    let h = &row.headers;
+/// A listed blob's entry, built from its row (taken, so its strings move into the entry).
+pub fn blob_item(name: String, row: BlobRow, include_metadata: bool, include_tags: bool) -> xml::BlobItem {
+    let now = lazuli_partition::now_nanos();
+    let tier = (row.blob_type == "BlockBlob").then(|| row.tier_view(now));
+    let h = row.headers;
     let mut properties = xml::BlobItemProperties::new(
         lazuli_partition::time_from_nanos(row.created),
         lazuli_partition::time_from_nanos(row.last_modified),
-        &row.etag,
+        "",
         row.content_length,
     );
-    properties.content_type = h.content_type.clone().or(properties.content_type);
-    properties.content_encoding = h.content_encoding.clone();
-    properties.content_language = h.content_language.clone();
-    properties.content_md5 = h.content_md5.clone();
-    properties.cache_control = h.cache_control.clone();
-    properties.content_disposition = h.content_disposition.clone();
-    properties.blob_type = row.blob_type.clone();
+    properties.etag = row.etag;
+    properties.content_type = h.content_type.or(properties.content_type);
+    properties.content_encoding = h.content_encoding;
+    properties.content_language = h.content_language;
+    properties.content_md5 = h.content_md5;
+    properties.cache_control = h.cache_control;
+    properties.content_disposition = h.content_disposition;
     properties.blob_sequence_number = (row.blob_type == "PageBlob").then_some(row.sequence_number);
     properties.sealed = (row.blob_type == "AppendBlob" && row.sealed).then_some(true);
-    if row.blob_type == "BlockBlob" {
-        let tier = row.tier_view(lazuli_partition::now_nanos());
+    if let Some(tier) = tier {
         properties.access_tier = Some(tier.tier);
         properties.access_tier_inferred = tier.inferred.then_some(true);
         properties.access_tier_change_time = tier.change_time.map(lazuli_partition::time_from_nanos);
         properties.archive_status = tier.archive_status;
         properties.rehydrate_priority = tier.rehydrate_priority;
     }
+    properties.blob_type = row.blob_type;
     let lease = lazuli_partition::lease_view(row.lease.as_ref());
     properties.lease_status = Some(lease.status.into());
     properties.lease_state = Some(lease.state.into());
     properties.lease_duration = lease.duration.map(str::to_string);
     if let Some(deletion) = &row.deleted {
         properties.deleted_time = Some(lazuli_partition::time_from_nanos(deletion.time));
-        properties.remaining_retention_days = Some(deletion.remaining_days(lazuli_partition::now_nanos()));
+        properties.remaining_retention_days = Some(deletion.remaining_days(now));
     }
     properties.tag_count = (!row.tags.is_empty()).then_some(row.tags.len() as u32);
+    let no_snapshot = row.snapshot.is_none();
     xml::BlobItem {
         name,
         deleted: row.deleted.is_some(),
-        snapshot: row.snapshot.clone(),
-        version_id: row.version_id.clone().filter(|_| row.snapshot.is_none()),
-        is_current_version: (row.version_id.is_some() && row.snapshot.is_none() && row.deleted.is_none())
+        is_current_version: (row.version_id.is_some() && no_snapshot && row.deleted.is_none())
             .then_some(!row.previous_version),
+        version_id: row.version_id.filter(|_| no_snapshot),
+        snapshot: row.snapshot,
         properties,
-        metadata: include_metadata.then(|| row.metadata.clone()),
-        tags: None,
+        metadata: include_metadata.then_some(row.metadata),
+        tags: (include_tags && !row.tags.is_empty()).then_some(row.tags),
         has_versions_only: None,
     }
 }
@@ -278,6 +282,7 @@ pub async fn list_blobs(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<
         ctx.query.get("maxresults").map(|_| max as u32),
         delimiter.as_deref(),
     );
+    writer.reserve_items(page.items.len());
     let is_folder = |row: &lazuli_partition::BlobRow| {
         row.metadata
             .iter()
@@ -296,13 +301,13 @@ pub async fn list_blobs(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<
         }
         match item {
             Ok((name, row)) => {
-                let mut item = blob_item(name, &row, include_metadata);
-                if include_copy {
-                    item.properties.copy = super::copy::copy_properties(&row);
-                }
-                if include_tags && !row.tags.is_empty() {
-                    item.tags = Some(row.tags.clone());
-                }
+                let copy = if include_copy {
+                    super::copy::copy_properties(&row)
+                } else {
+                    None
+                };
+                let mut item = blob_item(name, row, include_metadata, include_tags);
+                item.properties.copy = copy;
                 writer.blob(&item)
             }
             Err(blob_prefix) => writer.prefix(&blob_prefix),
