@@ -80,10 +80,13 @@ pub struct ListBlobsOptions<'a> {
     pub include_deleted: bool,
 }
 
+/// One entry of a blob listing: `Ok` a blob (its name and row), `Err` a prefix (BlobPrefix).
+pub type ListItem = Result<(String, BlobRow), String>;
+
 #[derive(Default)]
 pub struct ListBlobsPage {
-    /// Blobs and prefixes in name order: `Ok` a blob, `Err` a prefix (BlobPrefix).
-    pub items: Vec<Result<(String, BlobRow), String>>,
+    /// Blobs and prefixes in name order.
+    pub items: Vec<ListItem>,
     pub next_marker: Option<String>,
 }
 

@@ -365,6 +365,22 @@ struct Walk<'a> {
     next: &'a mut Option<String>,
     /// When wanted, each emitted path's row key, in step with `out`.
     keys: Option<&'a mut Vec<Vec<u8>>>,
+    /// Paths emitted so far (`out` may have been handed on in chunks).
+    emitted: usize,
+    /// When set, `out` is handed to it (and emptied) each time it holds this many paths.
+    chunks: Option<(usize, &'a mut dyn FnMut(&mut Vec<(String, PathRow)>))>,
+}
+
+impl Walk<'_> {
+    fn emit(&mut self, name: String, row: PathRow) {
+        self.out.push((name, row));
+        self.emitted += 1;
+        if let Some((size, sink)) = self.chunks.as_mut() {
+            if self.out.len() >= *size {
+                sink(self.out);
+            }
+        }
+    }
 }
 
 pub(crate) enum NamespaceGuard<'a> {
@@ -1090,6 +1106,8 @@ impl Partition {
                     out: &mut paths,
                     next: &mut result.continuation,
                     keys: Some(&mut path_keys),
+                    emitted: 0,
+                    chunks: None,
                 };
                 self.walk(&mut walk, start, &prefix)?;
                 for ((name, row), key) in paths.into_iter().zip(path_keys) {
@@ -1668,6 +1686,8 @@ impl Partition {
             out: &mut paths,
             next: &mut next,
             keys: None,
+            emitted: 0,
+            chunks: None,
         };
         self.walk(&mut walk, start_id, &prefix)?;
         Ok(PathPage {
@@ -1688,7 +1708,7 @@ impl Partition {
         loop {
             // A page needs at most one row past what is left of it (to know where the next
             // starts): reading and decoding more is wasted.
-            let limit = walk.max.saturating_sub(walk.out.len()).saturating_add(1).min(SCAN_ROWS);
+            let limit = walk.max.saturating_sub(walk.emitted).saturating_add(1).min(SCAN_ROWS);
             let page = self.children(walk.account, walk.fs, id, start.as_deref(), limit)?;
             let Some((last, _)) = page.last() else { return Ok(false) };
             // Names never contain NUL: the next page starts right after the last name.
@@ -1712,7 +1732,7 @@ impl Partition {
                 let descend = walk.recursive && row.is_directory && (emit || walk.from.starts_with(&sort_name));
                 let child_id = row.id;
                 if emit {
-                    if walk.out.len() == walk.max {
+                    if walk.emitted == walk.max {
                         *walk.next = Some(sort_name);
                         return Ok(true);
                     }
@@ -1725,10 +1745,10 @@ impl Partition {
                     if !descend {
                         let mut listed = sort_name;
                         listed.truncate(listed_len);
-                        walk.out.push((listed, row));
+                        walk.emit(listed, row);
                         continue;
                     }
-                    walk.out.push((sort_name[..listed_len].to_string(), row));
+                    walk.emit(sort_name[..listed_len].to_string(), row);
                 }
                 if descend && self.walk(walk, child_id, &sort_name)? {
                     return Ok(true);
@@ -1790,19 +1810,40 @@ impl Partition {
     /// directories as empty blobs with `hdi_isfolder=true`; with the `/` delimiter, one
     /// directory's children, each sub-directory both as a blob and as a prefix (as the
     /// service answers). The marker is the sort name of the next item.
+    ///
+    /// With `chunks`, a listing without delimiter or sub-rows hands its items to the sink as
+    /// the walk finds them, `size` at a time, instead of returning them in the page.
     pub(crate) fn list_hns_blobs(
         &self,
         account: &str,
         fs: &str,
         options: &crate::blob::ListBlobsOptions,
+        chunks: Option<(usize, &mut dyn FnMut(Vec<crate::blob::ListItem>))>,
     ) -> Result<crate::blob::ListBlobsPage, AzureError> {
         let mut page = crate::blob::ListBlobsPage::default();
         let max = options.max_results.max(1);
         let from = options.marker.filter(|m| *m > options.prefix).unwrap_or(options.prefix);
         match options.delimiter.filter(|d| !d.is_empty()) {
             None => {
-                // The page's rows are about 1 KiB each: reserved once, not copied as it grows.
-                let mut paths = Vec::with_capacity(max.min(LIST_PAGE_RESERVE_MAX));
+                let with_subrows = options.include_snapshots || options.include_versions || options.include_deleted;
+                let mut chunks = chunks.filter(|_| !with_subrows);
+                let chunk_size = chunks.as_ref().map(|(size, _)| *size);
+                // A directory named by the prefix up to its `/` (`a` for `a/`) is walked through, not listed.
+                let listed = |paths: &mut Vec<(String, PathRow)>| -> Vec<crate::blob::ListItem> {
+                    paths
+                        .drain(..)
+                        .filter(|(name, _)| name.starts_with(options.prefix))
+                        .map(|(name, row)| Ok((name, into_blob_view(row))))
+                        .collect()
+                };
+                let mut forward = |paths: &mut Vec<(String, PathRow)>| {
+                    let items = listed(paths);
+                    if let Some((_, sink)) = chunks.as_mut().filter(|_| !items.is_empty()) {
+                        sink(items);
+                    }
+                };
+                // The rows are about 1 KiB each: reserved once, not copied as the vector grows.
+                let mut paths = Vec::with_capacity(chunk_size.unwrap_or(max).min(LIST_PAGE_RESERVE_MAX));
                 let mut walk = Walk {
                     account,
                     fs,
@@ -1813,16 +1854,17 @@ impl Partition {
                     out: &mut paths,
                     next: &mut page.next_marker,
                     keys: None,
+                    emitted: 0,
+                    chunks: chunk_size.map(|size| (size, &mut forward as &mut dyn FnMut(&mut Vec<(String, PathRow)>))),
                 };
                 self.walk(&mut walk, ROOT_ID, "")?;
-                // A directory named by the prefix up to its `/` (`a` for `a/`) is walked through, not listed.
-                page.items = paths
-                    .into_iter()
-                    .filter(|(name, _)| name.starts_with(options.prefix))
-                    .map(|(name, row)| Ok((name, into_blob_view(row))))
-                    .collect();
-                if options.include_snapshots || options.include_versions || options.include_deleted {
-                    self.merge_blob_subrows(account, fs, options, from, &mut page)?;
+                if chunk_size.is_some() {
+                    forward(&mut paths);
+                } else {
+                    page.items = listed(&mut paths);
+                    if with_subrows {
+                        self.merge_blob_subrows(account, fs, options, from, &mut page)?;
+                    }
                 }
             }
             Some("/") => {
@@ -1886,6 +1928,8 @@ impl Partition {
                         out: &mut paths,
                         next: &mut next,
                         keys: None,
+                        emitted: 0,
+                        chunks: None,
                     };
                     self.walk(&mut walk, ROOT_ID, "")?;
                     let mut resume = None;

@@ -35,7 +35,7 @@ use time::OffsetDateTime;
 
 pub use append::{AppendConditions, APPEND_BLOCK_BYTES_MAX};
 pub use blob::{
-    BlockListItem, BlockListKind, BlockLists, ListBlobsOptions, ListBlobsPage, PreparedWrite, UploadedBody,
+    BlockListItem, BlockListKind, BlockLists, ListBlobsOptions, ListBlobsPage, ListItem, PreparedWrite, UploadedBody,
     BLOCK_ID_BYTES_MAX, COMMITTED_BLOCKS_MAX,
 };
 pub use container::ListContainersPage;

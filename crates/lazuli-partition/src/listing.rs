@@ -56,9 +56,35 @@ impl Partition {
             return Err(container_not_found());
         }
         if self.is_hns(account) {
-            return self.list_hns_blobs(account, container, options);
+            return self.list_hns_blobs(account, container, options, None);
         }
         self.list_flat_rows(account, container, options, None)
+    }
+
+    /// List Blobs handing the page's items to `sink` as they are found, about `chunk` at a
+    /// time, so that the caller can render one chunk while the next is read (a plain listing
+    /// of an HNS filesystem is walked chunk by chunk; other listings come as one chunk).
+    /// Returns the next marker.
+    pub fn list_blobs_chunked(
+        &self,
+        account: &str,
+        container: &str,
+        options: &ListBlobsOptions,
+        chunk: usize,
+        sink: &mut dyn FnMut(Vec<crate::blob::ListItem>),
+    ) -> Result<Option<String>, AzureError> {
+        if !self.container_exists(account, container)? {
+            return Err(container_not_found());
+        }
+        let page = if self.is_hns(account) {
+            self.list_hns_blobs(account, container, options, Some((chunk.max(1), &mut *sink)))?
+        } else {
+            self.list_flat_rows(account, container, options, None)?
+        };
+        if !page.items.is_empty() {
+            sink(page.items);
+        }
+        Ok(page.next_marker)
     }
 
     /// The listing of the `B` rows (on an HNS account only snapshots, versions and deleted

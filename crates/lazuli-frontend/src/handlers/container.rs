@@ -5,11 +5,17 @@ use std::sync::Arc;
 use http::request::Parts;
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
-use lazuli_partition::{BlobRow, ContainerRow, ListBlobsOptions};
+use lazuli_partition::{BlobRow, ContainerRow, ListBlobsOptions, ListItem};
 use lazuli_types::time_fmt::rfc1123;
 use lazuli_types::{AzureError, ErrorCode};
 
 use super::service::{max_results, service_endpoint};
+
+/// List Blobs hands its page from the partition to the XML writer in chunks of this many
+/// items, so that reading rows and writing XML overlap.
+const LIST_CHUNK_ITEMS: usize = 500;
+/// Chunks read ahead of the writer at most (bounds a listing's memory).
+const LIST_CHUNKS_IN_FLIGHT: usize = 4;
 use super::{blocking, read_small_body, XML_BODY_BYTES_MAX};
 use crate::http_util::{self, empty, full, header_str, put_metadata_headers, response, set_header, ResponseBody};
 use crate::service::{Ctx, Frontend};
@@ -258,8 +264,12 @@ pub async fn list_blobs(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<
     let include_copy = include.iter().any(|i| i == "copy");
     let (account, container) = ctx.container_names();
     let (p, d, m) = (prefix.clone(), delimiter.clone(), marker.clone());
-    let page = blocking(frontend, move |partition| {
-        partition.list_blobs(
+    // The partition walks on a blocking thread and hands the page over in chunks while this
+    // thread renders them: reading rows and writing XML overlap on two cores. The response
+    // is sent whole, so that an error anywhere still answers with its status.
+    let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<Vec<ListItem>>(LIST_CHUNKS_IN_FLIGHT);
+    let listing = super::spawn_blocking_call(frontend, move |partition| {
+        partition.list_blobs_chunked(
             &account,
             &container,
             &ListBlobsOptions {
@@ -271,9 +281,11 @@ pub async fn list_blobs(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<
                 include_versions,
                 include_deleted,
             },
+            LIST_CHUNK_ITEMS,
+            // A closed channel means the request is gone: the rest of the walk is not wanted.
+            &mut |items| drop(chunks_tx.blocking_send(items)),
         )
-    })
-    .await?;
+    });
     let mut writer = xml::ListBlobsWriter::new(
         &service_endpoint(ctx),
         ctx.container(),
@@ -282,38 +294,41 @@ pub async fn list_blobs(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<
         ctx.query.get("maxresults").map(|_| max as u32),
         delimiter.as_deref(),
     );
-    writer.reserve_items(page.items.len());
     let is_folder = |row: &lazuli_partition::BlobRow| {
         row.metadata
             .iter()
             .any(|(k, v)| k.eq_ignore_ascii_case(lazuli_partition::hns::FOLDER_METADATA) && v == "true")
     };
-    for item in page.items {
-        let shown = match (&item, show_only.as_deref()) {
-            (_, None) => true,
-            (Ok((_, row)), Some("deleted")) => row.deleted.is_some(),
-            (Ok((_, row)), Some("files")) => !is_folder(row),
-            (Ok((_, row)), Some(_)) => is_folder(row),
-            (Err(_), Some(kind)) => kind != "files",
-        };
-        if !shown {
-            continue;
-        }
-        match item {
-            Ok((name, row)) => {
-                let copy = if include_copy {
-                    super::copy::copy_properties(&row)
-                } else {
-                    None
-                };
-                let mut item = blob_item(name, row, include_metadata, include_tags);
-                item.properties.copy = copy;
-                writer.blob(&item)
+    while let Some(items) = chunks.recv().await {
+        writer.reserve_items(items.len());
+        for item in items {
+            let shown = match (&item, show_only.as_deref()) {
+                (_, None) => true,
+                (Ok((_, row)), Some("deleted")) => row.deleted.is_some(),
+                (Ok((_, row)), Some("files")) => !is_folder(row),
+                (Ok((_, row)), Some(_)) => is_folder(row),
+                (Err(_), Some(kind)) => kind != "files",
+            };
+            if !shown {
+                continue;
             }
-            Err(blob_prefix) => writer.prefix(&blob_prefix),
+            match item {
+                Ok((name, row)) => {
+                    let copy = if include_copy {
+                        super::copy::copy_properties(&row)
+                    } else {
+                        None
+                    };
+                    let mut item = blob_item(name, row, include_metadata, include_tags);
+                    item.properties.copy = copy;
+                    writer.blob(&item)
+                }
+                Err(blob_prefix) => writer.prefix(&blob_prefix),
+            }
         }
     }
-    let mut r = response(StatusCode::OK, full(writer.finish(page.next_marker.as_deref())));
+    let next_marker = listing.await?;
+    let mut r = response(StatusCode::OK, full(writer.finish(next_marker.as_deref())));
     set_header(&mut r, "content-type", "application/xml");
     Ok(r)
 }

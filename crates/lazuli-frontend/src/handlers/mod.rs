@@ -147,11 +147,22 @@ pub async fn blocking<T: Send + 'static>(
     frontend: &Arc<Frontend>,
     call: impl FnOnce(&Partition) -> Result<T, AzureError> + Send + 'static,
 ) -> Result<T, AzureError> {
+    spawn_blocking_call(frontend, call).await
+}
+
+/// Starts a blocking partition call now, not when the result is awaited (as [`blocking`]
+/// does), so the caller can work beside it.
+pub fn spawn_blocking_call<T: Send + 'static>(
+    frontend: &Arc<Frontend>,
+    call: impl FnOnce(&Partition) -> Result<T, AzureError> + Send + 'static,
+) -> impl std::future::Future<Output = Result<T, AzureError>> {
     let partition = frontend.partition.clone();
     let principal = request_principal();
-    tokio::task::spawn_blocking(move || lazuli_partition::hns::as_principal(principal, || call(&partition)))
-        .await
-        .map_err(|_| AzureError::internal("The server encountered an internal error."))?
+    let call = tokio::task::spawn_blocking(move || lazuli_partition::hns::as_principal(principal, || call(&partition)));
+    async move {
+        call.await
+            .map_err(|_| AzureError::internal("The server encountered an internal error."))?
+    }
 }
 
 /// A blob write that can run without a blocking thread: `prepare` runs on a runtime thread
