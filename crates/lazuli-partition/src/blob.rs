@@ -83,6 +83,9 @@ pub struct ListBlobsOptions<'a> {
 /// One entry of a blob listing: `Ok` a blob (its name and row), `Err` a prefix (BlobPrefix).
 pub type ListItem = Result<(String, BlobRow), String>;
 
+/// Takes a listing's items a chunk at a time.
+pub type ItemSink<'a> = &'a mut dyn FnMut(Vec<ListItem>);
+
 #[derive(Default)]
 pub struct ListBlobsPage {
     /// Blobs and prefixes in name order.

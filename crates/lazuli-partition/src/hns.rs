@@ -368,8 +368,11 @@ struct Walk<'a> {
     /// Paths emitted so far (`out` may have been handed on in chunks).
     emitted: usize,
     /// When set, `out` is handed to it (and emptied) each time it holds this many paths.
-    chunks: Option<(usize, &'a mut dyn FnMut(&mut Vec<(String, PathRow)>))>,
+    chunks: Option<(usize, PathSink<'a>)>,
 }
+
+/// Takes (and empties) a walk's emitted paths.
+type PathSink<'a> = &'a mut dyn FnMut(&mut Vec<(String, PathRow)>);
 
 impl Walk<'_> {
     fn emit(&mut self, name: String, row: PathRow) {
@@ -1818,7 +1821,7 @@ impl Partition {
         account: &str,
         fs: &str,
         options: &crate::blob::ListBlobsOptions,
-        chunks: Option<(usize, &mut dyn FnMut(Vec<crate::blob::ListItem>))>,
+        chunks: Option<(usize, crate::blob::ItemSink<'_>)>,
     ) -> Result<crate::blob::ListBlobsPage, AzureError> {
         let mut page = crate::blob::ListBlobsPage::default();
         let max = options.max_results.max(1);
@@ -1855,7 +1858,7 @@ impl Partition {
                     next: &mut page.next_marker,
                     keys: None,
                     emitted: 0,
-                    chunks: chunk_size.map(|size| (size, &mut forward as &mut dyn FnMut(&mut Vec<(String, PathRow)>))),
+                    chunks: chunk_size.map(|size| (size, &mut forward as PathSink<'_>)),
                 };
                 self.walk(&mut walk, ROOT_ID, "")?;
                 if chunk_size.is_some() {

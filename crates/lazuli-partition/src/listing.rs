@@ -71,7 +71,7 @@ impl Partition {
         container: &str,
         options: &ListBlobsOptions,
         chunk: usize,
-        sink: &mut dyn FnMut(Vec<crate::blob::ListItem>),
+        sink: crate::blob::ItemSink<'_>,
     ) -> Result<Option<String>, AzureError> {
         if !self.container_exists(account, container)? {
             return Err(container_not_found());
