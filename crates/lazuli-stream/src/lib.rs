@@ -115,9 +115,10 @@ pub trait Stream: Send + Sync {
     /// started. After a failed sync the stream is poisoned.
     fn append(&self, records: &[&[u8]]) -> Result<Vec<RecordLocation>>;
 
-    /// [`Stream::append`] for async callers: the records are queued (and written, if no
-    /// other appender is writing) before this returns, in the same order among appends as
-    /// `append`; the future resolves once they are durable, without a thread parked for it.
+    /// [`Stream::append`] for async callers: the records are queued before this returns, in
+    /// call order among all appends, and written by the stream's sync thread (the caller's
+    /// thread makes no file system call); the future resolves once they are durable, without
+    /// a thread parked for it.
     fn append_async(&self, records: &[&[u8]]) -> AppendFuture<'_>;
 
     /// Reads one record's payload and verifies its checksum; a mismatch is an error, never

@@ -1,13 +1,12 @@
 //! The table's shared state and its read and write paths. Flushes, compactions and recovery live
 //! in their own modules and work on the same [`TableInner`].
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use lazuli_stream::{AppendFuture, Stream, StreamError};
 use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
