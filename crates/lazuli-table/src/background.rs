@@ -8,6 +8,10 @@ use std::thread::JoinHandle;
 
 use crate::table::TableInner;
 
+/// How long failed background work waits before it is tried again (each try on a full disk
+/// costs little, but seals an extent and burns a checkpoint id).
+const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub(crate) fn spawn(inner: &Arc<TableInner>) -> std::io::Result<Vec<JoinHandle<()>>> {
     let flusher = {
         let inner = inner.clone();
@@ -44,8 +48,12 @@ fn run(inner: &TableInner, step: impl Fn(&TableInner) -> Option<crate::Result<()
         }
         match step(inner) {
             None => inner.wait(),
-            // The failing step poisoned the table; the loop idles until shutdown.
-            Some(Err(e)) => tracing::debug!(table = %inner.name, error = %e, "background work failed"),
+            // Either the failing step poisoned the table (the loop idles until shutdown) or it
+            // is retried after a pause (a full disk: see `after_background_work`).
+            Some(Err(e)) => {
+                tracing::debug!(table = %inner.name, error = %e, "background work failed");
+                inner.pause(RETRY_PAUSE);
+            }
             Some(Ok(())) => {}
         }
     }

@@ -37,7 +37,7 @@ impl TableInner {
             let sizes: Vec<u64> = checkpoints.iter().map(|c| c.size_bytes()).collect();
             pick(&sizes, self.options.compaction_trigger_checkpoints)
         });
-        self.poison_on_error(&result, "compaction");
+        self.after_background_work(&result, crate::table::BackgroundWork::Compaction);
         result
     }
 
@@ -47,7 +47,7 @@ impl TableInner {
             let worth_it = checkpoints.len() > 1 || checkpoints.first().is_some_and(|c| c.summary.tombstones > 0);
             worth_it.then_some((0, checkpoints.len()))
         });
-        self.poison_on_error(&result, "compaction");
+        self.after_background_work(&result, crate::table::BackgroundWork::Compaction);
         result
     }
 

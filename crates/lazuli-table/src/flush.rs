@@ -17,7 +17,7 @@ impl TableInner {
     /// full (or `force`). Without a background thread, compacts afterwards if due.
     pub(crate) fn flush(&self, force: bool) -> Result<()> {
         let result = self.flush_once(force);
-        self.poison_on_error(&result, "flush");
+        self.after_background_work(&result, crate::table::BackgroundWork::Flush);
         result?;
         if !self.options.background {
             self.compact_if_needed()?;

@@ -107,6 +107,8 @@ pub(crate) fn open(store: &dyn StreamStore, name: &str, options: TableOptions) -
         flushes: AtomicU64::new(0),
         compactions: AtomicU64::new(0),
         poisoned: Mutex::new(None),
+        flush_error: Mutex::new(None),
+        compaction_failing: AtomicBool::new(false),
         signal: Mutex::new(()),
         changed: Condvar::new(),
         shutdown: AtomicBool::new(false),

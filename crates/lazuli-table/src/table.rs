@@ -96,6 +96,13 @@ fn wait_here<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// Which background work failed (see [`TableInner::after_background_work`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BackgroundWork {
+    Flush,
+    Compaction,
+}
+
 /// How long a waiting writer or the idle background thread sleeps before looking again; wakeups
 /// are signalled, this only bounds the cost of a missed one.
 const WAIT_SLICE: Duration = Duration::from_millis(50);
@@ -128,6 +135,12 @@ pub(crate) struct TableInner {
     /// Set by the first failure that leaves the table's durable state uncertain; every later
     /// write fails with it. Reads go on.
     pub poisoned: Mutex<Option<String>>,
+    /// The I/O error of the last flush, when it failed without poisoning anything (a full
+    /// disk): writers that need room get it instead of waiting for a flush that cannot
+    /// happen yet. Cleared by the next flush that succeeds.
+    pub flush_error: Mutex<Option<(Option<i32>, String)>>,
+    /// The last compaction failed with a plain I/O error (it is retried; logged once).
+    pub compaction_failing: AtomicBool,
     pub signal: Mutex<()>,
     pub changed: Condvar,
     pub shutdown: AtomicBool,
@@ -148,13 +161,45 @@ impl TableInner {
         self.notify();
     }
 
-    /// A failed flush or compaction may leave streams poisoned or half-written checkpoints
-    /// behind: stop writing until a reopen has cleaned up (the log still holds every batch).
-    pub(crate) fn poison_on_error(&self, result: &Result<()>, what: &str) {
-        if let Err(e) = result {
-            if !matches!(e, TableError::Poisoned(_)) {
-                self.poison(format!("{what} failed: {e}"));
+    /// After a flush or compaction. A plain I/O error (a full disk) means the stream cut the
+    /// failed write back and is not poisoned, and nothing was installed: the frozen memtable or
+    /// the compaction's inputs are still there, the half-written checkpoint was sealed off (its
+    /// extents are reclaimed at the next open), so the work is simply retried later. Any other
+    /// failure may leave a stream poisoned or the state unknown: stop writing until a reopen
+    /// has cleaned up (the log still holds every batch).
+    pub(crate) fn after_background_work(&self, result: &Result<()>, work: BackgroundWork) {
+        let what = match work {
+            BackgroundWork::Flush => "flush",
+            BackgroundWork::Compaction => "compaction",
+        };
+        match result {
+            Ok(()) => {
+                let recovered = match work {
+                    BackgroundWork::Flush => self.flush_error.lock().take().is_some(),
+                    BackgroundWork::Compaction => self.compaction_failing.swap(false, Ordering::AcqRel),
+                };
+                if recovered {
+                    tracing::info!(table = %self.name, "{what} succeeded again");
+                }
             }
+            Err(TableError::Poisoned(_)) => {}
+            Err(TableError::Stream(StreamError::Io { source, .. })) => {
+                let first = match work {
+                    BackgroundWork::Flush => self
+                        .flush_error
+                        .lock()
+                        .replace((source.raw_os_error(), source.to_string()))
+                        .is_none(),
+                    BackgroundWork::Compaction => !self.compaction_failing.swap(true, Ordering::AcqRel),
+                };
+                // Retried every second while the cause lasts: said once, not every time.
+                if first {
+                    tracing::warn!(table = %self.name, error = %source, "{what} failed; retrying until it succeeds");
+                } else {
+                    tracing::debug!(table = %self.name, error = %source, "{what} failed again");
+                }
+            }
+            Err(e) => self.poison(format!("{what} failed: {e}")),
         }
     }
 
@@ -171,8 +216,13 @@ impl TableInner {
     }
 
     pub(crate) fn wait(&self) {
+        self.pause(WAIT_SLICE);
+    }
+
+    /// Sleeps up to `limit`, or until notified.
+    pub(crate) fn pause(&self, limit: Duration) {
         let mut g = self.signal.lock();
-        self.changed.wait_for(&mut g, WAIT_SLICE);
+        self.changed.wait_for(&mut g, limit);
     }
 
     pub(crate) fn write(&self, batch: &WriteBatch) -> Result<()> {
@@ -268,6 +318,14 @@ impl TableInner {
             self.check_writable()?;
             if !self.memtable_full() || !self.options.background || self.shutdown.load(Ordering::Acquire) {
                 return Ok(());
+            }
+            if let Some((os_code, message)) = self.flush_error.lock().clone() {
+                // The flush that would make room failed (a full disk): answer now, as a
+                // failed append would, rather than wait for its retry.
+                return Err(TableError::Stream(StreamError::Io {
+                    stream: format!("{}.rows", self.name),
+                    source: os_code.map_or_else(|| std::io::Error::other(message), std::io::Error::from_raw_os_error),
+                }));
             }
             self.notify();
             self.wait();

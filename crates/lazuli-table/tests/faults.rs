@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use lazuli_stream::{FaultPlan, MemStore, StreamStore};
+use lazuli_stream::{FaultPlan, MemStore, StreamError, StreamStore};
 use lazuli_table::{Table, TableError, TableOptions, WriteBatch};
 
 fn options() -> TableOptions {
@@ -104,9 +104,11 @@ fn failed_commit_log_write_is_reported_and_the_table_goes_on() {
 }
 
 #[test]
-fn failed_write_during_a_flush_poisons_the_table_and_the_log_recovers_it() {
+fn failed_write_during_a_flush_is_retried_and_nothing_is_lost() {
     // Aim the failure at each of the flush's writes in turn (log seal, checkpoint records,
-    // manifest, extent headers).
+    // manifest, extent headers). A failed write is cut back by the stream, so the flush can
+    // simply run again: the table stays writable, the next flush succeeds, and everything is
+    // there, in this process and after a crash.
     let mut failures = 0;
     for nth in 1..=8 {
         let store = MemStore::new();
@@ -116,23 +118,61 @@ fn failed_write_during_a_flush_poisons_the_table_and_the_log_recovers_it() {
         if let Err(e) = table.flush() {
             failures += 1;
             assert!(
-                !matches!(e, TableError::Poisoned(_)),
-                "the first failure reports its cause: {e}"
+                matches!(e, TableError::Stream(StreamError::Io { .. })),
+                "the failure reports its cause: {e}"
             );
-            assert!(matches!(table.write(&batch(2, 40)), Err(TableError::Poisoned(_))));
             assert_holds(&table, 1, 40);
+            table.write(&batch(2, 40)).expect("writable after a failed flush");
+            assert_holds(&table, 2, 40);
+            table.flush().expect("the flush runs again");
+            assert_holds(&table, 2, 40);
+            for restarted in [store.crash(), store.crash_process()] {
+                let table = open(&restarted).unwrap();
+                assert_holds(&table, 2, 40);
+            }
         }
         drop(table);
         let store = store.crash();
         let table = open(&store).unwrap();
-        assert_holds(&table, 1, 40);
         table.write(&batch(3, 40)).unwrap();
         table.flush().unwrap();
+        table.compact().unwrap();
         drop(table);
         let table = open(&store.crash()).unwrap();
         assert_holds(&table, 3, 40);
     }
     assert!(failures >= 3, "only {failures} of the flush's writes were hit");
+}
+
+#[test]
+fn failed_write_during_a_compaction_is_retried_and_nothing_is_lost() {
+    let mut failures = 0;
+    for nth in 1..=6 {
+        let store = MemStore::new();
+        let table = open(&store).unwrap();
+        for id in 1..=3 {
+            table.write(&batch(id, 40)).unwrap();
+            table.flush().unwrap();
+        }
+        store.set_faults(FaultPlan::new().fail_nth_write(nth));
+        if let Err(e) = table.compact() {
+            failures += 1;
+            assert!(matches!(e, TableError::Stream(StreamError::Io { .. })), "{e}");
+            assert_holds(&table, 3, 40);
+            table.write(&batch(4, 40)).expect("writable after a failed compaction");
+            table.compact().expect("the compaction runs again");
+            assert_eq!(table.stats().checkpoints, 1);
+        } else {
+            table.write(&batch(4, 40)).unwrap();
+        }
+        assert_holds(&table, 4, 40);
+        drop(table);
+        for restarted in [store.crash(), store.crash_process()] {
+            let table = open(&restarted).unwrap();
+            assert_holds(&table, 4, 40);
+        }
+    }
+    assert!(failures >= 2, "only {failures} of the compaction's writes were hit");
 }
 
 #[test]
