@@ -70,11 +70,7 @@ impl Locks {
         container: &str,
     ) -> Result<RwLockReadGuard<'_, ()>, AzureError> {
         let lock = &self.containers[self.stripe(&[account, container])];
-        if lazuli_table::in_memory_only() {
-            lock.try_read().ok_or_else(refused)
-        } else {
-            Ok(lock.read())
-        }
+        acquire(|| lock.try_read(), || lock.read())
     }
 
     pub fn acquire_namespace_shared(
@@ -83,11 +79,7 @@ impl Locks {
         filesystem: &str,
     ) -> Result<RwLockReadGuard<'_, ()>, AzureError> {
         let lock = &self.namespaces[self.stripe(&[account, filesystem])];
-        if lazuli_table::in_memory_only() {
-            lock.try_read().ok_or_else(refused)
-        } else {
-            Ok(lock.read())
-        }
+        acquire(|| lock.try_read(), || lock.read())
     }
 
     pub fn acquire_namespace_exclusive(
@@ -96,25 +88,23 @@ impl Locks {
         filesystem: &str,
     ) -> Result<RwLockWriteGuard<'_, ()>, AzureError> {
         let lock = &self.namespaces[self.stripe(&[account, filesystem])];
-        if lazuli_table::in_memory_only() {
-            lock.try_write().ok_or_else(refused)
-        } else {
-            Ok(lock.write())
-        }
+        acquire(|| lock.try_write(), || lock.write())
     }
 
     pub fn acquire_blob(&self, account: &str, container: &str, blob: &str) -> Result<MutexGuard<'_, ()>, AzureError> {
         let lock = &self.blobs[self.stripe(&[account, container, blob])];
-        if lazuli_table::in_memory_only() {
-            lock.try_lock().ok_or_else(refused)
-        } else {
-            Ok(lock.lock())
-        }
+        acquire(|| lock.try_lock(), || lock.lock())
     }
 }
 
-/// A lock an async thread may not wait for: the call is refused (`memory_only` returns `None`).
-fn refused() -> AzureError {
-    lazuli_table::refuse_to_wait();
-    AzureError::internal("A lock was held; the operation is retried on a blocking thread.")
+/// Takes a lock with `lock`, or inside `memory_only` with `try_lock` only: a lock an async
+/// thread may not wait for refuses the call (`memory_only` then returns `None`).
+fn acquire<G>(try_lock: impl FnOnce() -> Option<G>, lock: impl FnOnce() -> G) -> Result<G, AzureError> {
+    if !lazuli_table::in_memory_only() {
+        return Ok(lock());
+    }
+    try_lock().ok_or_else(|| {
+        lazuli_table::refuse_to_wait();
+        AzureError::internal("A lock was held; the operation is retried on a blocking thread.")
+    })
 }

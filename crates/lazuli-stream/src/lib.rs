@@ -92,6 +92,26 @@ pub enum StreamError {
 
 pub type Result<T, E = StreamError> = std::result::Result<T, E>;
 
+/// Runs `future` to its end on this thread, parking between polls: for a thread that has to
+/// wait for an async append after all (a commit whose caller went away; tests).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
 /// The future of [`Stream::append_async`].
 pub type AppendFuture<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<RecordLocation>>> + Send + 'a>>;

@@ -1,33 +1,12 @@
 //! Async appends: queued in call order when the call returns, resolved only once durable,
 //! sharing syncs with each other and with blocking appends, and failed together by a poison.
 
-use std::future::Future;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, Thread};
+use std::thread;
 
-use lazuli_stream::{FaultPlan, LocalStore, MemStore, StoreOptions, Stream, StreamError, StreamPosition, StreamStore};
-
-/// Wakes the thread that polls (a one-future executor, enough to drive the stream's futures).
-struct Unpark(Thread);
-
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-fn block_on<F: Future>(future: F) -> F::Output {
-    let waker = Waker::from(Arc::new(Unpark(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-        thread::park();
-    }
-}
+use lazuli_stream::{
+    block_on, FaultPlan, LocalStore, MemStore, StoreOptions, Stream, StreamError, StreamPosition, StreamStore,
+};
 
 #[test]
 fn async_appends_keep_call_order_share_syncs_and_survive_a_restart() {

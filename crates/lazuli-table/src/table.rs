@@ -69,30 +69,11 @@ impl Future for PendingWrite<'_> {
 impl Drop for PendingWrite<'_> {
     fn drop(&mut self) {
         if let Some((seq, append)) = self.queued.take() {
-            let appended = wait_here(append);
+            let appended = lazuli_stream::block_on(append);
             if let Err(e) = self.settle(seq, appended) {
                 tracing::debug!(table = %self.table.name, error = %e, "abandoned async write failed");
             }
         }
-    }
-}
-
-/// Runs `future` to its end on this thread, parking between polls.
-fn wait_here<F: Future>(future: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl std::task::Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-        std::thread::park();
     }
 }
 
