@@ -122,29 +122,27 @@ def service(server):
     return server.service_client()
 
 
-@pytest.fixture
-def container(service, request):
-    """A fresh private container for this test, deleted afterwards."""
-    name = sdkutil.unique_name(request.node.name)
-    client = service.get_container_client(name)
+def _fresh_container(service_client, request):
+    """Yields a new private container named after the test and deletes it afterwards."""
+    client = service_client.get_container_client(sdkutil.unique_name(request.node.name))
     client.create_container()
     yield client
     try:
         client.delete_container()
     except Exception:  # noqa: BLE001 - the test may have deleted it already
         pass
+
+
+@pytest.fixture
+def container(service, request):
+    """A fresh private container for this test, deleted afterwards."""
+    yield from _fresh_container(service, request)
 
 
 @pytest.fixture
 def flat_container(flat_server, request):
     """A fresh container in an account without a hierarchical namespace."""
-    client = flat_server.service_client().get_container_client(sdkutil.unique_name(request.node.name))
-    client.create_container()
-    yield client
-    try:
-        client.delete_container()
-    except Exception:  # noqa: BLE001 - the test may have deleted it already
-        pass
+    yield from _fresh_container(flat_server.service_client(), request)
 
 
 @pytest.fixture

@@ -53,10 +53,9 @@ impl Partition {
     /// Appends one segment of a blob body durably; the caller holds its one reference until
     /// it passes the segment to a row (and then releases it) or gives up.
     pub fn append_segment(&self, bytes: &[u8]) -> Result<Segment, PartitionError> {
-        if lazuli_table::in_memory_only() {
+        if let Some(refused) = lazuli_table::refuse_io() {
             // An async thread must not wait for a sync: refused, retried on a blocking thread.
-            lazuli_table::refuse_to_wait();
-            return Err(lazuli_table::TableError::WouldBlock.into());
+            return Err(refused.into());
         }
         let locations = self.data.append(&[bytes])?;
         let location = locations

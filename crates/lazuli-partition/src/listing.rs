@@ -46,17 +46,21 @@ impl Group {
 }
 
 impl Partition {
+    /// One page of List Blobs. With `chunks`, a plain listing of an HNS filesystem hands its
+    /// items to the sink as the walk finds them instead of returning them (see
+    /// [`Partition::list_blobs_chunked`]).
     pub(crate) fn list_blob_rows(
         &self,
         account: &str,
         container: &str,
         options: &ListBlobsOptions,
+        chunks: Option<(usize, crate::blob::ItemSink<'_>)>,
     ) -> Result<ListBlobsPage, AzureError> {
         if !self.container_exists(account, container)? {
             return Err(container_not_found());
         }
         if self.is_hns(account) {
-            return self.list_hns_blobs(account, container, options, None);
+            return self.list_hns_blobs(account, container, options, chunks);
         }
         self.list_flat_rows(account, container, options, None)
     }
@@ -73,14 +77,7 @@ impl Partition {
         chunk: usize,
         sink: crate::blob::ItemSink<'_>,
     ) -> Result<Option<String>, AzureError> {
-        if !self.container_exists(account, container)? {
-            return Err(container_not_found());
-        }
-        let page = if self.is_hns(account) {
-            self.list_hns_blobs(account, container, options, Some((chunk.max(1), &mut *sink)))?
-        } else {
-            self.list_flat_rows(account, container, options, None)?
-        };
+        let page = self.list_blob_rows(account, container, options, Some((chunk.max(1), &mut *sink)))?;
         if !page.items.is_empty() {
             sink(page.items);
         }

@@ -87,10 +87,10 @@ impl<S: Storage> StoreCore<S> {
         )?);
         if stream.options.sync {
             let weak = Arc::downgrade(&stream);
-            let (shared, counters) = (stream.sync.clone(), stream.counters.clone());
+            let (shared, counters, stream_name) = (stream.sync.clone(), stream.counters.clone(), name.to_owned());
             std::thread::Builder::new()
                 .name(format!("sync-{name}"))
-                .spawn(move || sync_loop(&weak, &shared, &counters))
+                .spawn(move || sync_loop(&stream_name, &weak, &shared, &counters))
                 .map_err(io_error(name))?;
         }
         streams.insert(name.to_owned(), stream.clone());
@@ -214,34 +214,37 @@ struct AppendQueue {
     combining: bool,
 }
 
-/// The same error for each append of a failed write; `io::Error` is not `Clone`.
-fn duplicate(error: &StreamError) -> StreamError {
-    match error {
-        StreamError::Io { stream, source } => StreamError::Io {
-            stream: stream.clone(),
-            // The OS error code survives (a full disk is told apart from other failures).
-            source: source.raw_os_error().map_or_else(
-                || io::Error::new(source.kind(), source.to_string()),
-                io::Error::from_raw_os_error,
-            ),
-        },
-        StreamError::Poisoned(stream) => StreamError::Poisoned(stream.clone()),
-        StreamError::Corrupt { stream, extent, offset } => StreamError::Corrupt {
-            stream: stream.clone(),
-            extent: *extent,
-            offset: *offset,
-        },
-        StreamError::NotFound { stream, extent, offset } => StreamError::NotFound {
-            stream: stream.clone(),
-            extent: *extent,
-            offset: *offset,
-        },
-        StreamError::RecordTooLarge(n) => StreamError::RecordTooLarge(*n),
-        StreamError::InvalidName(name) => StreamError::InvalidName(name.clone()),
-        StreamError::ExtentOpen { stream, extent } => StreamError::ExtentOpen {
-            stream: stream.clone(),
-            extent: *extent,
-        },
+impl StreamError {
+    /// The same error again (for each append of a failed write, or to report it later);
+    /// `io::Error` is not `Clone`.
+    pub fn duplicate(&self) -> StreamError {
+        match self {
+            StreamError::Io { stream, source } => StreamError::Io {
+                stream: stream.clone(),
+                // The OS error code survives (a full disk is told apart from other failures).
+                source: source.raw_os_error().map_or_else(
+                    || io::Error::new(source.kind(), source.to_string()),
+                    io::Error::from_raw_os_error,
+                ),
+            },
+            StreamError::Poisoned(stream) => StreamError::Poisoned(stream.clone()),
+            StreamError::Corrupt { stream, extent, offset } => StreamError::Corrupt {
+                stream: stream.clone(),
+                extent: *extent,
+                offset: *offset,
+            },
+            StreamError::NotFound { stream, extent, offset } => StreamError::NotFound {
+                stream: stream.clone(),
+                extent: *extent,
+                offset: *offset,
+            },
+            StreamError::RecordTooLarge(n) => StreamError::RecordTooLarge(*n),
+            StreamError::InvalidName(name) => StreamError::InvalidName(name.clone()),
+            StreamError::ExtentOpen { stream, extent } => StreamError::ExtentOpen {
+                stream: stream.clone(),
+                extent: *extent,
+            },
+        }
     }
 }
 
@@ -553,7 +556,7 @@ impl<S: Storage> StreamCore<S> {
             .outcome
             .lock()
             .as_ref()
-            .map(|o| o.as_ref().map(|p| *p).map_err(duplicate))?;
+            .map(|o| o.as_ref().map(|p| *p).map_err(StreamError::duplicate))?;
         let start = match outcome {
             Ok(start) => start,
             Err(error) => return Some(Err(error)),
@@ -658,7 +661,7 @@ impl<S: Storage> StreamCore<S> {
     fn write_group(&self, appends: &[QueuedAppend]) -> usize {
         let fail = |count: usize, error: StreamError| {
             for append in &appends[..count] {
-                *append.slot.outcome.lock() = Some(Err(duplicate(&error)));
+                *append.slot.outcome.lock() = Some(Err(error.duplicate()));
                 append.slot.wake();
             }
             count
@@ -755,7 +758,7 @@ impl<S: Storage> StreamCore<S> {
 /// the moment the previous one returns, and no appender's thread has to lead one. It also
 /// writes the appends that async appenders queued (one `pwrite` for all that arrived during
 /// the previous sync).
-fn sync_loop<S: Storage>(stream: &Weak<StreamCore<S>>, shared: &SyncShared<S::File>, counters: &Counters) {
+fn sync_loop<S: Storage>(name: &str, stream: &Weak<StreamCore<S>>, shared: &SyncShared<S::File>, counters: &Counters) {
     let mut sync = shared.state.lock();
     loop {
         if sync.shutdown {
@@ -789,7 +792,6 @@ fn sync_loop<S: Storage>(stream: &Weak<StreamCore<S>>, shared: &SyncShared<S::Fi
             Ok(()) => sync.advance_durable(covers),
             Err(error) => {
                 if !sync.poisoned {
-                    let name = stream.upgrade().map(|s| s.name.clone()).unwrap_or_default();
                     tracing::error!(stream = %name, %error, "group commit sync failed; the stream is poisoned");
                 }
                 sync.poison();
@@ -816,7 +818,7 @@ impl<S: Storage> Stream for StreamCore<S> {
         let lens = records.iter().map(|r| r.len()).collect::<Vec<_>>();
         Box::pin(std::future::poll_fn(move |cx: &mut Context<'_>| {
             let (slot, frames_len) = match &enqueued {
-                Err(error) => return Poll::Ready(Err(duplicate(error))),
+                Err(error) => return Poll::Ready(Err(error.duplicate())),
                 Ok(None) => return Poll::Ready(Ok(Vec::new())),
                 Ok(Some(queued)) => queued,
             };
@@ -1014,7 +1016,7 @@ mod tests {
             stream: "s".into(),
             source: std::io::Error::from_raw_os_error(28),
         };
-        match super::duplicate(&full) {
+        match full.duplicate() {
             StreamError::Io { source, .. } => assert_eq!(source.raw_os_error(), Some(28)),
             other => panic!("{other:?}"),
         }

@@ -12,48 +12,20 @@ pub fn rfc1123(t: OffsetDateTime) -> String {
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     let t = t.to_offset(time::UtcOffset::UTC);
-    let day = DAYS[usize::from(t.weekday().number_days_from_monday())];
-    let month = MONTHS[usize::from(u8::from(t.month()) - 1)];
-    let Ok(year) = u32::try_from(t.year()) else {
-        return format!(
-            "{day}, {:02} {month} {:04} {:02}:{:02}:{:02} GMT",
-            t.day(),
-            t.year(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        );
-    };
-    // By hand: every listed blob has two of these, and `format!` costs several times more.
-    let mut out = String::with_capacity(29);
-    out.push_str(day);
-    out.push_str(", ");
-    push_digits(&mut out, u32::from(t.day()), 2);
-    out.push(' ');
-    out.push_str(month);
-    out.push(' ');
-    push_digits(&mut out, year, 4);
-    out.push(' ');
-    push_digits(&mut out, u32::from(t.hour()), 2);
-    out.push(':');
-    push_digits(&mut out, u32::from(t.minute()), 2);
-    out.push(':');
-    push_digits(&mut out, u32::from(t.second()), 2);
-    out.push_str(" GMT");
-    out
-}
-
-/// Appends `value` in decimal, zero-padded to at least `width` digits.
-fn push_digits(out: &mut String, value: u32, width: u32) {
-    let digits = value.checked_ilog10().unwrap_or(0) + 1;
-    for _ in digits..width {
-        out.push('0');
+    if (1970..=9999).contains(&t.year()) {
+        // httpdate writes it without `format!`: every listed blob has two of these.
+        return httpdate::fmt_http_date(std::time::SystemTime::from(t));
     }
-    let mut divisor = 10u32.pow(digits - 1);
-    while divisor > 0 {
-        out.push(char::from(b'0' + ((value / divisor) % 10) as u8));
-        divisor /= 10;
-    }
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[usize::from(t.weekday().number_days_from_monday())],
+        t.day(),
+        MONTHS[usize::from(u8::from(t.month()) - 1)],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 pub fn parse_rfc1123(value: &str) -> Option<OffsetDateTime> {

@@ -541,23 +541,33 @@ pub async fn set_properties(
     // Set Blob Properties replaces all the HTTP headers: any not sent are cleared.
     let headers = http_util::blob_http_headers(&parts.headers, false)?;
     let conditions = http_util::conditions(&parts.headers)?;
-    let (account, container, blob) = ctx.blob_names();
-    let row = super::write_blob(
-        frontend,
-        (account, container, blob, conditions, headers),
-        |p, (account, container, blob, conditions, headers)| {
-            p.try_prepare_update_blob(account, container, blob, conditions, |row| {
-                row.headers = headers.clone()
-            })
-        },
-        |p, (account, container, blob, conditions, headers)| {
-            p.update_blob(&account, &container, &blob, &conditions, |row| row.headers = headers)
-        },
-    )
-    .await?;
+    let row = update_blob(frontend, ctx, conditions, headers, |row, headers| row.headers = headers).await?;
     let mut r = response(StatusCode::OK, empty());
     write_headers(&mut r, &row);
     Ok(r)
+}
+
+/// Sets one property of an existing blob's row to `value` (Set Blob Properties, Set Blob
+/// Metadata), on the runtime thread when nothing has to wait.
+async fn update_blob<V: Clone + Send + 'static>(
+    frontend: &Arc<Frontend>,
+    ctx: &Ctx,
+    conditions: lazuli_types::conditions::Conditions,
+    value: V,
+    set: fn(&mut BlobRow, V),
+) -> Result<BlobRow, AzureError> {
+    let (account, container, blob) = ctx.blob_names();
+    super::write_blob(
+        frontend,
+        (account, container, blob, conditions, value),
+        move |p, (account, container, blob, conditions, value)| {
+            p.try_prepare_update_blob(account, container, blob, conditions, |row| set(row, value.clone()))
+        },
+        move |p, (account, container, blob, conditions, value)| {
+            p.update_blob(&account, &container, &blob, &conditions, |row| set(row, value))
+        },
+    )
+    .await
 }
 
 pub async fn set_metadata(
@@ -567,19 +577,9 @@ pub async fn set_metadata(
 ) -> Result<Response<ResponseBody>, AzureError> {
     let metadata = http_util::metadata(&parts.headers)?;
     let conditions = http_util::conditions(&parts.headers)?;
-    let (account, container, blob) = ctx.blob_names();
-    let row = super::write_blob(
-        frontend,
-        (account, container, blob, conditions, metadata),
-        |p, (account, container, blob, conditions, metadata)| {
-            p.try_prepare_update_blob(account, container, blob, conditions, |row| {
-                row.metadata = metadata.clone()
-            })
-        },
-        |p, (account, container, blob, conditions, metadata)| {
-            p.update_blob(&account, &container, &blob, &conditions, |row| row.metadata = metadata)
-        },
-    )
+    let row = update_blob(frontend, ctx, conditions, metadata, |row, metadata| {
+        row.metadata = metadata
+    })
     .await?;
     let mut r = response(StatusCode::OK, empty());
     write_headers(&mut r, &row);

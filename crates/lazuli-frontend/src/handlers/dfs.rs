@@ -346,7 +346,7 @@ pub async fn rename_path(
     Ok(r)
 }
 
-/// Delete Path; also Delete Blob on an HNS account (non-recursive).
+/// Delete Path (Delete Blob on an HNS account goes through `blob::delete`).
 pub async fn delete_path(
     frontend: &Arc<Frontend>,
     ctx: &Ctx,

@@ -156,8 +156,15 @@ pub fn spawn_blocking_call<T: Send + 'static>(
     frontend: &Arc<Frontend>,
     call: impl FnOnce(&Partition) -> Result<T, AzureError> + Send + 'static,
 ) -> impl std::future::Future<Output = Result<T, AzureError>> {
-    let partition = frontend.partition.clone();
-    let principal = request_principal();
+    run_blocking(frontend.partition.clone(), request_principal(), call)
+}
+
+/// Starts `call` on a blocking thread on behalf of `principal`.
+fn run_blocking<T: Send + 'static>(
+    partition: Arc<Partition>,
+    principal: Option<String>,
+    call: impl FnOnce(&Partition) -> Result<T, AzureError> + Send + 'static,
+) -> impl std::future::Future<Output = Result<T, AzureError>> {
     let call = tokio::task::spawn_blocking(move || lazuli_partition::hns::as_principal(principal, || call(&partition)));
     async move {
         call.await
@@ -179,18 +186,14 @@ pub async fn write_blob<J: Send + 'static>(
     let partition = frontend.partition.clone();
     let principal = request_principal();
     let write = tokio::spawn(async move {
-        let for_blocking = partition.clone();
-        let prepared = lazuli_partition::hns::as_principal(principal.clone(), || prepare(&partition, &job));
-        if let Some(prepared) = prepared {
-            if let Some(committed) = partition.commit_prepared(prepared?).await {
-                return committed?.ok_or_else(|| AzureError::internal("the write produced no row"));
-            }
+        let committed = match lazuli_partition::hns::as_principal(principal.clone(), || prepare(&partition, &job)) {
+            Some(prepared) => partition.commit_prepared(prepared?).await,
+            None => None,
+        };
+        match committed {
+            Some(committed) => committed?.ok_or_else(|| AzureError::internal("the write produced no row")),
+            None => run_blocking(partition, principal, move |p| fallback(p, job)).await,
         }
-        tokio::task::spawn_blocking(move || {
-            lazuli_partition::hns::as_principal(principal, || fallback(&for_blocking, job))
-        })
-        .await
-        .map_err(|_| AzureError::internal("The server encountered an internal error."))?
     });
     write
         .await
