@@ -395,7 +395,7 @@ impl Partition {
             // Its segment references belong to the upload: only the blocking path hands them on.
             return None;
         }
-        lazuli_table::memory_only(|| {
+        self.try_prepare(|| {
             let change = self.put_blob_change(
                 account,
                 container,
@@ -685,9 +685,19 @@ impl Partition {
         conditions: &Conditions,
         change: impl FnOnce(&mut BlobRow),
     ) -> Option<Result<PreparedWrite<'_>, AzureError>> {
-        lazuli_table::memory_only(|| {
-            self.prepare_blob_write(account, container, blob, self.update_change(conditions, change))
-        })
+        self.try_prepare(|| self.prepare_blob_write(account, container, blob, self.update_change(conditions, change)))
+    }
+
+    /// Runs `prepare` inside `lazuli_table::memory_only`, and not at all when the table would
+    /// decline the commit anyway (the memtable full): the blocking path would redo the work.
+    fn try_prepare<'p>(
+        &'p self,
+        prepare: impl FnOnce() -> Result<PreparedWrite<'p>, AzureError>,
+    ) -> Option<Result<PreparedWrite<'p>, AzureError>> {
+        if !self.table.can_write_async() {
+            return None;
+        }
+        lazuli_table::memory_only(prepare)
     }
 
     /// The change an update of an existing blob's properties makes to its row.
@@ -737,6 +747,6 @@ impl Partition {
         options: &ListBlobsOptions,
     ) -> Result<ListBlobsPage, AzureError> {
         // Blob rows and their sub-rows (snapshots, versions, deleted blobs): see `listing.rs`.
-        self.list_blob_rows(account, container, options)
+        self.list_blob_rows(account, container, options, None)
     }
 }

@@ -290,19 +290,26 @@ pub fn set_mode(row: &mut PathRow, permissions: &str) -> Result<(), AzureError> 
     row.permissions = format_mode(mode);
     if row.acl.is_some() {
         let mut entries = acl_entries(row);
-        let has_mask = entries.iter().any(|e| !e.default && e.tag == Tag::Mask);
-        for entry in entries.iter_mut().filter(|e| !e.default && e.qualifier.is_empty()) {
-            let shift = match entry.tag {
-                Tag::User => 6,
-                Tag::Group if has_mask => continue,
-                Tag::Group | Tag::Mask => 3,
-                Tag::Other => 0,
-            };
-            entry.perms = ((mode >> shift) & 7) as u8;
-        }
+        mode_classes(&mut entries, mode, |entry, bits| entry.perms = bits);
         row.acl = Some(acl::format(&entries));
     }
     Ok(())
+}
+
+/// Calls `apply` with each access entry that stands for a class of the mode bits (the owner,
+/// the group class: the mask when there is one, else the owning group; other) and that
+/// class's three bits of `mode`.
+fn mode_classes(entries: &mut [AclEntry], mode: u32, mut apply: impl FnMut(&mut AclEntry, u8)) {
+    let has_mask = entries.iter().any(|e| !e.default && e.tag == Tag::Mask);
+    for entry in entries.iter_mut().filter(|e| !e.default && e.qualifier.is_empty()) {
+        let shift = match entry.tag {
+            Tag::User => 6,
+            Tag::Group if has_mask => continue,
+            Tag::Group | Tag::Mask => 3,
+            Tag::Other => 0,
+        };
+        apply(entry, ((mode >> shift) & 7) as u8);
+    }
 }
 
 /// What an operation needs of a path, checked for callers that are users (bearer tokens).
@@ -460,6 +467,10 @@ impl Partition {
     /// The id of directory `components` (the root for none), or `None` when a component is
     /// missing; a file in the way is a conflict.
     fn resolve_directory(&self, account: &str, fs: &str, components: &[&str]) -> Result<Option<u64>, AzureError> {
+        if components.is_empty() {
+            // The root's id is known: its row (read by `resolve_directory_row`) is not needed.
+            return Ok(Some(ROOT_ID));
+        }
         Ok(self.resolve_directory_row(account, fs, components)?.map(|row| row.id))
     }
 
@@ -1209,7 +1220,11 @@ impl Partition {
             },
             pending: false,
         };
-        let inherited: Vec<AclEntry> = acl_entries(parent).into_iter().filter(|e| e.default).collect();
+        // Default entries exist only in a stored ACL (most parents have none).
+        let inherited: Vec<AclEntry> = match parent.acl {
+            Some(_) => acl_entries(parent).into_iter().filter(|e| e.default).collect(),
+            None => Vec::new(),
+        };
         if !inherited.is_empty() {
             let mode = parse_mode(&row.permissions)?;
             let mut entries: Vec<AclEntry> = inherited
@@ -1219,16 +1234,7 @@ impl Partition {
                     ..e.clone()
                 })
                 .collect();
-            let has_mask = entries.iter().any(|e| e.tag == Tag::Mask);
-            for entry in entries.iter_mut().filter(|e| e.qualifier.is_empty()) {
-                let shift = match entry.tag {
-                    Tag::User => 6,
-                    Tag::Group if has_mask => continue,
-                    Tag::Group | Tag::Mask => 3,
-                    Tag::Other => 0,
-                };
-                entry.perms &= ((mode >> shift) & 7) as u8;
-            }
+            mode_classes(&mut entries, mode, |entry, bits| entry.perms &= bits);
             if is_directory {
                 entries.extend(inherited);
             }

@@ -120,13 +120,11 @@ pub fn in_memory_only() -> bool {
 /// Inside [`memory_only`]: marks the call refused because it would have to wait (for a lock,
 /// say), so that `memory_only` returns `None` whatever the call returns. Outside, nothing.
 pub fn refuse_to_wait() {
-    if in_memory_only() {
-        REFUSED.with(|r| r.set(true));
-    }
+    refuse_io();
 }
 
-/// Inside [`memory_only`]: notes the refusal and returns the error to fail the read with.
-pub(crate) fn refuse_io() -> Option<TableError> {
+/// Inside [`memory_only`]: notes the refusal and returns the error to fail the call with.
+pub fn refuse_io() -> Option<TableError> {
     MEMORY_ONLY.with(|m| m.get()).then(|| {
         REFUSED.with(|r| r.set(true));
         TableError::WouldBlock
@@ -275,6 +273,12 @@ impl Table {
     /// nothing done) when the write would have to wait for room or for a flush, else a future
     /// that resolves when the batch is durable and visible. The batch is queued in the log
     /// before this returns.
+    /// Whether [`Table::try_write_async`] would take a batch now, checked before the work of
+    /// preparing one (it may still decline).
+    pub fn can_write_async(&self) -> bool {
+        self.inner.can_write_async()
+    }
+
     pub fn try_write_async<'a>(&'a self, batch: &'a WriteBatch) -> Result<Option<PendingWrite<'a>>> {
         self.inner.try_write_async(batch)
     }

@@ -119,7 +119,7 @@ pub(crate) struct TableInner {
     /// The I/O error of the last flush, when it failed without poisoning anything (a full
     /// disk): writers that need room get it instead of waiting for a flush that cannot
     /// happen yet. Cleared by the next flush that succeeds.
-    pub flush_error: Mutex<Option<(Option<i32>, String)>>,
+    pub flush_error: Mutex<Option<StreamError>>,
     /// The last compaction failed with a plain I/O error (it is retried; logged once).
     pub compaction_failing: AtomicBool,
     pub signal: Mutex<()>,
@@ -164,13 +164,9 @@ impl TableInner {
                 }
             }
             Err(TableError::Poisoned(_)) => {}
-            Err(TableError::Stream(StreamError::Io { source, .. })) => {
+            Err(TableError::Stream(error @ StreamError::Io { source, .. })) => {
                 let first = match work {
-                    BackgroundWork::Flush => self
-                        .flush_error
-                        .lock()
-                        .replace((source.raw_os_error(), source.to_string()))
-                        .is_none(),
+                    BackgroundWork::Flush => self.flush_error.lock().replace(error.duplicate()).is_none(),
                     BackgroundWork::Compaction => !self.compaction_failing.swap(true, Ordering::AcqRel),
                 };
                 // Retried every second while the cause lasts: said once, not every time.
@@ -207,10 +203,9 @@ impl TableInner {
     }
 
     pub(crate) fn write(&self, batch: &WriteBatch) -> Result<()> {
-        if crate::in_memory_only() {
+        if let Some(refused) = crate::refuse_io() {
             // An async thread must not wait for a sync: refused, retried on a blocking thread.
-            crate::refuse_to_wait();
-            return Err(TableError::WouldBlock);
+            return Err(refused);
         }
         validate(batch)?;
         if batch.is_empty() {
@@ -239,16 +234,17 @@ impl TableInner {
     /// [`PendingWrite`] resolves once it is durable and applied, exactly as `write` returns.
     pub(crate) fn try_write_async<'a>(&'a self, batch: &'a WriteBatch) -> Result<Option<PendingWrite<'a>>> {
         validate(batch)?;
-        if !self.options.background || self.memtable_full() {
+        if !self.can_write_async() {
             return Ok(None);
         }
+        // Encoded before the gate, as in `write`: the gate is held as briefly as it can be.
+        let record = (!batch.is_empty()).then(|| log::encode(batch));
         let Some(gate) = self.gate.try_read() else {
             return Ok(None);
         };
         self.check_writable()?;
-        let queued = (!batch.is_empty()).then(|| {
+        let queued = record.map(|mut record| {
             let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
-            let mut record = log::encode(batch);
             log::set_seq(&mut record, seq);
             (seq, self.log.append_async(&[&record]))
         });
@@ -300,17 +296,20 @@ impl TableInner {
             if !self.memtable_full() || !self.options.background || self.shutdown.load(Ordering::Acquire) {
                 return Ok(());
             }
-            if let Some((os_code, message)) = self.flush_error.lock().clone() {
+            if let Some(error) = self.flush_error.lock().as_ref() {
                 // The flush that would make room failed (a full disk): answer now, as a
                 // failed append would, rather than wait for its retry.
-                return Err(TableError::Stream(StreamError::Io {
-                    stream: format!("{}.rows", self.name),
-                    source: os_code.map_or_else(|| std::io::Error::other(message), std::io::Error::from_raw_os_error),
-                }));
+                return Err(TableError::Stream(error.duplicate()));
             }
             self.notify();
             self.wait();
         }
+    }
+
+    /// Whether [`TableInner::try_write_async`] would take a batch now (it still declines if
+    /// a freeze takes the gate first): only with background flushes and room in the memtable.
+    pub(crate) fn can_write_async(&self) -> bool {
+        self.options.background && !self.memtable_full()
     }
 
     fn memtable_full(&self) -> bool {
