@@ -137,15 +137,9 @@ impl Frontend {
 
     /// A request id in the service's GUID shape, unique within this process.
     fn new_request_id(&self) -> String {
-        let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
-        let a = self.request_id_salt ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        format!(
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            (a >> 32) as u32,
-            (a >> 16) as u16,
-            a as u16,
-            (n >> 48) as u16,
-            n & 0xFFFF_FFFF_FFFF
+        request_id(
+            self.request_id_salt,
+            self.request_counter.fetch_add(1, Ordering::Relaxed),
         )
     }
 
@@ -490,4 +484,51 @@ pub fn render_error(error: &AzureError, request_id: &str, method: &Method, dfs: 
         );
     }
     response
+}
+
+/// The `x-ms-request-id` of the `n`th request: a GUID-shaped id, unique per process (the
+/// counter) and unlikely to repeat across restarts (the salt). Written by hand rather than
+/// with `format!`, which cost ~1.5 % of a small Get.
+fn request_id(salt: u64, n: u64) -> String {
+    let mixed = salt ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut id = String::with_capacity(36);
+    for (value, digits) in [(mixed >> 32, 8), (mixed >> 16, 4), (mixed, 4), (n >> 48, 4), (n, 12)] {
+        if !id.is_empty() {
+            id.push('-');
+        }
+        for shift in (0..digits).rev() {
+            id.push(char::from(b"0123456789abcdef"[((value >> (shift * 4)) & 0xF) as usize]));
+        }
+    }
+    id
+}
+
+#[cfg(test)]
+mod request_id_tests {
+    use super::request_id;
+
+    #[test]
+    fn request_ids_are_guid_shaped_and_distinct() {
+        let salt = 0x0123_4567_89ab_cdef;
+        let ids: Vec<String> = [0, 1, 2, u64::MAX, 1 << 48]
+            .iter()
+            .map(|&n| request_id(salt, n))
+            .collect();
+        for id in &ids {
+            let groups: Vec<&str> = id.split('-').collect();
+            assert_eq!(
+                groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+                [8, 4, 4, 4, 12],
+                "{id}"
+            );
+            assert!(id
+                .chars()
+                .all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        }
+        let unique: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
+        // The low 48 bits of the counter are the last group, readable in logs.
+        assert!(request_id(salt, 0x1234).ends_with("-000000001234"));
+        assert!(request_id(salt, 5 << 48).contains("-0005-"));
+    }
 }

@@ -540,13 +540,12 @@ impl Partition {
     /// The child `name` of directory `parent`, as a file or as a directory (the two never
     /// coexist, so the second read happens only for directories and misses).
     fn find_child(&self, account: &str, fs: &str, parent: u64, name: &str) -> Result<Option<Found>, AzureError> {
-        for name in [name.to_string(), format!("{name}/")] {
-            let key = keys::path(account, fs, parent, &name);
-            if let Some(row) = self.read_path(&key)? {
-                return Ok(Some(Found { key, row }));
-            }
+        let file = keys::path(account, fs, parent, name);
+        if let Some(row) = self.read_path(&file)? {
+            return Ok(Some(Found { key: file, row }));
         }
-        Ok(None)
+        let directory = keys::path(account, fs, parent, &format!("{name}/"));
+        Ok(self.read_path(&directory)?.map(|row| Found { key: directory, row }))
     }
 
     /// [`Partition::resolve_path`] without the files that only appends created so far.

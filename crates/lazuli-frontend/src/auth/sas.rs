@@ -6,6 +6,7 @@
 //! (`si`) and the merged time window, then source IP and protocol. Service, resource type and
 //! permission are checked per operation by [`SasGrant::authorize`].
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use lazuli_types::{AzureError, ErrorCode};
@@ -173,7 +174,7 @@ struct Fields {
 }
 
 impl Fields {
-    fn from_query(query: &[(String, String)]) -> Fields {
+    fn from_query(query: &[(Cow<'_, str>, Cow<'_, str>)]) -> Fields {
         let get = |name: &str| util::query_get(query, name);
         Fields {
             sv: get("sv"),
@@ -335,7 +336,7 @@ pub(crate) fn authenticate(
     req: &RequestInfo,
     account: &AccountKeys,
     policies: &dyn StoredPolicyLookup,
-    query: &[(String, String)],
+    query: &[(Cow<'_, str>, Cow<'_, str>)],
 ) -> Result<SasGrant, AzureError> {
     let f = Fields::from_query(query);
     if f.skoid.is_some() {
@@ -488,20 +489,24 @@ fn service_sas(
     }
 
     let canonical = canonicalized_resource(&account.name, container, path.as_deref(), sv);
-    let snapshot = {
-        let query = util::parse_query(req.raw_query.unwrap_or(""), util::PlusMode::Space);
-        match resource {
-            SignedResource::BlobSnapshot => util::query_get(&query, "snapshot").unwrap_or_default(),
-            SignedResource::BlobVersion => util::query_get(&query, "versionid").unwrap_or_default(),
-            _ => String::new(),
-        }
+    let snapshot_field = match resource {
+        SignedResource::BlobSnapshot => Some("snapshot"),
+        SignedResource::BlobVersion => Some("versionid"),
+        _ => None,
     };
+    let snapshot = snapshot_field
+        .and_then(|name| {
+            let query = util::parse_query(req.raw_query.unwrap_or(""), util::PlusMode::Space);
+            util::query_get(&query, name)
+        })
+        .unwrap_or_default();
     let (sts, keys) = if f.skoid.is_some() {
-        user_delegation_signing(req, account, f, &canonical, sv, sr, &snapshot)?
+        let (sts, keys) = user_delegation_signing(req, account, f, &canonical, sv, sr, &snapshot)?;
+        (sts, Cow::Owned(keys))
     } else {
         (
             service_string_to_sign(f, &canonical, sv, sr, &snapshot),
-            account.keys.clone(),
+            Cow::Borrowed(account.keys.as_slice()),
         )
     };
     if !util::verify_any(&keys, std::slice::from_ref(&sts), &sig) {

@@ -289,7 +289,7 @@ fn fold_whitespace(value: &str) -> String {
 fn canonicalized_resource(req: &RequestInfo, account: &str, plus: PlusMode) -> String {
     let path = if req.raw_path.is_empty() { "/" } else { req.raw_path };
     let mut out = format!("/{account}{path}");
-    let mut params: Vec<(String, Vec<String>)> = Vec::new();
+    let mut params: Vec<(String, Vec<std::borrow::Cow<'_, str>>)> = Vec::new();
     for (name, value) in util::parse_query(req.raw_query.unwrap_or(""), plus) {
         let name = name.to_lowercase();
         match params.iter_mut().find(|(n, _)| *n == name) {

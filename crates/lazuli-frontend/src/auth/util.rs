@@ -1,6 +1,8 @@
 //! Helpers shared by Shared Key and SAS: query decoding, the service's error shapes, HMAC
 //! verification, and the date formats the protocol uses.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use lazuli_types::{AzureError, ErrorCode};
@@ -58,22 +60,25 @@ pub(crate) enum PlusMode {
 
 /// Percent-decodes one query component. Invalid escapes stay as they are and invalid UTF-8 is
 /// replaced, so any input decodes to something without failing.
-pub(crate) fn decode_component(raw: &str, plus: PlusMode) -> String {
-    let spaced;
-    let raw = if plus == PlusMode::Space && raw.contains('+') {
-        spaced = raw.replace('+', " ");
-        spaced.as_str()
-    } else {
-        raw
-    };
-    percent_encoding::percent_decode_str(raw)
-        .decode_utf8_lossy()
-        .into_owned()
+pub(crate) fn decode_component(raw: &str, plus: PlusMode) -> Cow<'_, str> {
+    if plus == PlusMode::Space && raw.contains('+') {
+        let spaced = raw.replace('+', " ");
+        return Cow::Owned(
+            percent_encoding::percent_decode_str(&spaced)
+                .decode_utf8_lossy()
+                .into_owned(),
+        );
+    }
+    percent_encoding::percent_decode_str(raw).decode_utf8_lossy()
 }
+
+/// A decoded query: (name, value) pairs that borrow from the raw query where nothing needed
+/// decoding (a SAS's fields usually don't).
+pub(crate) type Query<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 
 /// Splits a raw query into decoded (name, value) pairs in the order sent. Empty segments
 /// (`a=1&&b=2`) are skipped; a segment without '=' has an empty value.
-pub(crate) fn parse_query(raw: &str, plus: PlusMode) -> Vec<(String, String)> {
+pub(crate) fn parse_query(raw: &str, plus: PlusMode) -> Query<'_> {
     raw.split('&')
         .filter(|segment| !segment.is_empty())
         .map(|segment| {
@@ -85,7 +90,7 @@ pub(crate) fn parse_query(raw: &str, plus: PlusMode) -> Vec<(String, String)> {
 
 /// A query parameter by case-insensitive name, the way the service's query collection reads
 /// it: several occurrences are joined with ','.
-pub(crate) fn query_get(query: &[(String, String)], name: &str) -> Option<String> {
+pub(crate) fn query_get(query: &[(Cow<'_, str>, Cow<'_, str>)], name: &str) -> Option<String> {
     let mut found: Option<String> = None;
     for (n, v) in query {
         if n.eq_ignore_ascii_case(name) {
@@ -94,7 +99,7 @@ pub(crate) fn query_get(query: &[(String, String)], name: &str) -> Option<String
                     joined.push(',');
                     joined.push_str(v);
                 }
-                None => found = Some(v.clone()),
+                None => found = Some(v.to_string()),
             }
         }
     }
