@@ -202,6 +202,42 @@ def run_wrk(port, script, args, conns, duration, threads=2, timeout="10s"):
     raise RuntimeError(f"wrk gave no result: {out.stdout}\n{out.stderr}")
 
 
+def wrk_fill(port, container_path, sas, count, prefix, tags=False, conns=64, threads=2, limit_s=1800):
+    """Put `count` empty blobs (tagged if `tags`) with wrk and fill.lua, fast enough for millions.
+    Returns (seconds, blobs created, failures). wrk runs at most `limit_s`; it is ended with
+    SIGINT as soon as every thread has had its last Put answered."""
+    per_thread = -(-count // threads)
+    marker = tempfile.mktemp(prefix="lazuli-fill-")
+    argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{limit_s}s", "--timeout", "30s",
+            "-s", os.path.join(WRK_DIR, "fill.lua"), f"http://127.0.0.1:{port}", "--",
+            container_path, sas, str(per_thread), prefix, "tags" if tags else "-", marker]
+    markers = [f"{marker}.{t}" for t in range(threads)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while proc.poll() is None and not all(os.path.exists(m) for m in markers):
+            time.sleep(0.2)
+        secs = time.perf_counter() - t0
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    created = failed = 0
+    for m in markers:
+        try:
+            with open(m) as f:
+                a, b = f.read().split()
+            created, failed = created + int(a), failed + int(b)
+            os.unlink(m)
+        except OSError:
+            pass
+    return secs, created, failed
+
+
 # --------------------------------------------------------------------------- HTTP client
 
 class Client:
@@ -305,18 +341,6 @@ def upload_many(cl, container, sas, prefix, count, size, threads=16):
         cl.request("PUT", f"/{ACCOUNT}/{container}/{prefix}-{i}", sas, body=body, headers=hdr)
 
     parallel(threads, range(count), put)
-
-
-def upload_many_batched(cl, container, sas, prefix, count, threads=32):
-    """0-byte Put Blob of `count` names, in chunks so that queue overhead stays small."""
-    hdr = {"x-ms-blob-type": "BlockBlob", "Content-Length": "0"}
-    chunk = 500
-
-    def put_range(start):
-        for i in range(start, min(start + chunk, count)):
-            cl.request("PUT", f"/{ACCOUNT}/{container}/{prefix}-{i:07d}", sas, body=b"", headers=hdr)
-
-    parallel(threads, range(0, count, chunk), put_range)
 
 
 # --------------------------------------------------------------------------- workloads
@@ -557,30 +581,83 @@ class Bench:
         srv = self.start(kind)
         try:
             cl = Client(srv.port)
-            create_container(cl, "list")
-            sas = azsas.container_sas("list")
-            n = self.a.list_blobs if kind == "lazuli" else self.a.list_blobs_azurite
-            t0 = time.perf_counter()
-            upload_many_batched(cl, "list", sas, "b", n, threads=self.a.populate_threads)
-            pop = time.perf_counter() - t0
-            log(f"  {kind:8s} populated {n} blobs in {pop:.1f}s ({n / pop:.0f}/s)")
-            # One untimed pass, as every wrk run has its warm-up: the timed ones measure listing,
-            # not the tail of the population (a server still flushing what it was just sent).
-            list_all(cl, "list", sas, 5000)
-            counts = []
+            sizes = ([("list", self.a.list_blobs), ("list_big", self.a.list_blobs_big)] if kind == "lazuli"
+                     else [("list", self.a.list_blobs_azurite)])
+            for key, n in sizes:
+                if n > 0:
+                    self.one_listing(srv, cl, key, n)
+        finally:
+            self.finish(srv)
 
-            def one():
-                secs, blobs, pages = list_all(cl, "list", sas, 5000)
-                counts.append((blobs, pages))
-                if blobs != n:
-                    raise RuntimeError(f"listed {blobs} blobs, want {n}")
-                return secs
+    def one_listing(self, srv, cl, key, n):
+        """Fill a fresh container with `n` empty blobs, then time List Blobs over all of it."""
+        container = f"list{n}"
+        create_container(cl, container)
+        sas = azsas.container_sas(container)
+        pop, created, failed = wrk_fill(srv.port, f"/{ACCOUNT}/{container}", sas, n, "b")
+        log(f"  {srv.kind:8s} populated {created} blobs ({failed} failed) in {pop:.1f}s ({created / pop:.0f}/s)")
+        srv.check_alive()
+        # One untimed pass, as every wrk run has its warm-up: the timed ones measure listing,
+        # not the tail of the population (a server still flushing what it was just sent). It
+        # also counts the blobs: a Put that failed (Azurite fails a few under load) may or may
+        # not have created its blob, and every timed pass must list exactly this many.
+        _, have, _ = list_all(cl, container, sas, 5000)
+        if have < created:
+            raise RuntimeError(f"{container}: {created} Puts acknowledged, {have} blobs listed")
+        counts = []
 
-            ent = self.timed_workload(srv, "list", one, "blobs/s", n)
-            ent["blobs"] = n
-            ent["pages"] = counts[0][1]
-            ent["populate_s"] = pop
-            ent["populate_rate"] = n / pop
+        def one():
+            secs, blobs, pages = list_all(cl, container, sas, 5000)
+            counts.append((blobs, pages))
+            if blobs != have:
+                raise RuntimeError(f"listed {blobs} blobs, want {have}")
+            return secs
+
+        ent = self.timed_workload(srv, key, one, "blobs/s", have)
+        ent["blobs"] = have
+        ent["failed_puts"] = failed
+        ent["pages"] = counts[0][1]
+        ent["populate_s"] = pop
+        ent["populate_rate"] = created / pop
+
+    def group_tags(self, kind):
+        """Find Blobs by Tags (container scope) over blobs tagged tenant (1 of 1000), shard (1 of
+        16) and a unique id, as the partition layer's find_by_tags example tags them."""
+        srv = self.start(kind)
+        try:
+            cl = Client(srv.port)
+            create_container(cl, "tags")
+            # Tags on Put Blob need the t permission; Find Blobs by Tags the f permission.
+            sas = azsas.container_sas("tags", permissions="racwdltf")
+            n = self.a.tag_blobs if srv.kind == "lazuli" else self.a.tag_blobs_azurite
+            pop, created, failed = wrk_fill(srv.port, f"/{ACCOUNT}/tags", sas, n, "t", tags=True)
+            log(f"  {srv.kind:8s} populated {created} tagged blobs ({failed} failed) in {pop:.1f}s")
+            srv.check_alive()
+            self.settle(srv, "tags")
+            queries = [("tags_tenant", "\"tenant\"='t42'"),
+                       ("tags_tenant_shard", "\"tenant\"='t42' AND \"shard\"='s10'")]
+            res = self.results[srv.kind]
+            for key, where in queries:
+                query = "restype=container&comp=blobs&maxresults=5000&where=" + urllib.parse.quote(where) + "&" + sas
+
+                def find():
+                    t0 = time.perf_counter()
+                    _, _, data = cl.request("GET", f"/{ACCOUNT}/tags", query)
+                    return time.perf_counter() - t0, data.count(b"<Blob>")
+
+                find()  # untimed, as a listing's first pass
+                ms, matches = [], []
+                with Meter(srv) as m:
+                    for _ in range(max(self.rep, 5)):
+                        secs, found = find()
+                        ms.append(secs * 1000)
+                        matches.append(found)
+                ent = {"unit": "ms", "value": summarize(ms), "matches": matches[0], "blobs": created,
+                       "failed_puts": failed, "populate_s": pop, "cpu_s_per_rep": m.cpu / len(ms),
+                       "peak_rss_mib": m.hwm, "hwm_reset": m.hwm_reset, "where": where}
+                res[key] = ent
+                log(f"  {srv.kind:8s} {key:22s} {ent['value']['median']:10.2f} ms, {matches[0]} matches "
+                    f"of {created}, rss {m.hwm:.0f} MiB")
         finally:
             self.finish(srv)
 
@@ -686,7 +763,7 @@ class Bench:
         if "disk" in groups:
             log("== disk: fio")
             self.group_disk()
-        for g in ("small", "1mib", "mixed", "big", "list"):
+        for g in ("small", "1mib", "mixed", "big", "list", "tags"):
             if g not in groups:
                 continue
             for kind in self.a.servers:
@@ -766,9 +843,13 @@ def main():
     p.add_argument("--get-blobs", type=int, default=1000)
     p.add_argument("--big-size", type=int, default=GiB)
     p.add_argument("--list-blobs", type=int, default=100000)
+    p.add_argument("--list-blobs-big", type=int, default=10_000_000,
+                   help="Lazuli's second listing (0: skip it); Azurite lists only --list-blobs-azurite")
     p.add_argument("--list-blobs-azurite", type=int, default=10000)
-    p.add_argument("--populate-threads", type=int, default=32)
-    p.add_argument("--groups", nargs="+", default=["ceiling", "disk", "small", "1mib", "mixed", "big", "list", "profile"])
+    p.add_argument("--tag-blobs", type=int, default=1_000_000)
+    p.add_argument("--tag-blobs-azurite", type=int, default=10000)
+    p.add_argument("--groups", nargs="+",
+                   default=["ceiling", "disk", "small", "1mib", "mixed", "big", "list", "tags", "profile"])
     p.add_argument("--servers", nargs="+", default=["lazuli", "azurite"])
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 1 rep of 1 s, 64 MiB big blob, 2000 listed blobs")
@@ -785,6 +866,7 @@ def main():
     if a.quick:
         a.reps, a.duration, a.warmup, a.fio_runtime = 1, 1, 1, 1
         a.big_size, a.list_blobs, a.list_blobs_azurite = 64 * MiB, 2000, 1000
+        a.list_blobs_big, a.tag_blobs, a.tag_blobs_azurite = 20000, 20000, 2000
         a.get_blobs = 100
     for tool in ("wrk", "fio"):
         if shutil.which(tool) is None:
