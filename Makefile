@@ -88,7 +88,7 @@ clippy:
 
 # ---------------------------------------------------------------------------
 # Benchmark kit (bench/, see bench/README.md). Separate from the targets above.
-#   make bench                        Lazuli vs Azurite vs ceilings, writes bench/RESULTS.md (~25 min)
+#   make bench                        Lazuli vs Azurite vs ceilings, writes bench/RESULTS.md (~20 min)
 #   make bench BENCH_ARGS=--quick     smoke run, writes bench/RESULTS.quick.md
 # Installs wrk/fio (apt-get) and Azurite (npm, into bench/.azurite) when missing.
 BENCH_ARGS ?=
