@@ -1,5 +1,5 @@
--- Populate a container with COUNT empty blobs per wrk thread, then stop: the fast way to
--- fill a container with millions of blobs for the listing and Find Blobs by Tags workloads.
+-- Populate a container with COUNT empty blobs per wrk thread: the fast way to fill a
+-- container with millions of blobs for the listing and Find Blobs by Tags workloads.
 -- Names are <prefix>-<thread id>-<counter, 9 digits>. With tags, every blob gets
 -- tenant=t<counter mod 1000>&shard=s<counter mod 16>&id=<thread id>-<counter>, as the
 -- partition layer's find_by_tags example does.
@@ -25,15 +25,20 @@ function init(args)
    marker = args[6] .. "." .. tostring(tid)
 end
 
+-- Get Container Properties: a request that creates nothing.
+local function harmless()
+   return wrk.format("GET", common.join(path, "restype=container&" .. query), { ["x-ms-version"] = "2021-08-06" })
+end
+
 function request()
    -- wrk calls thread 0's request() once before connecting, to check the script, and drops
    -- what it returns: give it (and so no blob) a harmless request.
    if tid == 0 and not checked then
       checked = true
-      return wrk.format("GET", common.join(path, "restype=container&" .. query), { ["x-ms-version"] = "2021-08-06" })
+      return harmless()
    end
    if sent >= count then
-      return wrk.format("GET", common.join(path, "restype=container&" .. query), { ["x-ms-version"] = "2021-08-06" })
+      return harmless()
    end
    sent = sent + 1
    local headers = {
