@@ -269,16 +269,16 @@ impl Table {
         self.inner.write(batch)
     }
 
-    /// [`Table::write`] for async callers, which must never block their thread: `None` (with
-    /// nothing done) when the write would have to wait for room or for a flush, else a future
-    /// that resolves when the batch is durable and visible. The batch is queued in the log
-    /// before this returns.
     /// Whether [`Table::try_write_async`] would take a batch now, checked before the work of
     /// preparing one (it may still decline).
     pub fn can_write_async(&self) -> bool {
         self.inner.can_write_async()
     }
 
+    /// [`Table::write`] for async callers, which must never block their thread: `None` (with
+    /// nothing done) when the write would have to wait for room or for a flush, else a future
+    /// that resolves when the batch is durable and visible. The batch is queued in the log
+    /// before this returns.
     pub fn try_write_async<'a>(&'a self, batch: &'a WriteBatch) -> Result<Option<PendingWrite<'a>>> {
         self.inner.try_write_async(batch)
     }

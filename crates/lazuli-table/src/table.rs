@@ -281,8 +281,9 @@ impl TableInner {
             if self.options.background {
                 self.notify();
             } else if let Err(e) = self.flush(false) {
-                // The batch itself is durable and applied; the failed flush poisoned the table,
-                // so the next write reports it.
+                // The batch itself is durable and applied. The failed flush either poisoned the
+                // table (the next write reports it) or failed on a full disk (the next write
+                // that fills the memtable tries it again).
                 tracing::debug!(table = %self.name, error = %e, "inline flush failed");
             }
         }

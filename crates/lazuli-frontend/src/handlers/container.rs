@@ -10,15 +10,15 @@ use lazuli_types::time_fmt::rfc1123;
 use lazuli_types::{AzureError, ErrorCode};
 
 use super::service::{max_results, service_endpoint};
+use super::{blocking, read_small_body, XML_BODY_BYTES_MAX};
+use crate::http_util::{self, empty, full, header_str, put_metadata_headers, response, set_header, ResponseBody};
+use crate::service::{Ctx, Frontend};
 
 /// List Blobs hands its page from the partition to the XML writer in chunks of this many
 /// items, so that reading rows and writing XML overlap.
 const LIST_CHUNK_ITEMS: usize = 500;
 /// Chunks read ahead of the writer at most (bounds a listing's memory).
 const LIST_CHUNKS_IN_FLIGHT: usize = 4;
-use super::{blocking, read_small_body, XML_BODY_BYTES_MAX};
-use crate::http_util::{self, empty, full, header_str, put_metadata_headers, response, set_header, ResponseBody};
-use crate::service::{Ctx, Frontend};
 use crate::xml;
 
 fn public_access(parts: &Parts) -> Result<Option<String>, AzureError> {
@@ -299,26 +299,19 @@ pub async fn list_blobs(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<
             .iter()
             .any(|(k, v)| k.eq_ignore_ascii_case(lazuli_partition::hns::FOLDER_METADATA) && v == "true")
     };
+    let shown = |item: &ListItem| match (item, show_only.as_deref()) {
+        (_, None) => true,
+        (Ok((_, row)), Some("deleted")) => row.deleted.is_some(),
+        (Ok((_, row)), Some("files")) => !is_folder(row),
+        (Ok((_, row)), Some(_)) => is_folder(row),
+        (Err(_), Some(kind)) => kind != "files",
+    };
     while let Some(items) = chunks.recv().await {
         writer.reserve_items(items.len());
-        for item in items {
-            let shown = match (&item, show_only.as_deref()) {
-                (_, None) => true,
-                (Ok((_, row)), Some("deleted")) => row.deleted.is_some(),
-                (Ok((_, row)), Some("files")) => !is_folder(row),
-                (Ok((_, row)), Some(_)) => is_folder(row),
-                (Err(_), Some(kind)) => kind != "files",
-            };
-            if !shown {
-                continue;
-            }
+        for item in items.into_iter().filter(|item| shown(item)) {
             match item {
                 Ok((name, row)) => {
-                    let copy = if include_copy {
-                        super::copy::copy_properties(&row)
-                    } else {
-                        None
-                    };
+                    let copy = include_copy.then(|| super::copy::copy_properties(&row)).flatten();
                     let mut item = blob_item(name, row, include_metadata, include_tags);
                     item.properties.copy = copy;
                     writer.blob(&item)
