@@ -43,19 +43,28 @@ fn names(items: &[ListItem]) -> Vec<String> {
         .collect()
 }
 
+fn options<'a>(
+    prefix: &'a str,
+    delimiter: Option<&'a str>,
+    marker: Option<&'a str>,
+    max: usize,
+) -> ListBlobsOptions<'a> {
+    ListBlobsOptions {
+        prefix,
+        delimiter,
+        marker,
+        max_results: max,
+        include_snapshots: false,
+        include_versions: false,
+        include_deleted: false,
+    }
+}
+
 fn check(p: &Partition, prefix: &str, delimiter: Option<&str>, max: usize, chunk: usize) {
     let mut marker: Option<String> = None;
     let mut pages = 0;
     loop {
-        let options = ListBlobsOptions {
-            prefix,
-            delimiter,
-            marker: marker.as_deref(),
-            max_results: max,
-            include_snapshots: false,
-            include_versions: false,
-            include_deleted: false,
-        };
+        let options = options(prefix, delimiter, marker.as_deref(), max);
         let whole = p.list_blobs(A, C, &options).expect("list");
         let mut chunks: Vec<Vec<ListItem>> = Vec::new();
         let next = p
@@ -100,15 +109,8 @@ fn chunked_listings_match_whole_pages() {
             }
         }
         // The container must exist, as for list_blobs.
-        let options = ListBlobsOptions {
-            prefix: "",
-            delimiter: None,
-            marker: None,
-            max_results: 10,
-            include_snapshots: false,
-            include_versions: false,
-            include_deleted: false,
-        };
-        assert!(p.list_blobs_chunked(A, "absent", &options, 3, &mut |_| {}).is_err());
+        assert!(p
+            .list_blobs_chunked(A, "absent", &options("", None, None, 10), 3, &mut |_| {})
+            .is_err());
     }
 }

@@ -32,6 +32,15 @@ fn batch(id: u32, n: u32) -> WriteBatch {
     b
 }
 
+/// Asserts batch `id` (all `n` rows of it) is what reopens after a machine crash and after a
+/// process crash.
+fn assert_holds_after_crashes(store: &Arc<MemStore>, id: u32, n: u32) {
+    for restarted in [store.crash(), store.crash_process()] {
+        let table = open(&restarted).unwrap();
+        assert_holds(&table, id, n);
+    }
+}
+
 /// Asserts the rows hold exactly batch `id` (all of it).
 fn assert_holds(table: &Table, id: u32, n: u32) {
     let rows = table.scan(b"row-", Some(b"row-~"), 10_000).unwrap();
@@ -97,10 +106,7 @@ fn failed_commit_log_write_is_reported_and_the_table_goes_on() {
     table.write(&batch(3, 10)).unwrap();
     assert_holds(&table, 3, 10);
     drop(table);
-    for restarted in [store.crash(), store.crash_process()] {
-        let table = open(&restarted).unwrap();
-        assert_holds(&table, 3, 10);
-    }
+    assert_holds_after_crashes(&store, 3, 10);
 }
 
 #[test]
@@ -126,10 +132,7 @@ fn failed_write_during_a_flush_is_retried_and_nothing_is_lost() {
             assert_holds(&table, 2, 40);
             table.flush().expect("the flush runs again");
             assert_holds(&table, 2, 40);
-            for restarted in [store.crash(), store.crash_process()] {
-                let table = open(&restarted).unwrap();
-                assert_holds(&table, 2, 40);
-            }
+            assert_holds_after_crashes(&store, 2, 40);
         }
         drop(table);
         let store = store.crash();
@@ -167,10 +170,7 @@ fn failed_write_during_a_compaction_is_retried_and_nothing_is_lost() {
         }
         assert_holds(&table, 4, 40);
         drop(table);
-        for restarted in [store.crash(), store.crash_process()] {
-            let table = open(&restarted).unwrap();
-            assert_holds(&table, 4, 40);
-        }
+        assert_holds_after_crashes(&store, 4, 40);
     }
     assert!(failures >= 2, "only {failures} of the compaction's writes were hit");
 }
