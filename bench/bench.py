@@ -207,7 +207,8 @@ def wrk_fill(port, container_path, sas, count, prefix, tags=False, conns=64, thr
     Returns (seconds, blobs created, failures). wrk runs at most `limit_s`; it is ended with
     SIGINT as soon as every thread has had its last Put answered."""
     per_thread = -(-count // threads)
-    marker = tempfile.mktemp(prefix="lazuli-fill-")
+    marker_dir = tempfile.mkdtemp(prefix="lazuli-fill-")
+    marker = os.path.join(marker_dir, "done")
     argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{limit_s}s", "--timeout", "30s",
             "-s", os.path.join(WRK_DIR, "fill.lua"), f"http://127.0.0.1:{port}", "--",
             container_path, sas, str(per_thread), prefix, "tags" if tags else "-", marker]
@@ -232,9 +233,9 @@ def wrk_fill(port, container_path, sas, count, prefix, tags=False, conns=64, thr
             with open(m) as f:
                 a, b = f.read().split()
             created, failed = created + int(a), failed + int(b)
-            os.unlink(m)
         except OSError:
             pass
+    shutil.rmtree(marker_dir, ignore_errors=True)
     return secs, created, failed
 
 
