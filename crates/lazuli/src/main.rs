@@ -1,5 +1,7 @@
 //! The `lazuli` binary: command line and configuration, wiring of the layers, signals, logs.
 
+#[cfg(not(target_env = "msvc"))]
+mod alloc;
 mod config;
 
 use std::time::Duration;
@@ -21,28 +23,7 @@ const GC_INTERVAL: Duration = Duration::from_secs(10);
 /// held a few GiB of small blobs.
 const PURGE_INTERVAL: Duration = Duration::from_secs(300);
 
-/// glibc's malloc arenas. By default it opens up to 8 per core, one for each thread that
-/// meets contention; rows are allocated by request threads and freed by the flush thread, so
-/// freed memory piles up in many arenas that no one reuses. Measured with 300k inline 4 KiB
-/// blobs (`bench/quick.py --put-seconds 25`): peak RSS 286 MiB with the default, 215 MiB with
-/// 4 arenas, 150 MiB with 2 (and flat), for ~5 % fewer 4 KiB Gets per second.
-const MALLOC_ARENAS_MAX: i32 = 2;
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-fn limit_malloc_arenas() {
-    // SAFETY: mallopt only sets an allocator parameter; it is called before any other thread
-    // exists, and glibc documents M_ARENA_MAX as settable at any time.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS_MAX);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn limit_malloc_arenas() {}
-
 fn main() -> anyhow::Result<()> {
-    limit_malloc_arenas();
     let cli = Cli::parse();
     let settings = Settings::load(cli)?;
     init_logging(&settings);
