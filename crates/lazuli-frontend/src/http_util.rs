@@ -3,6 +3,7 @@
 use std::convert::Infallible;
 
 use bytes::Bytes;
+use http::header::IntoHeaderName;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
 use lazuli_partition::HttpHeaders;
@@ -125,16 +126,48 @@ pub fn blob_http_headers(headers: &HeaderMap, fall_back_to_plain: bool) -> Resul
     })
 }
 
-pub fn set_header(response: &mut Response<ResponseBody>, name: &'static str, value: impl AsRef<str>) {
+/// Sets a response header. Hot paths pass a [`names`] constant or one of `http::header`'s:
+/// a `&'static str` name is parsed and validated again on every insert.
+pub fn set_header(response: &mut Response<ResponseBody>, name: impl IntoHeaderName, value: impl AsRef<str>) {
     if let Ok(value) = HeaderValue::from_str(value.as_ref()) {
         response.headers_mut().insert(name, value);
     }
 }
 
+/// Room for the headers of a blob read (properties, checksums, request ids) without the map
+/// growing and rehashing twice on the way.
+const RESPONSE_HEADERS_CAPACITY: usize = 24;
+
 pub fn response(status: StatusCode, body: ResponseBody) -> Response<ResponseBody> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
+    *response.headers_mut() = HeaderMap::with_capacity(RESPONSE_HEADERS_CAPACITY);
     response
+}
+
+/// Azure's own header names that every blob read or write answers with, built at compile
+/// time (the standard ones are `http::header`'s constants).
+// `HeaderName` holds a `Bytes`, whose atomic is never touched for static bytes, so a
+// constant of it is never mutated through.
+#[allow(clippy::declare_interior_mutable_const)]
+pub mod names {
+    use http::HeaderName;
+
+    pub const X_MS_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-request-id");
+    pub const X_MS_CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-request-id");
+    pub const X_MS_VERSION: HeaderName = HeaderName::from_static("x-ms-version");
+    pub const X_MS_VERSION_ID: HeaderName = HeaderName::from_static("x-ms-version-id");
+    pub const X_MS_IS_CURRENT_VERSION: HeaderName = HeaderName::from_static("x-ms-is-current-version");
+    pub const X_MS_BLOB_TYPE: HeaderName = HeaderName::from_static("x-ms-blob-type");
+    pub const X_MS_CREATION_TIME: HeaderName = HeaderName::from_static("x-ms-creation-time");
+    pub const X_MS_LEASE_STATUS: HeaderName = HeaderName::from_static("x-ms-lease-status");
+    pub const X_MS_LEASE_STATE: HeaderName = HeaderName::from_static("x-ms-lease-state");
+    pub const X_MS_SERVER_ENCRYPTED: HeaderName = HeaderName::from_static("x-ms-server-encrypted");
+    pub const X_MS_REQUEST_SERVER_ENCRYPTED: HeaderName = HeaderName::from_static("x-ms-request-server-encrypted");
+    pub const X_MS_ACCESS_TIER: HeaderName = HeaderName::from_static("x-ms-access-tier");
+    pub const X_MS_ACCESS_TIER_INFERRED: HeaderName = HeaderName::from_static("x-ms-access-tier-inferred");
+    pub const X_MS_CONTENT_CRC64: HeaderName = HeaderName::from_static("x-ms-content-crc64");
+    pub const CONTENT_MD5: HeaderName = HeaderName::from_static("content-md5");
 }
 
 /// Appends metadata as `x-ms-meta-*` response headers.

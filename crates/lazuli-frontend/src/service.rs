@@ -14,7 +14,7 @@ use lazuli_types::{AzureError, ErrorCode};
 use time::OffsetDateTime;
 
 use crate::auth::{self, AccountKeys, Credential, Permission, RequiredAccess, ResourceType, StoredPolicy};
-use crate::http_util::{full, response, set_header, ResponseBody};
+use crate::http_util::{full, names, response, set_header, ResponseBody};
 use crate::metrics::Metrics;
 use crate::router::{self, Operation, Query, Target};
 use crate::xml;
@@ -165,10 +165,10 @@ impl Frontend {
         };
         let headers = response.headers_mut();
         headers.insert(
-            "x-ms-request-id",
+            names::X_MS_REQUEST_ID,
             HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-")),
         );
-        headers.insert("x-ms-version", HeaderValue::from_static(SERVICE_VERSION));
+        headers.insert(names::X_MS_VERSION, HeaderValue::from_static(SERVICE_VERSION));
         headers.insert(
             http::header::DATE,
             HeaderValue::from_str(&lazuli_types::time_fmt::rfc1123(OffsetDateTime::now_utc()))
@@ -176,7 +176,7 @@ impl Frontend {
         );
         headers.insert(http::header::SERVER, HeaderValue::from_static("Lazuli"));
         if let Some(id) = client_request_id {
-            headers.insert("x-ms-client-request-id", id);
+            headers.insert(names::X_MS_CLIENT_REQUEST_ID, id);
         }
         if let (Some(origin), Some(account)) = (origin, account.as_deref()) {
             if operation != "Preflight" {
@@ -470,7 +470,7 @@ pub fn render_error(error: &AzureError, request_id: &str, method: &Method, dfs: 
     let mut response = response(status, body);
     set_header(&mut response, "x-ms-error-code", error.code.as_str());
     for (name, value) in &error.headers {
-        set_header(&mut response, name, value);
+        set_header(&mut response, *name, value);
     }
     if method != Method::HEAD {
         set_header(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use http::request::Parts;
-use http::{Response, StatusCode};
+use http::{header, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use lazuli_partition::{BlobRow, BlockListItem, BlockListKind};
@@ -17,7 +17,7 @@ use lazuli_types::{AzureError, ErrorCode};
 use super::{blocking, XML_BODY_BYTES_MAX};
 use crate::body::{self, Received};
 use crate::http_util::{
-    self, empty, full, header_bool, header_str, put_metadata_headers, response, set_header, ResponseBody,
+    self, empty, full, header_bool, header_str, names, put_metadata_headers, response, set_header, ResponseBody,
 };
 use crate::service::{Ctx, Frontend};
 use crate::{structured, xml};
@@ -39,10 +39,10 @@ fn require_content_length(parts: &Parts) -> Result<u64, AzureError> {
 }
 
 fn write_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
-    set_header(r, "etag", &row.etag);
+    set_header(r, header::ETAG, &row.etag);
     set_header(
         r,
-        "last-modified",
+        header::LAST_MODIFIED,
         rfc1123(lazuli_partition::time_from_nanos(row.last_modified)),
     );
     super::snapshot::version_header(r, row);
@@ -173,8 +173,8 @@ pub async fn put_blob(
     if let Some(md5) = &row.headers.content_md5 {
         set_header(&mut r, "content-md5", md5);
     }
-    set_header(&mut r, "x-ms-content-crc64", crc64_to_header(crc));
-    set_header(&mut r, "x-ms-request-server-encrypted", "true");
+    set_header(&mut r, names::X_MS_CONTENT_CRC64, crc64_to_header(crc));
+    set_header(&mut r, names::X_MS_REQUEST_SERVER_ENCRYPTED, "true");
     echo_structured(&mut r, parts);
     Ok(r)
 }
@@ -230,11 +230,11 @@ pub async fn put_block(
     .await?;
     let mut r = response(StatusCode::CREATED, empty());
     if parts.headers.contains_key("content-md5") {
-        set_header(&mut r, "content-md5", md5_to_header(&md5_value));
+        set_header(&mut r, names::CONTENT_MD5, md5_to_header(&md5_value));
     } else {
-        set_header(&mut r, "x-ms-content-crc64", crc64_to_header(crc));
+        set_header(&mut r, names::X_MS_CONTENT_CRC64, crc64_to_header(crc));
     }
-    set_header(&mut r, "x-ms-request-server-encrypted", "true");
+    set_header(&mut r, names::X_MS_REQUEST_SERVER_ENCRYPTED, "true");
     echo_structured(&mut r, parts);
     Ok(r)
 }
@@ -291,7 +291,7 @@ pub async fn put_block_list(
     .await?;
     let mut r = response(StatusCode::CREATED, empty());
     write_headers(&mut r, &row);
-    set_header(&mut r, "x-ms-request-server-encrypted", "true");
+    set_header(&mut r, names::X_MS_REQUEST_SERVER_ENCRYPTED, "true");
     echo_structured(&mut r, parts);
     Ok(r)
 }
@@ -328,43 +328,43 @@ fn property_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
     let h = &row.headers;
     for (name, value) in [
         (
-            "content-type",
+            header::CONTENT_TYPE,
             h.content_type.as_deref().or(Some("application/octet-stream")),
         ),
-        ("content-encoding", h.content_encoding.as_deref()),
-        ("content-language", h.content_language.as_deref()),
-        ("cache-control", h.cache_control.as_deref()),
-        ("content-disposition", h.content_disposition.as_deref()),
+        (header::CONTENT_ENCODING, h.content_encoding.as_deref()),
+        (header::CONTENT_LANGUAGE, h.content_language.as_deref()),
+        (header::CACHE_CONTROL, h.cache_control.as_deref()),
+        (header::CONTENT_DISPOSITION, h.content_disposition.as_deref()),
     ] {
         if let Some(value) = value {
             set_header(r, name, value);
         }
     }
     put_metadata_headers(r, &row.metadata);
-    set_header(r, "x-ms-blob-type", &row.blob_type);
+    set_header(r, names::X_MS_BLOB_TYPE, &row.blob_type);
     set_header(
         r,
-        "x-ms-creation-time",
+        names::X_MS_CREATION_TIME,
         rfc1123(lazuli_partition::time_from_nanos(row.created)),
     );
     if let Some(at) = row.expires_on {
         set_header(r, "x-ms-expiry-time", rfc1123(lazuli_partition::time_from_nanos(at)));
     }
     let lease = lazuli_partition::lease_view(row.lease.as_ref());
-    set_header(r, "x-ms-lease-status", lease.status);
-    set_header(r, "x-ms-lease-state", lease.state);
+    set_header(r, names::X_MS_LEASE_STATUS, lease.status);
+    set_header(r, names::X_MS_LEASE_STATE, lease.state);
     if let Some(duration) = lease.duration {
         set_header(r, "x-ms-lease-duration", duration);
     }
     if row.version_id.is_some() && row.snapshot.is_none() {
         set_header(
             r,
-            "x-ms-is-current-version",
+            names::X_MS_IS_CURRENT_VERSION,
             if row.previous_version { "false" } else { "true" },
         );
     }
-    set_header(r, "x-ms-server-encrypted", "true");
-    set_header(r, "accept-ranges", "bytes");
+    set_header(r, names::X_MS_SERVER_ENCRYPTED, "true");
+    set_header(r, header::ACCEPT_RANGES, "bytes");
     if row.blob_type == "AppendBlob" || row.blocks.iter().any(|b| !b.id.is_empty()) {
         set_header(r, "x-ms-blob-committed-block-count", row.blocks.len().to_string());
     }
@@ -481,7 +481,7 @@ pub async fn get_blob(
     };
     let mut r = response(status, body);
     property_headers(&mut r, &row);
-    set_header(&mut r, "content-length", wire_len.to_string());
+    set_header(&mut r, header::CONTENT_LENGTH, wire_len.to_string());
     if structured_download {
         set_header(&mut r, STRUCTURED_BODY, structured::STRUCTURED_BODY_V1_CRC64);
         set_header(&mut r, "x-ms-structured-content-length", len.to_string());
@@ -496,7 +496,7 @@ pub async fn get_blob(
             set_header(&mut r, "x-ms-blob-content-md5", md5);
         }
     } else if let Some(md5) = &row.headers.content_md5 {
-        set_header(&mut r, "content-md5", md5);
+        set_header(&mut r, names::CONTENT_MD5, md5);
     }
     if let Some((name, value)) = range_checksum {
         set_header(&mut r, name, value);
@@ -583,7 +583,7 @@ pub async fn set_metadata(
     .await?;
     let mut r = response(StatusCode::OK, empty());
     write_headers(&mut r, &row);
-    set_header(&mut r, "x-ms-request-server-encrypted", "true");
+    set_header(&mut r, names::X_MS_REQUEST_SERVER_ENCRYPTED, "true");
     Ok(r)
 }
 

@@ -44,7 +44,7 @@ pub fn blob_version(ctx: &Ctx) -> Result<BlobVersion, AzureError> {
 /// `x-ms-version-id` after a write, when versioning gave the blob a version.
 pub fn version_header(r: &mut Response<ResponseBody>, row: &BlobRow) {
     if let Some(version) = &row.version_id {
-        set_header(r, "x-ms-version-id", version);
+        set_header(r, crate::http_util::names::X_MS_VERSION_ID, version);
     }
 }
 

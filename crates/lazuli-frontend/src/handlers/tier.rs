@@ -77,9 +77,9 @@ pub async fn set_tier(
 /// The tier headers of Get Blob / Get Blob Properties.
 pub fn tier_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
     let view = row.tier_view(lazuli_partition::now_nanos());
-    set_header(r, "x-ms-access-tier", &view.tier);
+    set_header(r, crate::http_util::names::X_MS_ACCESS_TIER, &view.tier);
     if view.inferred {
-        set_header(r, "x-ms-access-tier-inferred", "true");
+        set_header(r, crate::http_util::names::X_MS_ACCESS_TIER_INFERRED, "true");
     }
     if let Some(t) = view.change_time {
         set_header(
