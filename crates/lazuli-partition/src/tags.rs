@@ -1,12 +1,14 @@
 //! Blob index tags: Set/Get Blob Tags and Find Blobs by Tags, over a secondary index.
 //!
 //! Every tag of every blob has one index row, keyed
-//! `T<account>/<tag key>\0<tag value>\0<container>/<blob>` with an empty value. Tag keys and
-//! values never contain NUL (only `a-zA-Z0-9 +-./:=_` is allowed) and blob names never do
-//! either, so the NUL separators are unambiguous and, NUL sorting before every other byte,
-//! the rows of one tag key sort by value exactly as the values compare as strings. A query
+//! `T<account>/<tag key>\0<tag value>\0<container>/<blob>`, whose value is the blob's whole
+//! tag set ([`encode_tag_set`]). Tag keys and values never contain NUL (only
+//! `a-zA-Z0-9 +-./:=_` is allowed) and blob names never do either, so the NUL separators are
+//! unambiguous and, NUL sorting before every other byte, the rows of one tag key sort by
+//! value exactly as the values compare as strings. A query
 //! therefore reads the key range of one of its comparisons and checks the rest against the
-//! blob's row: it never scans all blobs.
+//! tag set in the index row: it never scans all blobs, and reads a blob's row only on an HNS
+//! account (or for an index row written before it carried the tag set).
 //!
 //! The index rows are written in the same atomic batch as the blob row (see
 //! [`index_changes`], called by every read-modify-write of a blob and by container
@@ -46,6 +48,9 @@ pub fn tag_index_key(account: &str, key: &str, value: &str, container: &str, blo
 }
 
 /// Puts into `batch` the index changes that take a blob from tags `old` to tags `new`.
+///
+/// Every index row of a blob carries the blob's whole tag set (see [`encode_tag_set`]), so
+/// when the set changes at all, every row of the new set is written again.
 pub(crate) fn index_changes(
     batch: &mut WriteBatch,
     account: &str,
@@ -54,16 +59,59 @@ pub(crate) fn index_changes(
     old: &[(String, String)],
     new: &[(String, String)],
 ) {
+    if old == new {
+        return;
+    }
     for (key, value) in old {
         if !new.iter().any(|(k, v)| k == key && v == value) {
             batch.delete(tag_index_key(account, key, value, container, blob));
         }
     }
+    let tag_set = encode_tag_set(new);
     for (key, value) in new {
-        if !old.iter().any(|(k, v)| k == key && v == value) {
-            batch.put(tag_index_key(account, key, value, container, blob), Vec::new());
-        }
+        batch.put(tag_index_key(account, key, value, container, blob), tag_set.clone());
     }
+}
+
+/// First byte of an index row's value that holds the blob's tag set. Rows written before
+/// the tag set was kept in the index have an empty value, and a query reads their blob row.
+const TAG_SET_V1: u8 = 1;
+
+/// The value of an index row: [`TAG_SET_V1`], then per tag its key and its value, each as a
+/// u16 little-endian length and the bytes. A query checks its other comparisons against it
+/// and answers with it, instead of reading the blob's row for every candidate. Keys hold at
+/// most 128 characters and values 256 (the front end checks every write); a set that would
+/// not fit is left out (an empty value), and queries read such a blob's row.
+fn encode_tag_set(tags: &[(String, String)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + tags.iter().map(|(k, v)| 4 + k.len() + v.len()).sum::<usize>());
+    out.push(TAG_SET_V1);
+    for part in tags.iter().flat_map(|(key, value)| [key, value]) {
+        let Ok(len) = u16::try_from(part.len()) else {
+            return Vec::new();
+        };
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(part.as_bytes());
+    }
+    out
+}
+
+/// The tag set of an index row's value; `None` for a row without one (or not readable as
+/// one), whose blob row is then read instead.
+fn decode_tag_set(value: &[u8]) -> Option<Vec<(String, String)>> {
+    let (&TAG_SET_V1, mut rest) = value.split_first()? else {
+        return None;
+    };
+    let mut take = || -> Option<String> {
+        let len = u16::from_le_bytes(rest.get(..2)?.try_into().ok()?) as usize;
+        let bytes = rest.get(2..2 + len)?;
+        rest = &rest[2 + len..];
+        String::from_utf8(bytes.to_vec()).ok()
+    };
+    let mut tags = Vec::new();
+    while let Some(key) = take() {
+        tags.push((key, take()?));
+    }
+    rest.is_empty().then_some(tags)
 }
 
 /// One Find Blobs by Tags result: container, blob name, the blob's tags.
@@ -193,6 +241,8 @@ impl Partition {
             Some(end) => [base.as_slice(), &end].concat(),
             None => keys::prefix_end(&base).unwrap_or_default(),
         };
+        let flat = !self.is_hns(account);
+        let mut reachable = ReachableContainer::default();
         let mut found = FoundBlobs::default();
         loop {
             let rows = self
@@ -202,18 +252,39 @@ impl Partition {
             let Some((last_key, _)) = rows.last() else { break };
             let full = rows.len() == FIND_SCAN_ROWS;
             let next_start = [last_key.as_slice(), &[0]].concat();
-            for (key, _) in &rows {
+            for (key, value) in &rows {
                 let Some((blob_container, blob_name)) = parse_index_key(&key[base.len()..]) else {
                     continue;
                 };
                 if scope.is_some_and(|s| s != blob_container) {
                     continue;
                 }
-                // The row is the truth: the index only proposes candidates.
-                let Some(row) = self.read_blob_row(account, blob_container, blob_name)? else {
+                // The index row is written in the blob row's own batch and carries its tag set:
+                // a candidate that the set rules out needs no row read, and on an account
+                // without HNS the set answers as the row would. An HNS path's visibility needs
+                // its row (a directory's files keep their index rows under its old name, a
+                // file may be hidden), and so does an index row written before it carried
+                // the tag set.
+                let indexed = decode_tag_set(value);
+                if indexed
+                    .as_ref()
+                    .is_some_and(|tags| !tag_filters.iter().all(|c| c.holds(tags)))
+                {
                     continue;
+                }
+                let tags = match indexed {
+                    Some(tags) if flat => {
+                        if !reachable.reachable(self, account, blob_container)? {
+                            continue;
+                        }
+                        tags
+                    }
+                    _ => match self.read_blob_row(account, blob_container, blob_name)? {
+                        Some(row) => row.tags,
+                        None => continue,
+                    },
                 };
-                if !tag_filters.iter().all(|c| c.holds(&row.tags)) {
+                if !tag_filters.iter().all(|c| c.holds(&tags)) {
                     continue;
                 }
                 if found.items.len() == max_results {
@@ -222,7 +293,7 @@ impl Partition {
                 }
                 found
                     .items
-                    .push((blob_container.to_string(), blob_name.to_string(), row.tags));
+                    .push((blob_container.to_string(), blob_name.to_string(), tags));
             }
             if !full {
                 break;
@@ -277,6 +348,26 @@ impl Partition {
     }
 }
 
+/// Whether a container's blobs are reachable (not in a soft-deleted container), asked once
+/// per run of index rows in the same container.
+#[derive(Default)]
+struct ReachableContainer {
+    last: Option<(String, bool)>,
+}
+
+impl ReachableContainer {
+    fn reachable(&mut self, partition: &Partition, account: &str, container: &str) -> Result<bool, AzureError> {
+        if let Some((name, answer)) = &self.last {
+            if name == container {
+                return Ok(*answer);
+            }
+        }
+        let answer = partition.blobs_reachable(account, container)?;
+        self.last = Some((container.to_string(), answer));
+        Ok(answer)
+    }
+}
+
 /// (container, blob) of an index key after the account prefix.
 fn parse_index_key(rest: &[u8]) -> Option<(&str, &str)> {
     let text = std::str::from_utf8(rest).ok()?;
@@ -311,5 +402,21 @@ mod tests {
         });
         assert!(rest("ab") < lt.1.clone().unwrap());
         assert!(rest("b") >= lt.1.unwrap());
+    }
+
+    #[test]
+    fn tag_sets_round_trip_and_odd_values_read_as_none() {
+        let tags: Vec<(String, String)> = vec![("k".into(), "".into()), ("a b+c".into(), "x".repeat(256))];
+        let encoded = encode_tag_set(&tags);
+        assert_eq!(decode_tag_set(&encoded), Some(tags));
+        assert_eq!(decode_tag_set(&encode_tag_set(&[])), Some(vec![]));
+        // Rows written before the index carried tag sets, and anything torn or foreign.
+        assert_eq!(decode_tag_set(b""), None);
+        assert_eq!(decode_tag_set(&encoded[..encoded.len() - 1]), None);
+        assert_eq!(decode_tag_set(&[TAG_SET_V1, 1, 0, b'k']), None);
+        assert_eq!(decode_tag_set(&[TAG_SET_V1, 1, 0, 0xFF, 0, 0]), None);
+        assert_eq!(decode_tag_set(&[2, 0, 0, 0, 0]), None);
+        // A set that does not fit the format is left out rather than written wrong.
+        assert!(encode_tag_set(&[("k".into(), "v".repeat(70_000))]).is_empty());
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lazuli_partition::{
-    BlockListItem, BlockListKind, HttpHeaders, NewBlobOptions, Partition, PartitionOptions, UploadedBody,
+    BlockListItem, BlockListKind, HttpHeaders, NewBlobOptions, Partition, PartitionOptions, TaggedBlob, UploadedBody,
 };
 use lazuli_stream::{MemStore, StreamStore};
 use lazuli_table::TableOptions;
@@ -92,7 +92,8 @@ fn assert_index_matches(partition: &Partition, model: &Model) {
     }
 }
 
-fn find(partition: &Partition, container: Option<&str>, filter: &[Comparison], page: usize) -> Vec<(String, String)> {
+/// Every blob a query finds, with the tags it answers with (the blob's whole tag set).
+fn find(partition: &Partition, container: Option<&str>, filter: &[Comparison], page: usize) -> Vec<TaggedBlob> {
     let mut out = Vec::new();
     let mut marker: Option<Vec<u8>> = None;
     loop {
@@ -100,7 +101,7 @@ fn find(partition: &Partition, container: Option<&str>, filter: &[Comparison], p
             .find_blobs_by_tags(A, container, filter, marker.as_deref(), page)
             .expect("find");
         assert!(found.items.len() <= page);
-        out.extend(found.items.into_iter().map(|(c, b, _)| (c, b)));
+        out.extend(found.items);
         match found.next_marker {
             Some(m) => marker = Some(m),
             None => break,
@@ -110,7 +111,7 @@ fn find(partition: &Partition, container: Option<&str>, filter: &[Comparison], p
     out
 }
 
-fn model_find(model: &Model, container: Option<&str>, filter: &[Comparison]) -> Vec<(String, String)> {
+fn model_find(model: &Model, container: Option<&str>, filter: &[Comparison]) -> Vec<TaggedBlob> {
     model
         .iter()
         .filter(|((c, _), tags)| {
@@ -123,7 +124,7 @@ fn model_find(model: &Model, container: Option<&str>, filter: &[Comparison]) -> 
                     }
                 })
         })
-        .map(|(key, _)| key.clone())
+        .map(|((c, b), tags)| (c.clone(), b.clone(), tags.clone()))
         .collect()
 }
 
@@ -292,4 +293,72 @@ fn if_tags_guards_reads_and_writes() {
         .delete_blob(A, "c", "b", &when("(\"state\" = 'x' OR \"state\" = 'draft')"))
         .expect("delete");
     assert!(partition.tag_index_entries(A).expect("index").is_empty());
+}
+
+#[test]
+fn queries_answer_from_the_index_and_from_rows_without_a_tag_set() {
+    let partition = open(MemStore::new());
+    for c in ["c1", "c2"] {
+        partition.create_container(A, c, vec![], None).expect("create");
+    }
+    let put = |c: &str, b: &str, tags: &[(&str, &str)]| {
+        let options = NewBlobOptions {
+            tags: Some(tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            ..Default::default()
+        };
+        partition
+            .put_blob_with(
+                A,
+                c,
+                b,
+                inline(b"x"),
+                HttpHeaders::default(),
+                vec![],
+                &Conditions::default(),
+                &options,
+            )
+            .expect("put");
+    };
+    put("c1", "old", &[("color", "red"), ("size", "9")]);
+    put("c1", "new", &[("color", "red"), ("size", "10")]);
+    put("c2", "other", &[("color", "red"), ("size", "9")]);
+    // A data directory written before index rows carried the blob's tag set holds empty
+    // values: such a row still finds its blob, checked against (and answered with) its row.
+    let mut batch = lazuli_table::WriteBatch::new();
+    for key in ["color\0red", "size\09"] {
+        batch.put(format!("T{A}/{key}\0c1/old").into_bytes(), Vec::new());
+    }
+    partition.table().write(&batch).expect("write");
+    let tags = |pairs: &[(&str, &str)]| -> Tags { pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
+    let query = tag_expr::parse_filter("\"color\" = 'red' AND \"size\" = '9'").expect("parse");
+    assert_eq!(
+        find(&partition, None, &query, 10),
+        vec![
+            ("c1".into(), "old".into(), tags(&[("color", "red"), ("size", "9")])),
+            ("c2".into(), "other".into(), tags(&[("color", "red"), ("size", "9")])),
+        ]
+    );
+    // Retagging rewrites every index row of the blob, the unchanged `color` row included.
+    partition
+        .set_blob_tags(
+            A,
+            "c1",
+            "new",
+            tags(&[("color", "red"), ("size", "9")]),
+            &Conditions::default(),
+        )
+        .expect("set tags");
+    let size_9 = tag_expr::parse_filter("\"color\" = 'red' AND \"size\" = '9'").expect("parse");
+    assert_eq!(find(&partition, Some("c1"), &size_9, 1).len(), 2);
+    // A soft-deleted container's blobs are not found, though their index rows stay.
+    partition.set_container_delete_retention(A, Some(7)).expect("retention");
+    partition
+        .delete_container(A, "c2", &Conditions::default())
+        .expect("delete container");
+    let red = tag_expr::parse_filter("\"color\" = 'red'").expect("parse");
+    let names: Vec<String> = find(&partition, None, &red, 10)
+        .into_iter()
+        .map(|(_, b, _)| b)
+        .collect();
+    assert_eq!(names, vec!["new".to_string(), "old".to_string()]);
 }
