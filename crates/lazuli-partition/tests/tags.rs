@@ -59,6 +59,31 @@ impl Rng {
     }
 }
 
+/// Put Blob of one byte with `tags` (`None`: the request carried no `x-ms-tags`).
+fn put_with_tags(partition: &Partition, container: &str, blob: &str, tags: Option<Tags>) {
+    let options = NewBlobOptions {
+        tags,
+        ..Default::default()
+    };
+    partition
+        .put_blob_with(
+            A,
+            container,
+            blob,
+            inline(b"x"),
+            HttpHeaders::default(),
+            vec![],
+            &Conditions::default(),
+            &options,
+        )
+        .expect("put");
+}
+
+/// Tags from string pairs.
+fn tags(pairs: &[(&str, &str)]) -> Tags {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
 fn random_tags(rng: &mut Rng) -> Tags {
     let mut tags = Tags::new();
     for _ in 0..rng.below(4) {
@@ -154,22 +179,8 @@ fn tag_index_matches_a_model_through_changes_and_crashes() {
         match rng.below(6) {
             0 | 1 => {
                 let tags = random_tags(&mut rng);
-                let options = NewBlobOptions {
-                    tags: (!tags.is_empty() || rng.below(2) == 0).then(|| tags.clone()),
-                    ..Default::default()
-                };
-                partition
-                    .put_blob_with(
-                        A,
-                        &c,
-                        &b,
-                        inline(b"x"),
-                        HttpHeaders::default(),
-                        vec![],
-                        &Conditions::default(),
-                        &options,
-                    )
-                    .expect("put");
+                let sent = (!tags.is_empty() || rng.below(2) == 0).then(|| tags.clone());
+                put_with_tags(&partition, &c, &b, sent);
                 model.insert(key, tags);
             }
             2 => {
@@ -262,22 +273,7 @@ fn tag_index_matches_a_model_through_changes_and_crashes() {
 fn if_tags_guards_reads_and_writes() {
     let partition = open(MemStore::new());
     partition.create_container(A, "c", vec![], None).expect("create");
-    let options = NewBlobOptions {
-        tags: Some(vec![("state".into(), "draft".into())]),
-        ..Default::default()
-    };
-    partition
-        .put_blob_with(
-            A,
-            "c",
-            "b",
-            inline(b"x"),
-            HttpHeaders::default(),
-            vec![],
-            &Conditions::default(),
-            &options,
-        )
-        .expect("put");
+    put_with_tags(&partition, "c", "b", Some(tags(&[("state", "draft")])));
     let when = |expr: &str| Conditions {
         if_tags: Some(tag_expr::parse(expr, tag_expr::Dialect::Condition).expect("parse")),
         ..Default::default()
@@ -301,27 +297,14 @@ fn queries_answer_from_the_index_and_from_rows_without_a_tag_set() {
     for c in ["c1", "c2"] {
         partition.create_container(A, c, vec![], None).expect("create");
     }
-    let put = |c: &str, b: &str, tags: &[(&str, &str)]| {
-        let options = NewBlobOptions {
-            tags: Some(tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
-            ..Default::default()
-        };
-        partition
-            .put_blob_with(
-                A,
-                c,
-                b,
-                inline(b"x"),
-                HttpHeaders::default(),
-                vec![],
-                &Conditions::default(),
-                &options,
-            )
-            .expect("put");
-    };
-    put("c1", "old", &[("color", "red"), ("size", "9")]);
-    put("c1", "new", &[("color", "red"), ("size", "10")]);
-    put("c2", "other", &[("color", "red"), ("size", "9")]);
+    put_with_tags(&partition, "c1", "old", Some(tags(&[("color", "red"), ("size", "9")])));
+    put_with_tags(&partition, "c1", "new", Some(tags(&[("color", "red"), ("size", "10")])));
+    put_with_tags(
+        &partition,
+        "c2",
+        "other",
+        Some(tags(&[("color", "red"), ("size", "9")])),
+    );
     // A data directory written before index rows carried the blob's tag set holds empty
     // values: such a row still finds its blob, checked against (and answered with) its row.
     let mut batch = lazuli_table::WriteBatch::new();
@@ -329,7 +312,6 @@ fn queries_answer_from_the_index_and_from_rows_without_a_tag_set() {
         batch.put(format!("T{A}/{key}\0c1/old").into_bytes(), Vec::new());
     }
     partition.table().write(&batch).expect("write");
-    let tags = |pairs: &[(&str, &str)]| -> Tags { pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
     let query = tag_expr::parse_filter("\"color\" = 'red' AND \"size\" = '9'").expect("parse");
     assert_eq!(
         find(&partition, None, &query, 10),
@@ -348,8 +330,7 @@ fn queries_answer_from_the_index_and_from_rows_without_a_tag_set() {
             &Conditions::default(),
         )
         .expect("set tags");
-    let size_9 = tag_expr::parse_filter("\"color\" = 'red' AND \"size\" = '9'").expect("parse");
-    assert_eq!(find(&partition, Some("c1"), &size_9, 1).len(), 2);
+    assert_eq!(find(&partition, Some("c1"), &query, 1).len(), 2);
     // A soft-deleted container's blobs are not found, though their index rows stay.
     partition.set_container_delete_retention(A, Some(7)).expect("retention");
     partition
