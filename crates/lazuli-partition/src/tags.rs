@@ -101,17 +101,20 @@ fn decode_tag_set(value: &[u8]) -> Option<Vec<(String, String)>> {
     let (&TAG_SET_V1, mut rest) = value.split_first()? else {
         return None;
     };
-    let mut take = || -> Option<String> {
-        let len = u16::from_le_bytes(rest.get(..2)?.try_into().ok()?) as usize;
-        let bytes = rest.get(2..2 + len)?;
-        rest = &rest[2 + len..];
-        String::from_utf8(bytes.to_vec()).ok()
-    };
     let mut tags = Vec::new();
-    while let Some(key) = take() {
-        tags.push((key, take()?));
+    while !rest.is_empty() {
+        let key = take_tag_part(&mut rest)?;
+        tags.push((key, take_tag_part(&mut rest)?));
     }
-    rest.is_empty().then_some(tags)
+    Some(tags)
+}
+
+/// One length-prefixed key or value of an encoded tag set, which `rest` then moves past.
+fn take_tag_part(rest: &mut &[u8]) -> Option<String> {
+    let len = u16::from_le_bytes(rest.get(..2)?.try_into().ok()?) as usize;
+    let text = std::str::from_utf8(rest.get(2..2 + len)?).ok()?.to_owned();
+    *rest = &rest[2 + len..];
+    Some(text)
 }
 
 /// One Find Blobs by Tags result: container, blob name, the blob's tags.
@@ -415,6 +418,8 @@ mod tests {
         assert_eq!(decode_tag_set(&encoded[..encoded.len() - 1]), None);
         assert_eq!(decode_tag_set(&[TAG_SET_V1, 1, 0, b'k']), None);
         assert_eq!(decode_tag_set(&[TAG_SET_V1, 1, 0, 0xFF, 0, 0]), None);
+        assert_eq!(decode_tag_set(&[TAG_SET_V1, 1, 0, b'k', 1, 0, 0xFF]), None);
+        assert_eq!(decode_tag_set(&[TAG_SET_V1, 1, 0, 0xFF]), None);
         assert_eq!(decode_tag_set(&[2, 0, 0, 0, 0]), None);
         // A set that does not fit the format is left out rather than written wrong.
         assert!(encode_tag_set(&[("k".into(), "v".repeat(70_000))]).is_empty());
