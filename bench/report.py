@@ -235,9 +235,9 @@ def write(res, path):
         w("Blobs tagged `tenant` (1 of 1,000), `shard` (1 of 16) and a unique `id`, filled with wrk "
           "(`bench/wrk/fill.lua`); the query's latency, median of 5 after one untimed query. Azurite "
           "holds fewer blobs, so the two columns are not a like-for-like ratio. On an account without "
-          "hierarchical namespace Lazuli answers from the tag index alone; on an HNS account it reads "
-          "each candidate's path row, whose visibility the index cannot vouch for "
-          "(`docs/formats/rows.md`, Blob index tags).")
+          "hierarchical namespace Lazuli answers from the tag index alone; on an HNS account it also "
+          "reads the path row of each candidate that the index's tag set does not rule out, since "
+          "only the row vouches for the path's visibility (`docs/formats/rows.md`, Blob index tags).")
         w("")
         w("| query | Lazuli ms (min–max) | blobs, matches | Azurite ms (min–max) | blobs, matches | peak RSS MiB |")
         w("|---|---|---|---|---|---|")
