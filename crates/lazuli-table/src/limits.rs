@@ -6,7 +6,7 @@
 /// index, so they must stay small. The block format stores key lengths in a u16.
 pub const KEY_BYTES_MAX: usize = 4 << 10;
 
-/// Rows hold metadata and inline small blobs (at most 64 KiB); the biggest rows are committed block
+/// Rows hold metadata and inline small blobs (16 KiB; 64 KiB in data written before); the biggest rows are committed block
 /// lists (50,000 block ids). Large blob bodies live in the blob-data stream, never in a row.
 pub const VALUE_BYTES_MAX: usize = 8 << 20;
 
