@@ -11,7 +11,7 @@ use lazuli_types::time_fmt::rfc1123;
 use lazuli_types::AzureError;
 
 use super::blocking;
-use crate::http_util::{self, empty, response, set_header, ResponseBody};
+use crate::http_util::{self, empty, names, response, set_header, ResponseBody};
 use crate::service::{Ctx, Frontend};
 
 fn write_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
@@ -59,7 +59,7 @@ pub async fn put_append_blob(
     .await?;
     let mut r = response(StatusCode::CREATED, empty());
     write_headers(&mut r, &row);
-    set_header(&mut r, "x-ms-request-server-encrypted", "true");
+    set_header(&mut r, names::X_MS_REQUEST_SERVER_ENCRYPTED, "true");
     Ok(r)
 }
 
@@ -88,11 +88,11 @@ pub async fn append_block(
     set_header(&mut r, "x-ms-blob-append-offset", offset.to_string());
     set_header(&mut r, "x-ms-blob-committed-block-count", row.blocks.len().to_string());
     if parts.headers.contains_key("content-md5") {
-        set_header(&mut r, "content-md5", md5_to_header(&md5_value));
+        set_header(&mut r, names::CONTENT_MD5, md5_to_header(&md5_value));
     } else {
-        set_header(&mut r, "x-ms-content-crc64", crc64_to_header(crc));
+        set_header(&mut r, names::X_MS_CONTENT_CRC64, crc64_to_header(crc));
     }
-    set_header(&mut r, "x-ms-request-server-encrypted", "true");
+    set_header(&mut r, names::X_MS_REQUEST_SERVER_ENCRYPTED, "true");
     super::blob::echo_structured(&mut r, parts);
     Ok(r)
 }

@@ -171,7 +171,7 @@ pub async fn put_blob(
     let mut r = response(StatusCode::CREATED, empty());
     write_headers(&mut r, &row);
     if let Some(md5) = &row.headers.content_md5 {
-        set_header(&mut r, "content-md5", md5);
+        set_header(&mut r, names::CONTENT_MD5, md5);
     }
     set_header(&mut r, names::X_MS_CONTENT_CRC64, crc64_to_header(crc));
     set_header(&mut r, names::X_MS_REQUEST_SERVER_ENCRYPTED, "true");

@@ -11,7 +11,9 @@ use lazuli_types::{AzureError, ErrorCode};
 
 use super::service::{max_results, service_endpoint};
 use super::{blocking, read_small_body, XML_BODY_BYTES_MAX};
-use crate::http_util::{self, empty, full, header_str, put_metadata_headers, response, set_header, ResponseBody};
+use crate::http_util::{
+    self, empty, full, header_str, names, put_metadata_headers, response, set_header, ResponseBody,
+};
 use crate::service::{Ctx, Frontend};
 
 /// List Blobs hands its page from the partition to the XML writer in chunks of this many
@@ -95,8 +97,8 @@ pub async fn properties(frontend: &Arc<Frontend>, ctx: &Ctx) -> Result<Response<
     container_headers(&mut r, &row);
     put_metadata_headers(&mut r, &row.metadata);
     let lease = lazuli_partition::lease_view(row.lease.as_ref());
-    set_header(&mut r, "x-ms-lease-status", lease.status);
-    set_header(&mut r, "x-ms-lease-state", lease.state);
+    set_header(&mut r, names::X_MS_LEASE_STATUS, lease.status);
+    set_header(&mut r, names::X_MS_LEASE_STATE, lease.state);
     if let Some(duration) = lease.duration {
         set_header(&mut r, "x-ms-lease-duration", duration);
     }

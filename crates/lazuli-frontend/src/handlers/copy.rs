@@ -28,7 +28,7 @@ use lazuli_types::{AzureError, ErrorCode};
 
 use super::blocking;
 use crate::auth::{Credential, Permission, RequiredAccess, ResourceType, Service};
-use crate::http_util::{self, empty, header_str, response, set_header, ResponseBody};
+use crate::http_util::{self, empty, header_str, names, response, set_header, ResponseBody};
 use crate::router::{self, Operation, Query, Target};
 use crate::service::{Ctx, Frontend};
 
@@ -584,9 +584,9 @@ pub async fn put_blob_from_url(
     }
     let mut r = copy_reply(StatusCode::CREATED, &row);
     if let Some(md5) = &row.headers.content_md5 {
-        set_header(&mut r, "content-md5", md5);
+        set_header(&mut r, names::CONTENT_MD5, md5);
     }
-    set_header(&mut r, "x-ms-request-server-encrypted", "true");
+    set_header(&mut r, names::X_MS_REQUEST_SERVER_ENCRYPTED, "true");
     Ok(r)
 }
 
@@ -704,8 +704,12 @@ pub async fn put_block_from_url(
     })
     .await?;
     let mut r = response(StatusCode::CREATED, empty());
-    set_header(&mut r, "content-md5", lazuli_types::checksum::md5_to_header(&md5_value));
-    set_header(&mut r, "x-ms-request-server-encrypted", "true");
+    set_header(
+        &mut r,
+        names::CONTENT_MD5,
+        lazuli_types::checksum::md5_to_header(&md5_value),
+    );
+    set_header(&mut r, names::X_MS_REQUEST_SERVER_ENCRYPTED, "true");
     Ok(r)
 }
 
@@ -958,11 +962,15 @@ fn source_checksum_headers(r: &mut Response<ResponseBody>, parts: &Parts, source
     if parts.headers.contains_key("x-ms-source-content-md5") {
         set_header(
             r,
-            "content-md5",
+            names::CONTENT_MD5,
             lazuli_types::checksum::md5_to_header(&source.body.md5),
         );
     } else {
-        set_header(r, "x-ms-content-crc64", lazuli_types::checksum::crc64_to_header(crc));
+        set_header(
+            r,
+            names::X_MS_CONTENT_CRC64,
+            lazuli_types::checksum::crc64_to_header(crc),
+        );
     }
 }
 
@@ -1007,7 +1015,7 @@ pub async fn append_block_from_url(
     );
     set_header(&mut r, "x-ms-blob-append-offset", offset.to_string());
     set_header(&mut r, "x-ms-blob-committed-block-count", row.blocks.len().to_string());
-    set_header(&mut r, "x-ms-request-server-encrypted", "true");
+    set_header(&mut r, names::X_MS_REQUEST_SERVER_ENCRYPTED, "true");
     Ok(r)
 }
 
@@ -1061,7 +1069,7 @@ pub async fn put_page_from_url(
         rfc1123(lazuli_partition::time_from_nanos(row.last_modified)),
     );
     set_header(&mut r, "x-ms-blob-sequence-number", row.sequence_number.to_string());
-    set_header(&mut r, "x-ms-request-server-encrypted", "true");
+    set_header(&mut r, names::X_MS_REQUEST_SERVER_ENCRYPTED, "true");
     Ok(r)
 }
 

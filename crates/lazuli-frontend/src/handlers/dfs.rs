@@ -23,7 +23,7 @@ use percent_encoding::percent_decode_str;
 use super::blob::PUT_BLOCK_BYTES_MAX;
 use super::blocking;
 use crate::dfs_json;
-use crate::http_util::{self, empty, full, header_str, header_string, response, set_header, ResponseBody};
+use crate::http_util::{self, empty, full, header_str, header_string, names, response, set_header, ResponseBody};
 use crate::service::{Ctx, Frontend};
 
 /// The service's cap on `maxResults` of List Paths and List Filesystems.
@@ -274,7 +274,7 @@ pub async fn create_path(
     let mut r = response(StatusCode::CREATED, empty());
     write_times(&mut r, &row.blob.etag, row.blob.last_modified);
     set_header(&mut r, "content-length", "0");
-    set_header(&mut r, "x-ms-request-server-encrypted", "true");
+    set_header(&mut r, names::X_MS_REQUEST_SERVER_ENCRYPTED, "true");
     Ok(r)
 }
 
@@ -415,7 +415,7 @@ fn path_property_headers(r: &mut Response<ResponseBody>, row: &PathRow, with_pro
         set_header(r, "x-ms-properties", dfs_json::format_properties(&row.blob.metadata));
         set_header(
             r,
-            "x-ms-creation-time",
+            names::X_MS_CREATION_TIME,
             rfc1123(lazuli_partition::time_from_nanos(row.blob.created)),
         );
         let headers = &row.blob.headers;
@@ -727,7 +727,7 @@ pub async fn append(
     if let Some(row) = row {
         write_times(&mut r, &row.blob.etag, row.blob.last_modified);
     }
-    set_header(&mut r, "x-ms-request-server-encrypted", "true");
+    set_header(&mut r, names::X_MS_REQUEST_SERVER_ENCRYPTED, "true");
     super::blob::echo_structured(&mut r, parts);
     Ok(r)
 }
@@ -752,6 +752,6 @@ pub async fn flush(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Result
     let mut r = response(StatusCode::OK, empty());
     write_times(&mut r, &row.blob.etag, row.blob.last_modified);
     set_header(&mut r, "content-length", "0");
-    set_header(&mut r, "x-ms-request-server-encrypted", "true");
+    set_header(&mut r, names::X_MS_REQUEST_SERVER_ENCRYPTED, "true");
     Ok(r)
 }

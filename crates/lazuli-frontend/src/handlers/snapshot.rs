@@ -11,7 +11,7 @@ use lazuli_types::time_fmt::{parse_iso8601, rfc1123};
 use lazuli_types::AzureError;
 
 use super::blocking;
-use crate::http_util::{self, empty, header_str, response, set_header, ResponseBody};
+use crate::http_util::{self, empty, header_str, names, response, set_header, ResponseBody};
 use crate::service::{Ctx, Frontend};
 
 /// The row a blob request addresses. Snapshot and version ids are ISO 8601 times.
@@ -44,7 +44,7 @@ pub fn blob_version(ctx: &Ctx) -> Result<BlobVersion, AzureError> {
 /// `x-ms-version-id` after a write, when versioning gave the blob a version.
 pub fn version_header(r: &mut Response<ResponseBody>, row: &BlobRow) {
     if let Some(version) = &row.version_id {
-        set_header(r, crate::http_util::names::X_MS_VERSION_ID, version);
+        set_header(r, names::X_MS_VERSION_ID, version);
     }
 }
 
@@ -74,7 +74,7 @@ pub async fn create(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Resul
         rfc1123(lazuli_partition::time_from_nanos(row.last_modified)),
     );
     version_header(&mut r, &row);
-    set_header(&mut r, "x-ms-request-server-encrypted", "false");
+    set_header(&mut r, names::X_MS_REQUEST_SERVER_ENCRYPTED, "false");
     Ok(r)
 }
 

@@ -10,7 +10,7 @@ use lazuli_types::time_fmt::rfc1123;
 use lazuli_types::{AzureError, ErrorCode};
 
 use super::blocking;
-use crate::http_util::{self, empty, header_str, response, set_header, ResponseBody};
+use crate::http_util::{self, empty, header_str, names, response, set_header, ResponseBody};
 use crate::service::{Ctx, Frontend};
 
 /// How long a rehydration from Archive takes (High priority: half). The service takes hours;
@@ -77,9 +77,9 @@ pub async fn set_tier(
 /// The tier headers of Get Blob / Get Blob Properties.
 pub fn tier_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
     let view = row.tier_view(lazuli_partition::now_nanos());
-    set_header(r, crate::http_util::names::X_MS_ACCESS_TIER, &view.tier);
+    set_header(r, names::X_MS_ACCESS_TIER, &view.tier);
     if view.inferred {
-        set_header(r, crate::http_util::names::X_MS_ACCESS_TIER_INFERRED, "true");
+        set_header(r, names::X_MS_ACCESS_TIER_INFERRED, "true");
     }
     if let Some(t) = view.change_time {
         set_header(
