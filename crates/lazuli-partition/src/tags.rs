@@ -246,6 +246,7 @@ impl Partition {
         };
         let flat = !self.is_hns(account);
         let mut reachable = ReachableContainer::default();
+        let matches = |tags: &[(String, String)]| tag_filters.iter().all(|c| c.holds(tags));
         let mut found = FoundBlobs::default();
         loop {
             let rows = self
@@ -268,14 +269,8 @@ impl Partition {
                 // its row (a directory's files keep their index rows under its old name, a
                 // file may be hidden), and so does an index row written before it carried
                 // the tag set.
-                let indexed = decode_tag_set(value);
-                if indexed
-                    .as_ref()
-                    .is_some_and(|tags| !tag_filters.iter().all(|c| c.holds(tags)))
-                {
-                    continue;
-                }
-                let tags = match indexed {
+                let tags = match decode_tag_set(value) {
+                    Some(tags) if !matches(&tags) => continue,
                     Some(tags) if flat => {
                         if !reachable.reachable(self, account, blob_container)? {
                             continue;
@@ -283,13 +278,10 @@ impl Partition {
                         tags
                     }
                     _ => match self.read_blob_row(account, blob_container, blob_name)? {
-                        Some(row) => row.tags,
-                        None => continue,
+                        Some(row) if matches(&row.tags) => row.tags,
+                        _ => continue,
                     },
                 };
-                if !tag_filters.iter().all(|c| c.holds(&tags)) {
-                    continue;
-                }
                 if found.items.len() == max_results {
                     found.next_marker = Some(key[base.len()..].to_vec());
                     return Ok(found);
