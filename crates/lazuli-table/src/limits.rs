@@ -6,8 +6,9 @@
 /// index, so they must stay small. The block format stores key lengths in a u16.
 pub const KEY_BYTES_MAX: usize = 4 << 10;
 
-/// Rows hold metadata and inline small blobs (16 KiB; 64 KiB in data written before); the biggest rows are committed block
-/// lists (50,000 block ids). Large blob bodies live in the blob-data stream, never in a row.
+/// Rows hold metadata and inline small blobs (up to 16 KiB; 64 KiB in rows written by earlier
+/// versions); the biggest rows are committed block lists (50,000 block ids). Large blob bodies
+/// live in the blob-data stream, never in a row.
 pub const VALUE_BYTES_MAX: usize = 8 << 20;
 
 /// A batch is one commit-log record, which must fit one stream record, and is applied to the

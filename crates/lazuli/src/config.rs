@@ -27,7 +27,7 @@ pub const MEMTABLE_MIB_DEFAULT: usize = 32;
 pub const BLOCK_CACHE_MIB_DEFAULT: usize = 32;
 /// Threads for blocking partition calls. Each request in flight holds one until its write is
 /// durable, so this bounds both the requests that share a group commit and the thread
-/// count (every thread's stack and malloc arena is memory). 64 is enough for a group commit
+/// count (every thread's stack and allocator cache is memory). 64 is enough for a group commit
 /// to cover 64 concurrent writers; more requests wait in the pool's queue.
 pub const BLOCKING_THREADS_DEFAULT: usize = 64;
 
