@@ -255,10 +255,21 @@ impl Body for ChannelBody {
 }
 
 /// The bytes `[start, start + len)` of a blob, streamed.
+/// [`blob_range`] of an inline body the caller owns.
+pub fn inline_range(inline: Vec<u8>, start: u64, len: u64) -> ResponseBody {
+    let (from, to) = inline_bounds(inline.len(), start, len);
+    full(Bytes::from(inline).slice(from..to))
+}
+
+fn inline_bounds(size: usize, start: u64, len: u64) -> (usize, usize) {
+    let from = usize::try_from(start).unwrap_or(usize::MAX).min(size);
+    let to = usize::try_from(start.saturating_add(len)).unwrap_or(usize::MAX).min(size);
+    (from, to)
+}
+
 pub fn blob_range(partition: &Arc<Partition>, row: &BlobRow, start: u64, len: u64) -> ResponseBody {
     if let Some(inline) = &row.inline {
-        let from = (start as usize).min(inline.len());
-        let to = (start.saturating_add(len) as usize).min(inline.len());
+        let (from, to) = inline_bounds(inline.len(), start, len);
         return full(Bytes::copy_from_slice(&inline[from..to]));
     }
     // Segment slices and, for page blobs, runs of zeros for unwritten pages.

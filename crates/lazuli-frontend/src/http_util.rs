@@ -134,6 +134,11 @@ pub fn set_header(response: &mut Response<ResponseBody>, name: impl IntoHeaderNa
     }
 }
 
+/// [`set_header`] for a value known at compile time: no validation and no copy.
+pub fn set_static_header(response: &mut Response<ResponseBody>, name: impl IntoHeaderName, value: &'static str) {
+    response.headers_mut().insert(name, HeaderValue::from_static(value));
+}
+
 /// Room for the headers of a blob read (properties, checksums, request ids) without the map
 /// growing and rehashing twice on the way.
 const RESPONSE_HEADERS_CAPACITY: usize = 24;

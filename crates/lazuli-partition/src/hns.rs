@@ -583,7 +583,7 @@ impl Partition {
         }
         Ok(self
             .resolve_visible(account, fs, path)?
-            .map(|found| blob_view(&found.row)))
+            .map(|found| into_blob_view(found.row)))
     }
 
     /// The Blob API's read-modify-write of one path (`modify_blob` on an HNS account):
@@ -844,7 +844,7 @@ impl Partition {
             if until.is_some_and(|until| path >= until.trim_end_matches('/')) {
                 break;
             }
-            out.push((path.to_string(), blob_view(&decode_path(&value)?)));
+            out.push((path.to_string(), into_blob_view(decode_path(&value)?)));
         }
         Ok(out)
     }

@@ -17,7 +17,8 @@ use lazuli_types::{AzureError, ErrorCode};
 use super::{blocking, XML_BODY_BYTES_MAX};
 use crate::body::{self, Received};
 use crate::http_util::{
-    self, empty, full, header_bool, header_str, names, put_metadata_headers, response, set_header, ResponseBody,
+    self, empty, full, header_bool, header_str, names, put_metadata_headers, response, set_header, set_static_header,
+    ResponseBody,
 };
 use crate::service::{Ctx, Frontend};
 use crate::{structured, xml};
@@ -326,11 +327,11 @@ fn property_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
     }
     super::copy::copy_headers(r, row);
     let h = &row.headers;
+    match &h.content_type {
+        Some(value) => set_header(r, header::CONTENT_TYPE, value),
+        None => set_static_header(r, header::CONTENT_TYPE, "application/octet-stream"),
+    }
     for (name, value) in [
-        (
-            header::CONTENT_TYPE,
-            h.content_type.as_deref().or(Some("application/octet-stream")),
-        ),
         (header::CONTENT_ENCODING, h.content_encoding.as_deref()),
         (header::CONTENT_LANGUAGE, h.content_language.as_deref()),
         (header::CACHE_CONTROL, h.cache_control.as_deref()),
@@ -341,7 +342,12 @@ fn property_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
         }
     }
     put_metadata_headers(r, &row.metadata);
-    set_header(r, names::X_MS_BLOB_TYPE, &row.blob_type);
+    match row.blob_type.as_str() {
+        "BlockBlob" => set_static_header(r, names::X_MS_BLOB_TYPE, "BlockBlob"),
+        "AppendBlob" => set_static_header(r, names::X_MS_BLOB_TYPE, "AppendBlob"),
+        "PageBlob" => set_static_header(r, names::X_MS_BLOB_TYPE, "PageBlob"),
+        other => set_header(r, names::X_MS_BLOB_TYPE, other),
+    }
     set_header(
         r,
         names::X_MS_CREATION_TIME,
@@ -351,20 +357,20 @@ fn property_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
         set_header(r, "x-ms-expiry-time", rfc1123(lazuli_partition::time_from_nanos(at)));
     }
     let lease = lazuli_partition::lease_view(row.lease.as_ref());
-    set_header(r, names::X_MS_LEASE_STATUS, lease.status);
-    set_header(r, names::X_MS_LEASE_STATE, lease.state);
+    set_static_header(r, names::X_MS_LEASE_STATUS, lease.status);
+    set_static_header(r, names::X_MS_LEASE_STATE, lease.state);
     if let Some(duration) = lease.duration {
-        set_header(r, "x-ms-lease-duration", duration);
+        set_static_header(r, "x-ms-lease-duration", duration);
     }
     if row.version_id.is_some() && row.snapshot.is_none() {
-        set_header(
+        set_static_header(
             r,
             names::X_MS_IS_CURRENT_VERSION,
             if row.previous_version { "false" } else { "true" },
         );
     }
-    set_header(r, names::X_MS_SERVER_ENCRYPTED, "true");
-    set_header(r, header::ACCEPT_RANGES, "bytes");
+    set_static_header(r, names::X_MS_SERVER_ENCRYPTED, "true");
+    set_static_header(r, header::ACCEPT_RANGES, "bytes");
     if row.blob_type == "AppendBlob" || row.blocks.iter().any(|b| !b.id.is_empty()) {
         set_header(r, "x-ms-blob-committed-block-count", row.blocks.len().to_string());
     }
@@ -422,7 +428,7 @@ pub async fn get_blob(
         return Err(AzureError::header("x-ms-range-get-content-crc64", "true"));
     }
     let found = read_blob(frontend, ctx, conditions).await?;
-    let Some(row) = found else {
+    let Some(mut row) = found else {
         let mut r = response(StatusCode::NOT_MODIFIED, empty());
         set_header(&mut r, "x-ms-error-code", "ConditionNotMet");
         return Ok(r);
@@ -476,6 +482,9 @@ pub async fn get_blob(
             encoded.boxed(),
             structured::encoded_len(len, structured::DOWNLOAD_SEGMENT_BYTES),
         )
+    } else if let Some(inline) = row.inline.take() {
+        // The row is ours: its inline body becomes the response body without a copy.
+        (body::inline_range(inline, start, len), len)
     } else {
         (body::blob_range(&frontend.partition, &row, start, len), len)
     };
