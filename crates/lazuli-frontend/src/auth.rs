@@ -216,7 +216,7 @@ pub fn authenticate(
         return Ok(Credential::SharedKey);
     }
     let query = util::parse_query(req.raw_query.unwrap_or(""), util::PlusMode::Space);
-    if util::query_get(&query, "sig").is_some() {
+    if query.iter().any(|(name, _)| name.eq_ignore_ascii_case("sig")) {
         return sas::authenticate(req, account, policies, &query).map(Credential::Sas);
     }
     Ok(Credential::Anonymous)

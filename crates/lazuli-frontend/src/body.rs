@@ -263,7 +263,9 @@ pub fn inline_range(inline: Vec<u8>, start: u64, len: u64) -> ResponseBody {
 
 fn inline_bounds(size: usize, start: u64, len: u64) -> (usize, usize) {
     let from = usize::try_from(start).unwrap_or(usize::MAX).min(size);
-    let to = usize::try_from(start.saturating_add(len)).unwrap_or(usize::MAX).min(size);
+    let to = usize::try_from(start.saturating_add(len))
+        .unwrap_or(usize::MAX)
+        .min(size);
     (from, to)
 }
 

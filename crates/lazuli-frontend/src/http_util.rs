@@ -1,5 +1,6 @@
 //! Small helpers over request headers and response building.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 
 use bytes::Bytes;
@@ -183,6 +184,112 @@ pub fn put_metadata_headers(response: &mut Response<ResponseBody>, metadata: &[(
         };
         if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
             response.headers_mut().append(name, value);
+        }
+    }
+}
+
+/// How a literal '+' in a query string decodes. The service (ASP.NET query parsing) reads it
+/// as a space; some SDKs sign it as a literal '+'; paths never change it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PlusMode {
+    Space,
+    Literal,
+}
+
+/// Percent-decodes one URL component: `%` and two hex digits is a byte, any other `%` stays as
+/// it is. Borrows when there is nothing to decode; otherwise one allocation of the input's
+/// size (every query parameter of every request comes through here).
+pub(crate) fn percent_decode(raw: &str, plus: PlusMode) -> Cow<'_, [u8]> {
+    let bytes = raw.as_bytes();
+    let special = |b: u8| b == b'%' || (b == b'+' && plus == PlusMode::Space);
+    let Some(first) = bytes.iter().position(|&b| special(b)) else {
+        return Cow::Borrowed(bytes);
+    };
+    let hex = |b: Option<&u8>| b.and_then(|&b| (b as char).to_digit(16)).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    out.extend_from_slice(&bytes[..first]);
+    let mut i = first;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'%' => match (hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
+                (Some(high), Some(low)) => {
+                    out.push(high << 4 | low);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if plus == PlusMode::Space => out.push(b' '),
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+/// [`percent_decode`] that must give UTF-8 (names, paths, query values the router reads).
+pub(crate) fn percent_decode_utf8(raw: &str, plus: PlusMode) -> Option<Cow<'_, str>> {
+    match percent_decode(raw, plus) {
+        // Nothing was decoded: the input itself.
+        Cow::Borrowed(_) => Some(Cow::Borrowed(raw)),
+        Cow::Owned(bytes) => String::from_utf8(bytes).ok().map(Cow::Owned),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decode_matches_the_url_rules() {
+        let decode = |raw, plus| percent_decode(raw, plus).into_owned();
+        assert!(matches!(
+            percent_decode("plain-name_1.txt", PlusMode::Space),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(decode("a%2Fb%3d%3D", PlusMode::Literal), b"a/b==");
+        assert_eq!(decode("a+b%2B", PlusMode::Space), b"a b+");
+        assert_eq!(decode("a+b%2B", PlusMode::Literal), b"a+b+");
+        // Escapes that are not two hex digits stay as they are, at the end too.
+        assert_eq!(decode("100%", PlusMode::Literal), b"100%");
+        assert_eq!(decode("%zz%4", PlusMode::Literal), b"%zz%4");
+        assert_eq!(decode("%%41", PlusMode::Literal), b"%A");
+        assert_eq!(decode("%E2%82%AC", PlusMode::Literal), "\u{20ac}".as_bytes());
+        assert_eq!(
+            percent_decode_utf8("%E2%82%AC", PlusMode::Literal).as_deref(),
+            Some("\u{20ac}")
+        );
+        assert_eq!(percent_decode_utf8("%FF", PlusMode::Literal), None);
+        assert_eq!(percent_decode_utf8("x+y", PlusMode::Space).as_deref(), Some("x y"));
+    }
+
+    #[test]
+    fn percent_decode_agrees_with_the_reference_decoder() {
+        let samples = [
+            "",
+            "%",
+            "%2",
+            "%2g",
+            "%%%",
+            "a%20b",
+            "%C3%A9t%C3%A9",
+            "%c3%28",
+            "sig=ab%2Bc%2F%3D",
+            "+%2B+",
+            "x%0Ay",
+            "%41%4a%4A",
+            "\u{00e9}%41",
+        ];
+        for raw in samples {
+            let reference: Vec<u8> = percent_encoding::percent_decode_str(raw).collect();
+            assert_eq!(
+                percent_decode(raw, PlusMode::Literal).into_owned(),
+                reference,
+                "{raw:?}"
+            );
+            let spaced = raw.replace('+', " ");
+            let reference: Vec<u8> = percent_encoding::percent_decode_str(&spaced).collect();
+            assert_eq!(percent_decode(raw, PlusMode::Space).into_owned(), reference, "{raw:?}");
         }
     }
 }

@@ -2,9 +2,12 @@
 //! unit-tested and fuzzed without a server. Blob and DFS requests share one port; they are
 //! told apart by `restype`/`comp` (Blob) versus `resource`/`action` and PATCH (DFS).
 
+use std::borrow::Cow;
+
 use http::{HeaderMap, Method};
 use lazuli_types::{AzureError, ErrorCode};
-use percent_encoding::percent_decode_str;
+
+use crate::http_util::{percent_decode_utf8, PlusMode};
 
 /// Every operation the router knows. `Unsupported` operations are recognised (so they are
 /// authenticated and answered with a clear error) but not implemented yet.
@@ -283,13 +286,7 @@ impl Query {
         let mut pairs = Vec::new();
         for piece in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
-            let decode = |s: &str| {
-                percent_decode_str(s)
-                    .decode_utf8()
-                    .map(|c| c.into_owned())
-                    .map_err(|_| AzureError::new(ErrorCode::InvalidUri, "The request URI is invalid."))
-            };
-            pairs.push((decode(name)?, decode(value)?));
+            pairs.push((decode_segment(name)?, decode_segment(value)?));
         }
         Ok(Query { pairs })
     }
@@ -324,10 +321,9 @@ fn is_path_style_host(host: &str) -> bool {
 }
 
 fn decode_segment(segment: &str) -> Result<String, AzureError> {
-    percent_decode_str(segment)
-        .decode_utf8()
-        .map(|c| c.into_owned())
-        .map_err(|_| AzureError::new(ErrorCode::InvalidUri, "The request URI is invalid."))
+    percent_decode_utf8(segment, PlusMode::Literal)
+        .map(Cow::into_owned)
+        .ok_or_else(|| AzureError::new(ErrorCode::InvalidUri, "The request URI is invalid."))
 }
 
 /// Splits the path into account, container and blob. Host-style URLs

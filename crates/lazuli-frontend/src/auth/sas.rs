@@ -138,6 +138,7 @@ fn v6(a: Ipv6Addr) -> u128 {
 }
 
 /// The SAS query fields, decoded.
+#[derive(Default)]
 struct Fields {
     sv: Option<String>,
     ss: Option<String>,
@@ -174,43 +175,73 @@ struct Fields {
 }
 
 impl Fields {
+    /// One pass over the query. Names match in any case and a repeated name's values are
+    /// joined with ',', as the service's query collection reads them.
     fn from_query(query: &[(Cow<'_, str>, Cow<'_, str>)]) -> Fields {
-        let get = |name: &str| util::query_get(query, name);
-        Fields {
-            sv: get("sv"),
-            ss: get("ss"),
-            srt: get("srt"),
-            sr: get("sr"),
-            sp: get("sp"),
-            st: get("st"),
-            se: get("se"),
-            sip: get("sip"),
-            spr: get("spr"),
-            si: get("si"),
-            ses: get("ses"),
-            sdd: get("sdd"),
-            // A base64 signature never holds a space: one here is a '+' sent unescaped and read
-            // back as a space by form decoding.
-            sig: get("sig").unwrap_or_default().replace(' ', "+"),
-            rscc: get("rscc"),
-            rscd: get("rscd"),
-            rsce: get("rsce"),
-            rscl: get("rscl"),
-            rsct: get("rsct"),
-            skoid: get("skoid"),
-            sktid: get("sktid"),
-            skt: get("skt"),
-            ske: get("ske"),
-            sks: get("sks"),
-            skv: get("skv"),
-            saoid: get("saoid"),
-            suoid: get("suoid"),
-            scid: get("scid"),
-            skdutid: get("skdutid"),
-            sduoid: get("sduoid"),
-            srh: get("srh"),
-            srq: get("srq"),
+        let mut f = Fields::default();
+        let mut sig: Option<String> = None;
+        for (name, value) in query {
+            // Every field name has 2 to 7 ASCII letters: lowercased on the stack.
+            let mut lowercase = [0u8; 7];
+            let Some(buffer) = lowercase.get_mut(..name.len()).filter(|_| name.len() >= 2) else {
+                continue;
+            };
+            buffer.copy_from_slice(name.as_bytes());
+            buffer.make_ascii_lowercase();
+            let slot = std::str::from_utf8(buffer)
+                .ok()
+                .and_then(|lower| f.slot(lower, &mut sig));
+            if let Some(slot) = slot {
+                match slot {
+                    Some(joined) => {
+                        joined.push(',');
+                        joined.push_str(value);
+                    }
+                    None => *slot = Some(value.to_string()),
+                }
+            }
         }
+        // A base64 signature never holds a space: one here is a '+' sent unescaped and read
+        // back as a space by form decoding.
+        f.sig = sig.unwrap_or_default().replace(' ', "+");
+        f
+    }
+
+    fn slot<'a>(&'a mut self, lowercase_name: &str, sig: &'a mut Option<String>) -> Option<&'a mut Option<String>> {
+        Some(match lowercase_name {
+            "sv" => &mut self.sv,
+            "ss" => &mut self.ss,
+            "srt" => &mut self.srt,
+            "sr" => &mut self.sr,
+            "sp" => &mut self.sp,
+            "st" => &mut self.st,
+            "se" => &mut self.se,
+            "sip" => &mut self.sip,
+            "spr" => &mut self.spr,
+            "si" => &mut self.si,
+            "ses" => &mut self.ses,
+            "sdd" => &mut self.sdd,
+            "sig" => sig,
+            "rscc" => &mut self.rscc,
+            "rscd" => &mut self.rscd,
+            "rsce" => &mut self.rsce,
+            "rscl" => &mut self.rscl,
+            "rsct" => &mut self.rsct,
+            "skoid" => &mut self.skoid,
+            "sktid" => &mut self.sktid,
+            "skt" => &mut self.skt,
+            "ske" => &mut self.ske,
+            "sks" => &mut self.sks,
+            "skv" => &mut self.skv,
+            "saoid" => &mut self.saoid,
+            "suoid" => &mut self.suoid,
+            "scid" => &mut self.scid,
+            "skdutid" => &mut self.skdutid,
+            "sduoid" => &mut self.sduoid,
+            "srh" => &mut self.srh,
+            "srq" => &mut self.srq,
+            _ => return None,
+        })
     }
 }
 

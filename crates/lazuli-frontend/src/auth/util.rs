@@ -50,26 +50,18 @@ pub(crate) fn authz(code: ErrorCode) -> AzureError {
     AzureError::new(code, message)
 }
 
-/// How a literal '+' in a query string decodes. The service (ASP.NET query parsing) reads it
-/// as a space; some SDKs sign it as a literal '+'.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PlusMode {
-    Space,
-    Literal,
-}
+pub(crate) use crate::http_util::PlusMode;
 
 /// Percent-decodes one query component. Invalid escapes stay as they are and invalid UTF-8 is
 /// replaced, so any input decodes to something without failing.
 pub(crate) fn decode_component(raw: &str, plus: PlusMode) -> Cow<'_, str> {
-    if plus == PlusMode::Space && raw.contains('+') {
-        let spaced = raw.replace('+', " ");
-        return Cow::Owned(
-            percent_encoding::percent_decode_str(&spaced)
-                .decode_utf8_lossy()
-                .into_owned(),
-        );
+    match crate::http_util::percent_decode(raw, plus) {
+        Cow::Borrowed(_) => Cow::Borrowed(raw),
+        Cow::Owned(bytes) => Cow::Owned(match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(invalid) => String::from_utf8_lossy(invalid.as_bytes()).into_owned(),
+        }),
     }
-    percent_encoding::percent_decode_str(raw).decode_utf8_lossy()
 }
 
 /// A decoded query: (name, value) pairs that borrow from the raw query where nothing needed
