@@ -106,16 +106,11 @@ impl Partition {
     /// The data segments a blob or block row references.
     pub(crate) fn segments_of_row(&self, key: &[u8], value: &[u8]) -> Result<Vec<Segment>, PartitionError> {
         match key.first() {
-            // `decode` leaves a small body where it is (`decode_blob` would copy it): only the
-            // segments are wanted, at start-up for every row.
-            Some(b'B') => Ok(rows::decode::<BlobRow>(value)?.0.segments().copied().collect()),
+            // The `_parts` decoders leave a small body where it is (`decode_blob` would copy
+            // it): only the segments are wanted, at start-up for every row.
+            Some(b'B') => Ok(rows::decode_blob_parts(value)?.0.segments().copied().collect()),
             Some(b'K') | Some(b'Q') => Ok(rows::decode::<BlockRow>(value)?.0.segments),
-            Some(b'P') => Ok(rows::decode::<crate::hns::PathRow>(value)?
-                .0
-                .blob
-                .segments()
-                .copied()
-                .collect()),
+            Some(b'P') => Ok(rows::decode_path_parts(value)?.0.blob.segments().copied().collect()),
             _ => Ok(Vec::new()),
         }
     }

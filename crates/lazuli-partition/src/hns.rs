@@ -430,7 +430,7 @@ struct Found {
 }
 
 pub(crate) fn decode_path(bytes: &[u8]) -> Result<PathRow, PartitionError> {
-    let (mut row, inline): (PathRow, &[u8]) = rows::decode(bytes)?;
+    let (mut row, inline) = rows::decode_path_parts(bytes)?;
     // As `rows::decode_blob`: a page blob's body is its page map, never inline.
     if !row.is_directory && row.blob.blocks.is_empty() && row.blob.blob_type != "PageBlob" {
         row.blob.inline = Some(inline.to_vec());
@@ -439,7 +439,7 @@ pub(crate) fn decode_path(bytes: &[u8]) -> Result<PathRow, PartitionError> {
 }
 
 pub(crate) fn encode_path(row: &PathRow) -> Vec<u8> {
-    rows::encode(row, row.blob.inline.as_deref())
+    crate::row_codec::encode_path(row)
 }
 
 impl Partition {

@@ -17,6 +17,7 @@ pub mod lease;
 mod listing;
 mod locks;
 pub mod page;
+mod row_codec;
 pub mod rows;
 mod snapshot;
 pub mod soft_delete;

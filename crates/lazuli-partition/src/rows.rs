@@ -1,7 +1,8 @@
 //! Row types of the object table and their encoding.
 //!
-//! A row is `[format version u8][json length u32 LE][json][inline body bytes]`: the JSON part
-//! holds properties and data locations; small blob bodies ride after it in the same row (and
+//! A row is `[format version u8][fields length u32 LE][fields][inline body bytes]`: the fields
+//! hold properties and data locations, as JSON (version 1) or, for blob and path rows, binary
+//! (versions 2 and 3, `row_codec.rs`); small blob bodies ride after them in the same row (and
 //! so in the same commit-log record) instead of going to the blob-data stream.
 
 use lazuli_stream::RecordLocation;
@@ -164,26 +165,45 @@ pub fn encode<T: Serialize>(row: &T, inline: Option<&[u8]>) -> Vec<u8> {
     out
 }
 
-/// Decodes a row; returns the JSON part and the inline bytes (possibly empty).
-pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<(T, &[u8]), PartitionError> {
+/// Splits a row into its format version, its fields (JSON or binary) and its inline bytes.
+fn split_row(bytes: &[u8]) -> Result<(u8, &[u8], &[u8]), PartitionError> {
     let corrupt = |why: &str| PartitionError::Corrupt(format!("row: {why}"));
     let (&version, rest) = bytes.split_first().ok_or_else(|| corrupt("empty"))?;
-    if version != ROW_FORMAT_VERSION {
-        return Err(corrupt("unknown format version"));
-    }
     let length_bytes: [u8; 4] = rest
         .get(..4)
         .and_then(|s| s.try_into().ok())
         .ok_or_else(|| corrupt("short"))?;
-    let json_len = u32::from_le_bytes(length_bytes) as usize;
-    let json = rest.get(4..4 + json_len).ok_or_else(|| corrupt("json length"))?;
-    let inline = rest.get(4 + json_len..).unwrap_or_default();
-    let row = serde_json::from_slice(json).map_err(|e| corrupt(&e.to_string()))?;
+    let fields_len = u32::from_le_bytes(length_bytes) as usize;
+    let fields = rest.get(4..4 + fields_len).ok_or_else(|| corrupt("fields length"))?;
+    let inline = rest.get(4 + fields_len..).unwrap_or_default();
+    Ok((version, fields, inline))
+}
+
+/// Decodes a JSON row (format version 1); returns the row and the inline bytes (possibly
+/// empty).
+pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<(T, &[u8]), PartitionError> {
+    let (version, json, inline) = split_row(bytes)?;
+    if version != ROW_FORMAT_VERSION {
+        return Err(PartitionError::Corrupt("row: unknown format version".into()));
+    }
+    let row = serde_json::from_slice(json).map_err(|e| PartitionError::Corrupt(format!("row: {e}")))?;
     Ok((row, inline))
 }
 
+/// A blob row without its inline body (which stays `None`), and the inline bytes: binary
+/// rows (format 2) and the JSON rows of earlier versions.
+pub fn decode_blob_parts(bytes: &[u8]) -> Result<(BlobRow, &[u8]), PartitionError> {
+    match bytes.first() {
+        Some(&crate::row_codec::BLOB_FORMAT) => {
+            let (_, fields, inline) = split_row(bytes)?;
+            Ok((crate::row_codec::decode_blob_fields(fields)?, inline))
+        }
+        _ => decode(bytes),
+    }
+}
+
 pub fn decode_blob(bytes: &[u8]) -> Result<BlobRow, PartitionError> {
-    let (mut row, inline): (BlobRow, &[u8]) = decode(bytes)?;
+    let (mut row, inline) = decode_blob_parts(bytes)?;
     // A page blob's body is its page map, never inline.
     if row.blocks.is_empty() && row.blob_type != "PageBlob" {
         row.inline = Some(inline.to_vec());
@@ -191,8 +211,20 @@ pub fn decode_blob(bytes: &[u8]) -> Result<BlobRow, PartitionError> {
     Ok(row)
 }
 
+/// A path row without its inline body, and the inline bytes (as [`decode_blob_parts`]).
+pub(crate) fn decode_path_parts(bytes: &[u8]) -> Result<(crate::hns::PathRow, &[u8]), PartitionError> {
+    match bytes.first() {
+        Some(&crate::row_codec::PATH_FORMAT) => {
+            let (_, fields, inline) = split_row(bytes)?;
+            Ok((crate::row_codec::decode_path_fields(fields)?, inline))
+        }
+        _ => decode(bytes),
+    }
+}
+
+/// Blob rows are written in the binary format (2).
 pub fn encode_blob(row: &BlobRow) -> Vec<u8> {
-    encode(row, row.inline.as_deref())
+    crate::row_codec::encode_blob(row)
 }
 
 #[cfg(test)]
@@ -211,6 +243,7 @@ mod tests {
         assert_eq!(decode_blob(&encode_blob(&row)).unwrap(), row);
         assert!(decode_blob(b"").is_err());
         assert!(decode_blob(&[1, 200, 0, 0, 0, b'{']).is_err());
+        assert!(decode_blob(&[2, 200, 0, 0, 0, 1]).is_err());
         assert!(decode_blob(&[9]).is_err());
     }
 }
