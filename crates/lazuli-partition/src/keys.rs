@@ -110,7 +110,22 @@ pub fn parse_blob_key(key: &[u8]) -> Option<(String, String, String)> {
 
 /// A path row: `P` account `/` filesystem `/` parent id `/` name (`name/` for a directory).
 pub fn path(account: &str, filesystem: &str, parent: u64, name: &str) -> Vec<u8> {
-    format!("P{account}/{filesystem}/{parent:016x}/{name}").into_bytes()
+    // Written by hand: every Get and Put of an HNS account builds one or more of these, and
+    // `format!` with a padded hex field cost more than the point read it keys.
+    let mut key = Vec::with_capacity(1 + account.len() + 1 + filesystem.len() + 1 + 16 + 1 + name.len());
+    key.push(b'P');
+    key.extend_from_slice(account.as_bytes());
+    key.push(b'/');
+    key.extend_from_slice(filesystem.as_bytes());
+    key.push(b'/');
+    key.extend(
+        (0..16)
+            .rev()
+            .map(|nibble| b"0123456789abcdef"[(parent >> (nibble * 4)) as usize & 0xf]),
+    );
+    key.push(b'/');
+    key.extend_from_slice(name.as_bytes());
+    key
 }
 
 /// (account, filesystem) of a path row (`P`), staged append (`Q`), tombstone (`X`) or id
@@ -197,6 +212,18 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_keys_are_the_documented_bytes() {
+        for parent in [0, 1, 0xabc, u64::MAX, 1 << 63] {
+            assert_eq!(
+                path("acct", "fs", parent, "dir/é"),
+                format!("Pacct/fs/{parent:016x}/dir/é").into_bytes()
+            );
+        }
+        // The children of a directory are the range its prefix names.
+        assert!(path("a", "f", 7, "x").starts_with(&path_children_prefix("a", "f", 7)));
+    }
 
     #[test]
     fn blob_keys_sort_by_name_within_container() {
