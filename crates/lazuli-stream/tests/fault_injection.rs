@@ -214,3 +214,24 @@ fn damaged_tail_of_the_open_extent_is_cut_on_recovery() {
     );
     assert!(locs[0].offset == EXTENT_HEADER_BYTES as u64);
 }
+
+/// Large records are read in two parts (header, then the payload in place): damage in either
+/// part, and a location whose length disagrees with the header, are still caught.
+#[test]
+fn large_records_are_checked_like_small_ones() {
+    let store = MemStore::with_options(StoreOptions::default());
+    let s = open(&store);
+    let payload: Vec<u8> = (0..300 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let locs: Vec<RecordLocation> = (0..3).map(|_| s.append(&[&payload]).unwrap()[0]).collect();
+    assert_eq!(s.read(locs[0]).unwrap(), payload);
+    let shorter = RecordLocation {
+        len: locs[0].len - 1,
+        ..locs[0]
+    };
+    assert!(matches!(s.read(shorter), Err(StreamError::Corrupt { .. })));
+    assert!(store.corrupt_byte("s", locs[1].extent, locs[1].offset + 16 + 200_000));
+    assert!(matches!(s.read(locs[1]), Err(StreamError::Corrupt { .. })));
+    assert!(store.corrupt_byte("s", locs[2].extent, locs[2].offset + 2));
+    assert!(matches!(s.read(locs[2]), Err(StreamError::Corrupt { .. })));
+    assert_eq!(s.read(locs[0]).unwrap(), payload);
+}
