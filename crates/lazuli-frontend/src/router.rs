@@ -278,29 +278,53 @@ pub struct Target {
 /// except that lookups of the routing keys accept any case.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Query {
-    pub pairs: Vec<(String, String)>,
+    /// Every decoded name and value, one after the other: one allocation for the whole query
+    /// instead of two per parameter (a SAS alone has eight or more).
+    text: String,
+    /// Per parameter: where its name ends and its value starts in `text`, and where the value
+    /// ends (the name starts where the previous value ended).
+    bounds: Vec<(usize, usize)>,
 }
 
 impl Query {
     pub fn parse(raw: Option<&str>) -> Result<Query, AzureError> {
-        let mut pairs = Vec::new();
-        for piece in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let raw = raw.unwrap_or("");
+        let mut query = Query {
+            text: String::with_capacity(raw.len()),
+            bounds: Vec::new(),
+        };
+        for piece in raw.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
-            pairs.push((decode_segment(name)?, decode_segment(value)?));
+            query.text.push_str(&decode_component(name)?);
+            let name_end = query.text.len();
+            query.text.push_str(&decode_component(value)?);
+            query.bounds.push((name_end, query.text.len()));
         }
-        Ok(Query { pairs })
+        Ok(query)
+    }
+
+    /// The (name, value) pairs in request order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut start = 0;
+        self.bounds.iter().map(move |&(name_end, value_end)| {
+            let pair = (&self.text[start..name_end], &self.text[name_end..value_end]);
+            start = value_end;
+            pair
+        })
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.pairs().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 
     pub fn has(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
+}
+
+fn decode_component(component: &str) -> Result<Cow<'_, str>, AzureError> {
+    percent_decode_utf8(component, PlusMode::Literal)
+        .ok_or_else(|| AzureError::new(ErrorCode::InvalidUri, "The request URI is invalid."))
 }
 
 /// Host names that mean "the account is in the path" (the emulator convention that the SDKs
@@ -321,9 +345,7 @@ fn is_path_style_host(host: &str) -> bool {
 }
 
 fn decode_segment(segment: &str) -> Result<String, AzureError> {
-    percent_decode_utf8(segment, PlusMode::Literal)
-        .map(Cow::into_owned)
-        .ok_or_else(|| AzureError::new(ErrorCode::InvalidUri, "The request URI is invalid."))
+    decode_component(segment).map(Cow::into_owned)
 }
 
 /// Splits the path into account, container and blob. Host-style URLs
@@ -602,6 +624,34 @@ mod tests {
             );
         }
         classify(&method, &target, &query, &map)
+    }
+
+    #[test]
+    fn query_parameters_decode_in_order() {
+        let q = Query::parse(Some("comp=list&&prefix=a%2Fb+c&Restype=container&flag&comp=second&e=")).unwrap();
+        let pairs: Vec<(&str, &str)> = q.pairs().collect();
+        assert_eq!(
+            pairs,
+            [
+                ("comp", "list"),
+                ("prefix", "a/b+c"),
+                ("Restype", "container"),
+                ("flag", ""),
+                ("comp", "second"),
+                ("e", "")
+            ]
+        );
+        // The first of repeated names; names in any case.
+        assert_eq!(q.get("COMP"), Some("list"));
+        assert_eq!(q.get("restype"), Some("container"));
+        assert!(q.has("flag") && !q.has("fla"));
+        assert_eq!(Query::parse(None).unwrap().pairs().count(), 0);
+        let e = Query::parse(Some("a=%FF")).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidUri);
+        assert_eq!(
+            Query::parse(Some("n%C3%A9=%E2%82%AC")).unwrap().get("n\u{e9}"),
+            Some("\u{20ac}")
+        );
     }
 
     #[test]

@@ -169,11 +169,7 @@ impl Frontend {
             HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-")),
         );
         headers.insert(names::X_MS_VERSION, HeaderValue::from_static(SERVICE_VERSION));
-        headers.insert(
-            http::header::DATE,
-            HeaderValue::from_str(&lazuli_types::time_fmt::rfc1123(OffsetDateTime::now_utc()))
-                .unwrap_or(HeaderValue::from_static("")),
-        );
+        headers.insert(http::header::DATE, date_header(OffsetDateTime::now_utc()));
         headers.insert(http::header::SERVER, HeaderValue::from_static("Lazuli"));
         if let Some(id) = client_request_id {
             headers.insert(names::X_MS_CLIENT_REQUEST_ID, id);
@@ -486,6 +482,26 @@ pub fn render_error(error: &AzureError, request_id: &str, method: &Method, dfs: 
     response
 }
 
+/// The `Date` header for `now`, formatted once per second per thread: every response has one.
+fn date_header(now: OffsetDateTime) -> HeaderValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(i64, HeaderValue)>> = const { std::cell::RefCell::new(None) };
+    }
+    let second = now.unix_timestamp();
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((at, value)) = last.as_ref() {
+            if *at == second {
+                return value.clone();
+            }
+        }
+        let value =
+            HeaderValue::from_str(&lazuli_types::time_fmt::rfc1123(now)).unwrap_or(HeaderValue::from_static(""));
+        *last = Some((second, value.clone()));
+        value
+    })
+}
+
 /// The `x-ms-request-id` of the `n`th request: a GUID-shaped id, unique per process (the
 /// counter) and unlikely to repeat across restarts (the salt). Written by hand rather than
 /// with `format!`, which cost ~1.5 % of a small Get.
@@ -504,8 +520,23 @@ fn request_id(salt: u64, n: u64) -> String {
 }
 
 #[cfg(test)]
-mod request_id_tests {
-    use super::request_id;
+mod response_header_tests {
+    use super::{date_header, request_id};
+
+    #[test]
+    fn date_headers_follow_the_clock_second() {
+        let t = time::macros::datetime!(2026-11-28 18:30:05.25 UTC);
+        assert_eq!(date_header(t), "Sat, 28 Nov 2026 18:30:05 GMT");
+        assert_eq!(
+            date_header(t + time::Duration::milliseconds(500)),
+            "Sat, 28 Nov 2026 18:30:05 GMT"
+        );
+        assert_eq!(
+            date_header(t + time::Duration::seconds(1)),
+            "Sat, 28 Nov 2026 18:30:06 GMT"
+        );
+        assert_eq!(date_header(t), "Sat, 28 Nov 2026 18:30:05 GMT");
+    }
 
     #[test]
     fn request_ids_are_guid_shaped_and_distinct() {
