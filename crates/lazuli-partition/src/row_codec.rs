@@ -361,8 +361,8 @@ fn whole_int<T: TryFrom<i128>>(payload: &[u8]) -> Result<T, PartitionError> {
     Ok(value)
 }
 
-/// Applies one BlobRow field; `false` when `tag` is not one.
-fn blob_field(row: &mut BlobRow, tag: u8, payload: &[u8]) -> Result<bool, PartitionError> {
+/// Applies one BlobRow field; a tag it does not know is a newer version's field, skipped.
+fn blob_field(row: &mut BlobRow, tag: u8, payload: &[u8]) -> Result<(), PartitionError> {
     let text = || text(payload);
     let h = &mut row.headers;
     match tag {
@@ -390,9 +390,9 @@ fn blob_field(row: &mut BlobRow, tag: u8, payload: &[u8]) -> Result<bool, Partit
         TIER => row.tier = json(payload)?,
         COPY => row.copy = json(payload)?,
         EXPIRES_ON => row.expires_on = Some(whole_int(payload)?),
-        _ => return Ok(false),
+        _ => {}
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Calls `apply` with each (tag, payload) of a row's fields.
@@ -413,7 +413,7 @@ fn each_field(
 /// Unknown tags are skipped: a newer version's fields.
 pub(crate) fn decode_blob_fields(fields: &[u8]) -> Result<BlobRow, PartitionError> {
     let mut row = BlobRow::default();
-    each_field(fields, |tag, payload| blob_field(&mut row, tag, payload).map(drop))?;
+    each_field(fields, |tag, payload| blob_field(&mut row, tag, payload))?;
     Ok(row)
 }
 
@@ -430,9 +430,7 @@ pub(crate) fn decode_path_fields(fields: &[u8]) -> Result<PathRow, PartitionErro
             PERMISSIONS => row.permissions = text()?,
             ACL => row.acl = Some(text()?),
             PENDING => row.pending = true,
-            _ => {
-                blob_field(&mut row.blob, tag, payload)?;
-            }
+            _ => blob_field(&mut row.blob, tag, payload)?,
         }
         Ok(())
     })?;
