@@ -254,7 +254,6 @@ impl Body for ChannelBody {
     }
 }
 
-/// The bytes `[start, start + len)` of a blob, streamed.
 /// [`blob_range`] of an inline body the caller owns.
 pub fn inline_range(inline: Vec<u8>, start: u64, len: u64) -> ResponseBody {
     let (from, to) = inline_bounds(inline.len(), start, len);
@@ -269,6 +268,7 @@ fn inline_bounds(size: usize, start: u64, len: u64) -> (usize, usize) {
     (from, to)
 }
 
+/// The bytes `[start, start + len)` of a blob, streamed.
 pub fn blob_range(partition: &Arc<Partition>, row: &BlobRow, start: u64, len: u64) -> ResponseBody {
     if let Some(inline) = &row.inline {
         let (from, to) = inline_bounds(inline.len(), start, len);
