@@ -1,9 +1,10 @@
 //! A bounded LRU cache of decoded checkpoint blocks, shared by all reads of a table.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 
 use crate::block::Block;
 
@@ -13,22 +14,26 @@ pub(crate) type BlockKey = (u64, u32);
 
 struct Slot {
     block: Arc<Block>,
-    tick: u64,
+    /// The cache's clock at this block's last use.
+    last_use: AtomicU64,
     bytes: usize,
 }
 
 #[derive(Default)]
-struct Lru {
-    slots: HashMap<BlockKey, Slot>,
-    /// Last-use tick → key; the first entry is the least recently used.
-    order: BTreeMap<u64, BlockKey>,
-    tick: u64,
+struct Slots {
+    map: HashMap<BlockKey, Slot>,
     bytes: usize,
 }
 
+/// A hit takes the lock shared and stamps the block with the clock: every point read of every
+/// request comes through here, from all runtime threads at once, and an exclusive lock with
+/// an ordered list to update on each hit was a contended step of every Get. Eviction, when an
+/// insert overflows the capacity, sorts the blocks by last use once and drops the oldest
+/// until an eighth of the capacity is free, so its cost is spread over many inserts.
 pub(crate) struct BlockCache {
     capacity_bytes: usize,
-    lru: Mutex<Lru>,
+    clock: AtomicU64,
+    slots: RwLock<Slots>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,20 +46,20 @@ impl BlockCache {
     pub(crate) fn new(capacity_bytes: usize) -> Self {
         BlockCache {
             capacity_bytes,
-            lru: Mutex::new(Lru::default()),
+            clock: AtomicU64::new(0),
+            slots: RwLock::new(Slots::default()),
         }
     }
 
+    fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     pub(crate) fn get(&self, key: BlockKey) -> Option<Arc<Block>> {
-        let mut lru = self.lru.lock();
-        lru.tick += 1;
-        let tick = lru.tick;
-        let slot = lru.slots.get_mut(&key)?;
-        let old = std::mem::replace(&mut slot.tick, tick);
-        let block = slot.block.clone();
-        lru.order.remove(&old);
-        lru.order.insert(tick, key);
-        Some(block)
+        let slots = self.slots.read();
+        let slot = slots.map.get(&key)?;
+        slot.last_use.store(self.tick(), Ordering::Relaxed);
+        Some(slot.block.clone())
     }
 
     pub(crate) fn insert(&self, key: BlockKey, block: Arc<Block>) {
@@ -62,30 +67,37 @@ impl BlockCache {
         if bytes > self.capacity_bytes {
             return;
         }
-        let mut lru = self.lru.lock();
-        lru.tick += 1;
-        let tick = lru.tick;
-        if let Some(old) = lru.slots.insert(key, Slot { block, tick, bytes }) {
-            lru.order.remove(&old.tick);
-            lru.bytes -= old.bytes;
+        let mut slots = self.slots.write();
+        let last_use = AtomicU64::new(self.tick());
+        if let Some(old) = slots.map.insert(key, Slot { block, last_use, bytes }) {
+            slots.bytes -= old.bytes;
         }
-        lru.order.insert(tick, key);
-        lru.bytes += bytes;
-        while lru.bytes > self.capacity_bytes {
-            let Some((_, victim)) = lru.order.pop_first() else {
+        slots.bytes += bytes;
+        if slots.bytes <= self.capacity_bytes {
+            return;
+        }
+        let low_water = self.capacity_bytes - self.capacity_bytes / 8;
+        let mut by_age: Vec<(u64, BlockKey)> = slots
+            .map
+            .iter()
+            .map(|(key, slot)| (slot.last_use.load(Ordering::Relaxed), *key))
+            .collect();
+        by_age.sort_unstable();
+        for (_, victim) in by_age {
+            if slots.bytes <= low_water {
                 break;
-            };
-            if let Some(slot) = lru.slots.remove(&victim) {
-                lru.bytes -= slot.bytes;
+            }
+            if let Some(slot) = slots.map.remove(&victim) {
+                slots.bytes -= slot.bytes;
             }
         }
     }
 
     pub(crate) fn stats(&self) -> CacheStats {
-        let lru = self.lru.lock();
+        let slots = self.slots.read();
         CacheStats {
-            blocks: lru.slots.len(),
-            bytes: lru.bytes,
+            blocks: slots.map.len(),
+            bytes: slots.bytes,
         }
     }
 }
@@ -113,5 +125,37 @@ mod tests {
         assert!(cache.get((1, 0)).is_some());
         assert!(cache.get((1, 2)).is_some());
         assert!(cache.stats().bytes <= one * 2 + one / 2);
+    }
+
+    /// Eviction frees an eighth of the capacity at once, oldest first, and never takes a
+    /// block used since an older one.
+    #[test]
+    fn eviction_frees_room_oldest_first() {
+        let one = block(1000).memory_bytes();
+        let cache = BlockCache::new(one * 16);
+        for i in 0..16 {
+            cache.insert((1, i), block(1000));
+        }
+        assert_eq!(cache.stats().blocks, 16);
+        // Touch the first four: they become the newest.
+        for i in 0..4 {
+            assert!(cache.get((1, i)).is_some());
+        }
+        cache.insert((2, 0), block(1000));
+        let stats = cache.stats();
+        assert!(stats.bytes <= one * 14, "{stats:?}");
+        assert!(stats.blocks >= 13, "{stats:?}");
+        for i in 0..4 {
+            assert!(cache.get((1, i)).is_some(), "recently used block {i} was evicted");
+        }
+        assert!(cache.get((2, 0)).is_some());
+        assert!(
+            cache.get((1, 4)).is_none() && cache.get((1, 5)).is_none(),
+            "the oldest go first"
+        );
+        // A block larger than the whole cache is not kept.
+        let small = BlockCache::new(one / 2);
+        small.insert((3, 0), block(1000));
+        assert_eq!(small.stats(), CacheStats::default());
     }
 }
