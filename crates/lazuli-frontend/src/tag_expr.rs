@@ -3,12 +3,13 @@
 //! `lazuli_types::tag_expr`, because the partition layer evaluates conditions under the
 //! blob's lock; this module turns its syntax errors into the service's answers.
 
+use std::borrow::Cow;
+
 use http::HeaderMap;
 use lazuli_types::tag_expr::{self, Comparison, Dialect, TagExpr};
 use lazuli_types::{AzureError, ErrorCode};
-use percent_encoding::percent_decode_str;
 
-use crate::http_util::header_str;
+use crate::http_util::{header_str, percent_decode_utf8, PlusMode};
 
 /// `x-ms-if-tags`, parsed; a syntax error is 400 InvalidHeaderValue.
 pub fn if_tags(headers: &HeaderMap) -> Result<Option<TagExpr>, AzureError> {
@@ -44,11 +45,9 @@ pub fn tags_header(headers: &HeaderMap) -> Result<Option<Vec<(String, String)>>,
     let invalid = || AzureError::header("x-ms-tags", value);
     let decode = |s: &str| -> Result<String, AzureError> {
         // Form encoding: '+' is a space (a literal '+' arrives as %2B).
-        let spaced = s.replace('+', " ");
-        percent_decode_str(&spaced)
-            .decode_utf8()
-            .map(|c| c.into_owned())
-            .map_err(|_| invalid())
+        percent_decode_utf8(s, PlusMode::Space)
+            .map(Cow::into_owned)
+            .ok_or_else(invalid)
     };
     let mut tags = Vec::new();
     for piece in value.split('&').filter(|p| !p.is_empty()) {

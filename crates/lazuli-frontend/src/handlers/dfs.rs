@@ -6,6 +6,7 @@
 //! so nothing changes for them. Reads of file data go through the Blob API (Get Blob), which
 //! resolves the path on HNS accounts.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
@@ -18,12 +19,14 @@ use lazuli_partition::HttpHeaders;
 use lazuli_types::conditions::Conditions;
 use lazuli_types::time_fmt::rfc1123;
 use lazuli_types::{AzureError, ErrorCode};
-use percent_encoding::percent_decode_str;
 
 use super::blob::PUT_BLOCK_BYTES_MAX;
 use super::blocking;
 use crate::dfs_json;
-use crate::http_util::{self, empty, full, header_str, header_string, names, response, set_header, ResponseBody};
+use crate::http_util::{
+    self, empty, full, header_str, header_string, names, percent_decode_utf8, response, set_header, PlusMode,
+    ResponseBody,
+};
 use crate::service::{Ctx, Frontend};
 
 /// The service's cap on `maxResults` of List Paths and List Filesystems.
@@ -285,10 +288,9 @@ fn rename_source(value: &str) -> Result<(String, String), AzureError> {
     let path = path.strip_prefix('/').unwrap_or(path);
     let (fs, rest) = path.split_once('/').ok_or_else(invalid)?;
     let decode = |s: &str| {
-        percent_decode_str(s)
-            .decode_utf8()
-            .map(|c| c.into_owned())
-            .map_err(|_| invalid())
+        percent_decode_utf8(s, PlusMode::Literal)
+            .map(Cow::into_owned)
+            .ok_or_else(invalid)
     };
     let (fs, rest) = (decode(fs)?, decode(rest)?);
     if rest.trim_matches('/').is_empty() {
