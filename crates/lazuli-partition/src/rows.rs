@@ -190,16 +190,28 @@ pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<(T, &[u8]), 
     Ok((row, inline))
 }
 
+/// A row of format `binary_format` decoded by `decode_fields`, or a JSON row of an earlier
+/// version; with the inline bytes.
+fn decode_binary_or_json<T: for<'de> Deserialize<'de>>(
+    bytes: &[u8],
+    binary_format: u8,
+    decode_fields: fn(&[u8]) -> Result<T, PartitionError>,
+) -> Result<(T, &[u8]), PartitionError> {
+    if bytes.first() != Some(&binary_format) {
+        return decode(bytes);
+    }
+    let (_, fields, inline) = split_row(bytes)?;
+    Ok((decode_fields(fields)?, inline))
+}
+
 /// A blob row without its inline body (which stays `None`), and the inline bytes: binary
 /// rows (format 2) and the JSON rows of earlier versions.
 pub fn decode_blob_parts(bytes: &[u8]) -> Result<(BlobRow, &[u8]), PartitionError> {
-    match bytes.first() {
-        Some(&crate::row_codec::BLOB_FORMAT) => {
-            let (_, fields, inline) = split_row(bytes)?;
-            Ok((crate::row_codec::decode_blob_fields(fields)?, inline))
-        }
-        _ => decode(bytes),
-    }
+    decode_binary_or_json(
+        bytes,
+        crate::row_codec::BLOB_FORMAT,
+        crate::row_codec::decode_blob_fields,
+    )
 }
 
 pub fn decode_blob(bytes: &[u8]) -> Result<BlobRow, PartitionError> {
@@ -213,13 +225,11 @@ pub fn decode_blob(bytes: &[u8]) -> Result<BlobRow, PartitionError> {
 
 /// A path row without its inline body, and the inline bytes (as [`decode_blob_parts`]).
 pub(crate) fn decode_path_parts(bytes: &[u8]) -> Result<(crate::hns::PathRow, &[u8]), PartitionError> {
-    match bytes.first() {
-        Some(&crate::row_codec::PATH_FORMAT) => {
-            let (_, fields, inline) = split_row(bytes)?;
-            Ok((crate::row_codec::decode_path_fields(fields)?, inline))
-        }
-        _ => decode(bytes),
-    }
+    decode_binary_or_json(
+        bytes,
+        crate::row_codec::PATH_FORMAT,
+        crate::row_codec::decode_path_fields,
+    )
 }
 
 /// Blob rows are written in the binary format (2).
