@@ -859,31 +859,30 @@ impl<S: Storage> Stream for StreamCore<S> {
             }
             extent.file.clone()
         };
+        let check = |head: &[u8], payload: &[u8]| {
+            let header = record::decode_header(head).map_err(|_| corrupt())?;
+            if header.payload_len != location.len {
+                return Err(corrupt());
+            }
+            record::verify_payload(&header, payload).map_err(|_| corrupt())
+        };
         if location.len as usize >= SEPARATE_HEADER_READ_BYTES {
             // A large payload is read where it is returned: moving it down over the header
             // afterwards cost a copy of every byte of every download.
             let mut head = [0u8; FRAME_HEADER_BYTES];
             file.read_exact_at(&mut head, location.offset)
                 .map_err(io_error(&self.name))?;
-            let header = record::decode_header(&head).map_err(|_| corrupt())?;
-            if header.payload_len != location.len {
-                return Err(corrupt());
-            }
             let mut payload = vec![0u8; location.len as usize];
             file.read_exact_at(&mut payload, location.offset + FRAME_HEADER_BYTES as u64)
                 .map_err(io_error(&self.name))?;
-            record::verify_payload(&header, &payload).map_err(|_| corrupt())?;
+            check(&head, &payload)?;
             return Ok(payload);
         }
         let mut frame = vec![0u8; frame_len];
         file.read_exact_at(&mut frame, location.offset)
             .map_err(io_error(&self.name))?;
-        let header = record::decode_header(&frame).map_err(|_| corrupt())?;
-        if header.payload_len != location.len {
-            return Err(corrupt());
-        }
-        let payload = frame.get(FRAME_HEADER_BYTES..).ok_or_else(corrupt)?;
-        record::verify_payload(&header, payload).map_err(|_| corrupt())?;
+        let (head, payload) = frame.split_at(FRAME_HEADER_BYTES);
+        check(head, payload)?;
         frame.drain(..FRAME_HEADER_BYTES);
         Ok(frame)
     }
