@@ -63,6 +63,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+def start_lazuli(binary, tmp, name="lazuli", wrapper=(), env=None):
+    """Lazuli on a free loopback port with a fresh data directory under `tmp` (for the one-build
+    scripts: quick, profile, compare, instructions); `wrapper` is a command to run it under."""
+    port = free_port()
+    data = os.path.join(tmp, f"{name}-data")
+    os.makedirs(data)
+    argv = [*wrapper, binary, "--blobHost", "127.0.0.1", "--blobPort", str(port),
+            "--location", data, "--metricsPort", "0", "--silent"]
+    return Server("lazuli", argv, port, os.path.join(tmp, f"{name}.log"), env)
+
+
 def wait_port(port, proc, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -37,13 +37,8 @@ def main():
         cport = bench.free_port()
         ceiling = bench.Server("ceiling", [a.ceiling, str(cport)], cport, os.path.join(tmp, "ceiling.log"))
         for i, binary in enumerate(a.lazuli):
-            port = bench.free_port()
-            data = os.path.join(tmp, f"data{i}")
-            os.makedirs(data)
-            srv = bench.Server("lazuli", [binary, "--blobHost", "127.0.0.1", "--blobPort", str(port),
-                                          "--location", data, "--metricsPort", "0", "--silent"],
-                               port, os.path.join(tmp, f"lazuli{i}.log"))
-            cl = bench.Client(port)
+            srv = bench.start_lazuli(binary, tmp, name=f"lazuli{i}")
+            cl = bench.Client(srv.port)
             bench.create_container(cl, "compare")
             sas = azsas.container_sas("compare")
             bench.upload_many(cl, "compare", sas, "g4k", 1000, 4096)

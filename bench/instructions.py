@@ -38,14 +38,10 @@ def main():
     if shutil.which("valgrind") is None:
         sys.exit("valgrind not found (apt-get install valgrind)")
     tmp = tempfile.mkdtemp(prefix="lazuli-instructions-")
-    port = bench.free_port()
-    data = os.path.join(tmp, "data")
-    os.makedirs(data)
     out = os.path.join(tmp, "callgrind.out")
-    srv = bench.Server("lazuli", ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                                  f"--callgrind-out-file={out}", a.lazuli, "--blobHost", "127.0.0.1",
-                                  "--blobPort", str(port), "--location", data, "--metricsPort", "0", "--silent"],
-                       port, os.path.join(tmp, "lazuli.log"))
+    srv = bench.start_lazuli(a.lazuli, tmp, wrapper=["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                                                     f"--callgrind-out-file={out}"])
+    port = srv.port
     try:
         cl = bench.Client(port)
         bench.create_container(cl, "counted")

@@ -50,12 +50,8 @@ def main():
     if shutil.which("perf") is None:
         sys.exit("perf not found (apt-get install linux-perf)")
     tmp = tempfile.mkdtemp(prefix="lazuli-profile-")
-    port = bench.free_port()
-    data = os.path.join(tmp, "data")
-    os.makedirs(data)
-    srv = bench.Server("lazuli", [a.lazuli, "--blobHost", "127.0.0.1", "--blobPort", str(port),
-                                  "--location", data, "--metricsPort", "0", "--silent"],
-                       port, os.path.join(tmp, "lazuli.log"))
+    srv = bench.start_lazuli(a.lazuli, tmp)
+    port = srv.port
     perf_data = a.perf_data or os.path.join(tmp, "perf.data")
     try:
         cl = bench.Client(port)

@@ -29,12 +29,8 @@ def main():
     p.add_argument("--size", type=int, default=4096, help="blob size of every Put and Get")
     a = p.parse_args()
     tmp = tempfile.mkdtemp(prefix="lazuli-quick-")
-    port = bench.free_port()
-    data = os.path.join(tmp, "data")
-    os.makedirs(data)
-    srv = bench.Server("lazuli", [a.lazuli, "--blobHost", "127.0.0.1", "--blobPort", str(port),
-                                  "--location", data, "--metricsPort", "0", "--silent"],
-                       port, os.path.join(tmp, "lazuli.log"))
+    srv = bench.start_lazuli(a.lazuli, tmp)
+    port = srv.port
     try:
         cl = bench.Client(port)
         bench.create_container(cl, "quick")
