@@ -63,15 +63,24 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_lazuli(binary, tmp, name="lazuli", wrapper=(), env=None):
+def start_lazuli(binary, tmp, name="lazuli", wrapper=(), env=None, reuse=False):
     """Lazuli on a free loopback port with a fresh data directory under `tmp` (for the one-build
-    scripts: quick, profile, compare, instructions); `wrapper` is a command to run it under."""
+    scripts: quick, profile, compare, instructions); `wrapper` is a command to run it under.
+    With `reuse`, the directory may hold the data of an earlier start of the same name."""
     port = free_port()
     data = os.path.join(tmp, f"{name}-data")
-    os.makedirs(data)
+    os.makedirs(data, exist_ok=reuse)
     argv = [*wrapper, binary, "--blobHost", "127.0.0.1", "--blobPort", str(port),
             "--location", data, "--metricsPort", "0", "--silent"]
     return Server("lazuli", argv, port, os.path.join(tmp, f"{name}.log"), env)
+
+
+def fill_puts(srv, container_path, sas, seconds, conns=64):
+    """Puts unique 4 KiB blobs (`fill-…`) for `seconds`, as `make bench` does before its Gets,
+    then waits for the flushes and compactions they leave (the one-build scripts' --fill-seconds)."""
+    r = run_wrk(srv.port, "put.lua", [container_path, sas, 4096, "fill"], conns, seconds)
+    waited, _ = srv.wait_quiet(limit_s=60)
+    print(f"filled: {r['requests']} Puts in {seconds} s, idle after {waited:.1f} s", flush=True)
 
 
 def wait_port(port, proc, timeout=60.0):

@@ -2,13 +2,16 @@
 """Instructions per request of one Lazuli build under callgrind: Get (or Put) Blob of 4 KiB.
 
     python3 bench/instructions.py --lazuli target/release/lazuli [--put] [--duration 6] [--keep DIR]
+                                  [--fill-seconds N]
 
 req/s on a shared 2-core VM moves by ±10 % from run to run, more than most single changes
 are worth; the instructions the server executes per request repeat to within ~0.3 %. This
 starts Lazuli under `valgrind --tool=callgrind` with instrumentation off (fresh data dir,
 127.0.0.1), uploads 1000 blobs of 4 KiB, warms up for 3 s, then counts only while wrk runs
 (4 connections, one thread) and prints the server's instructions per request. --keep DIR
-keeps the callgrind output for `callgrind_annotate --inclusive=yes`.
+keeps the callgrind output for `callgrind_annotate --inclusive=yes`. --fill-seconds N first
+runs the build natively and Puts unique 4 KiB blobs for N seconds (as `make bench` does before
+its Gets), waits for its flushes and compactions, stops it, and counts on that data directory.
 
 Caveats: user space only (the kernel's share is not counted), and valgrind hides the CPU's
 SHA extensions, so HMAC-SHA256 weighs ~15 % here where it costs ~1 % of real time. Needs
@@ -34,20 +37,31 @@ def main():
     p.add_argument("--put", action="store_true", help="count Put Blob (unique names) instead of Get Blob")
     p.add_argument("--duration", type=int, default=6, help="seconds of counted requests")
     p.add_argument("--keep", help="copy the callgrind output files into this directory")
+    p.add_argument("--fill-seconds", type=int, default=0,
+                   help="first Put unique 4 KiB blobs for this long, natively, on the same data")
     a = p.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind not found (apt-get install valgrind)")
     tmp = tempfile.mkdtemp(prefix="lazuli-instructions-")
     out = os.path.join(tmp, "callgrind.out")
-    srv = bench.start_lazuli(a.lazuli, tmp, wrapper=["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                                                     f"--callgrind-out-file={out}"])
-    port = srv.port
+    sas = azsas.container_sas("counted")
+    cpath = f"/{bench.ACCOUNT}/counted"
+    srv = None
     try:
+        if a.fill_seconds:
+            srv = bench.start_lazuli(a.lazuli, tmp)
+            cl = bench.Client(srv.port)
+            bench.create_container(cl, "counted")
+            bench.upload_many(cl, "counted", sas, "g4k", 1000, 4096)
+            bench.fill_puts(srv, cpath, sas, a.fill_seconds)
+            srv.close()
+        srv = bench.start_lazuli(a.lazuli, tmp, wrapper=["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                                                         f"--callgrind-out-file={out}"], reuse=True)
+        port = srv.port
         cl = bench.Client(port)
-        bench.create_container(cl, "counted")
-        sas = azsas.container_sas("counted")
-        cpath = f"/{bench.ACCOUNT}/counted"
-        bench.upload_many(cl, "counted", sas, "g4k", 1000, 4096)
+        if not a.fill_seconds:
+            bench.create_container(cl, "counted")
+            bench.upload_many(cl, "counted", sas, "g4k", 1000, 4096)
         if a.put:
             script, warm, counted = "put.lua", [cpath, sas, 4096, "warm"], [cpath, sas, 4096, "p"]
         else:
@@ -72,7 +86,8 @@ def main():
             for path in glob.glob(out + "*"):
                 shutil.copy(path, a.keep)
     finally:
-        srv.close()
+        if srv is not None:
+            srv.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

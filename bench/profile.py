@@ -2,12 +2,14 @@
 """Where does Put Blob (or Get Blob) of 4 KiB spend its time? A short profile of Lazuli under wrk.
 
     python3 bench/profile.py --lazuli target/release/lazuli [--conns 64] [--duration 5] [--get]
+                             [--fill-seconds N]
 
 Starts Lazuli (fresh data dir, 127.0.0.1), runs wrk put.lua (4 KiB, unique names; with --get,
-get.lua over 1000 blobs) and,
-over the same seconds, counts the server's fsync/fdatasync calls (perf stat on syscall
-tracepoints) and samples its stacks (perf record -g, cpu-clock). Prints req/s, requests
-per fsync (the group-commit batch), server CPU per request, and the hottest symbols.
+get.lua over 1000 blobs; with --fill-seconds, after N seconds of unique 4 KiB Puts, as
+`make bench` reads after its Puts) and, over the same seconds, counts the server's syscalls
+(fsync/fdatasync, writes, reads, waits: perf stat on syscall tracepoints) and samples its
+stacks (perf record -g, cpu-clock). Prints req/s, requests per fsync (the group-commit
+batch), server CPU per request, and the hottest symbols.
 Needs `perf` (linux-perf) and root or perf_event_paranoid <= 1; stops what it started.
 """
 import argparse
@@ -46,6 +48,8 @@ def main():
     p.add_argument("--top", type=int, default=40)
     p.add_argument("--perf-data", help="keep the perf.data here (default: a temporary file)")
     p.add_argument("--get", action="store_true", help="profile Get Blob of 1000 blobs instead of Put Blob")
+    p.add_argument("--fill-seconds", type=int, default=0,
+                   help="first Put unique 4 KiB blobs for this long and wait until the server is idle")
     a = p.parse_args()
     if shutil.which("perf") is None:
         sys.exit("perf not found (apt-get install linux-perf)")
@@ -62,13 +66,17 @@ def main():
             script, args = "get.lua", ["/devstoreaccount1/prof", sas, 1000, "g"]
         else:
             script, args = "put.lua", ["/devstoreaccount1/prof", sas, a.size]
+        if a.fill_seconds:
+            bench.fill_puts(srv, "/devstoreaccount1/prof", sas, a.fill_seconds, a.conns)
         bench.run_wrk(port, script, args + ([] if a.get else ["warm"]), a.conns, 1)
         cpu0 = srv.cpu_s()
         cs0 = ctx_switches(srv.pid)
         stat = subprocess.Popen(["perf", "stat", "-x", ",", "-e",
                                  "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,"
                                  "syscalls:sys_enter_pwrite64,syscalls:sys_enter_write,"
-                                 "syscalls:sys_enter_writev,syscalls:sys_enter_sync_file_range",
+                                 "syscalls:sys_enter_writev,syscalls:sys_enter_sync_file_range,"
+                                 "syscalls:sys_enter_recvfrom,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex,"
+                                 "syscalls:sys_enter_pread64,syscalls:sys_enter_sched_yield",
                                  "-p", str(srv.pid), "--", "sleep", str(a.duration)],
                                 stderr=subprocess.PIPE, text=True)
         rec = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "499", "-g",

@@ -50,6 +50,9 @@ def main():
             run("fill", "put.lua", [cpath, sas, a.size, "fill"], a.put_seconds)
         if not a.skip_put:
             run("put", "put.lua", [cpath, sas, a.size, "p"], a.duration)
+        waited, cpu = srv.wait_quiet()
+        if waited > 0.6:
+            print(f"(waited {waited:.1f} s, {cpu:.1f} CPU s, for the server to go idle)", flush=True)
         run("get", "get.lua", [cpath, sas, 1000, "g4k"], a.duration)
     finally:
         srv.close()
