@@ -254,12 +254,6 @@ impl Body for ChannelBody {
     }
 }
 
-/// [`blob_range`] of an inline body the caller owns.
-pub fn inline_range(inline: Vec<u8>, start: u64, len: u64) -> ResponseBody {
-    let (from, to) = inline_bounds(inline.len(), start, len);
-    full(Bytes::from(inline).slice(from..to))
-}
-
 fn inline_bounds(size: usize, start: u64, len: u64) -> (usize, usize) {
     let from = usize::try_from(start).unwrap_or(usize::MAX).min(size);
     let to = usize::try_from(start.saturating_add(len))
@@ -268,11 +262,12 @@ fn inline_bounds(size: usize, start: u64, len: u64) -> (usize, usize) {
     (from, to)
 }
 
-/// The bytes `[start, start + len)` of a blob, streamed.
+/// The bytes `[start, start + len)` of a blob, streamed (an inline body without a copy: it
+/// shares the memory of the row as the table handed it out).
 pub fn blob_range(partition: &Arc<Partition>, row: &BlobRow, start: u64, len: u64) -> ResponseBody {
     if let Some(inline) = &row.inline {
         let (from, to) = inline_bounds(inline.len(), start, len);
-        return full(Bytes::copy_from_slice(&inline[from..to]));
+        return full(inline.slice(from..to));
     }
     // Segment slices and, for page blobs, runs of zeros for unwritten pages.
     let plan = row.read_plan(start, len);

@@ -85,7 +85,7 @@ impl Partition {
                 content_length: 0,
                 headers,
                 metadata,
-                inline: Some(Vec::new()),
+                inline: Some(bytes::Bytes::new()),
                 tags,
                 ..Default::default()
             };

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use bytes::Bytes;
 use lazuli_table::WriteBatch;
 use lazuli_types::conditions::{ConditionFailure, Conditions};
 use lazuli_types::{AzureError, ErrorCode};
@@ -140,7 +141,7 @@ impl Partition {
             .get(&keys::blob(account, container, blob))
             .map_err(PartitionError::from)?
         {
-            Some(bytes) => Ok(Some(rows::decode_blob(&bytes)?)),
+            Some(bytes) => Ok(Some(rows::decode_blob_shared(&bytes)?)),
             None => Ok(None),
         }
     }
@@ -445,7 +446,7 @@ impl Partition {
                 headers,
                 metadata,
                 inline: if blocks.is_empty() {
-                    Some(body.inline.unwrap_or_default())
+                    Some(Bytes::from(body.inline.unwrap_or_default()))
                 } else {
                     None
                 },
@@ -618,7 +619,7 @@ impl Partition {
                 content_length,
                 headers,
                 metadata,
-                inline: if blocks.is_empty() { Some(Vec::new()) } else { None },
+                inline: if blocks.is_empty() { Some(Bytes::new()) } else { None },
                 blocks,
                 tags: options.tags.clone().unwrap_or_default(),
                 tier: crate::tier::initial(options.tier.as_deref(), now),

@@ -352,7 +352,7 @@ impl Partition {
                     }
                     if body.segments.is_empty() {
                         row.blocks = Vec::new();
-                        row.inline = Some(body.inline.clone().unwrap_or_default());
+                        row.inline = Some(bytes::Bytes::from(body.inline.clone().unwrap_or_default()));
                     } else {
                         row.blocks = vec![CommittedBlock {
                             id: String::new(),

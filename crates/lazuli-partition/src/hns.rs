@@ -11,6 +11,7 @@
 
 use std::collections::HashSet;
 
+use bytes::Bytes;
 use lazuli_table::WriteBatch;
 use lazuli_types::acl::{self, AclEntry, Tag};
 use lazuli_types::conditions::Conditions;
@@ -417,7 +418,7 @@ fn into_blob_view(row: PathRow) -> BlobRow {
     let mut blob = row.blob;
     if row.is_directory {
         blob.metadata.push((FOLDER_METADATA.into(), "true".into()));
-        blob.inline = Some(Vec::new());
+        blob.inline = Some(Bytes::new());
         blob.content_length = 0;
     }
     blob
@@ -431,9 +432,17 @@ struct Found {
 
 pub(crate) fn decode_path(bytes: &[u8]) -> Result<PathRow, PartitionError> {
     let (mut row, inline) = rows::decode_path_parts(bytes)?;
-    // As `rows::decode_blob`: a page blob's body is its page map, never inline.
-    if !row.is_directory && row.blob.blocks.is_empty() && row.blob.blob_type != "PageBlob" {
-        row.blob.inline = Some(inline.to_vec());
+    if !row.is_directory && row.blob.has_inline_body() {
+        row.blob.inline = Some(Bytes::copy_from_slice(inline));
+    }
+    Ok(row)
+}
+
+/// [`decode_path`] of a row read from the table: the inline body shares the row's memory.
+fn decode_path_shared(bytes: &Bytes) -> Result<PathRow, PartitionError> {
+    let (mut row, inline) = rows::decode_path_parts(bytes)?;
+    if !row.is_directory && row.blob.has_inline_body() {
+        row.blob.inline = Some(bytes.slice_ref(inline));
     }
     Ok(row)
 }
@@ -459,7 +468,7 @@ impl Partition {
 
     fn read_path(&self, key: &[u8]) -> Result<Option<PathRow>, AzureError> {
         match self.table.get(key).map_err(PartitionError::from)? {
-            Some(bytes) => Ok(Some(decode_path(&bytes)?)),
+            Some(bytes) => Ok(Some(decode_path_shared(&bytes)?)),
             None => Ok(None),
         }
     }
@@ -659,7 +668,7 @@ impl Partition {
                 };
                 batch.put(found.key, encode_path(&row));
                 new.metadata.push((FOLDER_METADATA.into(), "true".into()));
-                new.inline = Some(Vec::new());
+                new.inline = Some(Bytes::new());
                 row
             }
             (Some(found), Some(new)) => {
@@ -1185,7 +1194,7 @@ impl Partition {
             .table
             .get(&keys::path_id_counter(account, fs))
             .map_err(PartitionError::from)?
-            .and_then(|bytes| bytes.try_into().ok().map(u64::from_le_bytes))
+            .and_then(|bytes| <[u8; 8]>::try_from(&bytes[..]).ok().map(u64::from_le_bytes))
             .unwrap_or(ROOT_ID);
         Ok(current + 1)
     }
@@ -1214,7 +1223,7 @@ impl Partition {
                 created: now,
                 headers: new.headers.clone(),
                 metadata: new.metadata.clone(),
-                inline: (!is_directory).then(Vec::new),
+                inline: (!is_directory).then(Bytes::new),
                 ..Default::default()
             },
             pending: false,

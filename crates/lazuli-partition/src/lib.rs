@@ -204,7 +204,8 @@ impl Partition {
         Ok(self
             .table
             .get(&keys::account_setting(account, setting))
-            .map_err(PartitionError::from)?)
+            .map_err(PartitionError::from)?
+            .map(Vec::from))
     }
 
     pub fn set_account_setting(&self, account: &str, setting: &str, value: &[u8]) -> Result<(), AzureError> {

@@ -533,7 +533,7 @@ mod tests {
         assert_eq!(
             decoded,
             BlobRow {
-                inline: Some(Vec::new()),
+                inline: Some(bytes::Bytes::new()),
                 ..default
             }
         );
@@ -551,7 +551,7 @@ mod tests {
             blob: BlobRow {
                 blob_type: "BlockBlob".into(),
                 content_length: 3,
-                inline: Some(b"abc".to_vec()),
+                inline: Some(bytes::Bytes::from_static(b"abc")),
                 ..Default::default()
             },
             pending: true,
@@ -572,7 +572,7 @@ mod tests {
     fn json_rows_of_earlier_versions_still_read() {
         let mut blob = full_blob_row();
         blob.blocks.clear();
-        blob.inline = Some(b"body".to_vec());
+        blob.inline = Some(bytes::Bytes::from_static(b"body"));
         let legacy = crate::rows::encode(&blob, blob.inline.as_deref());
         assert_eq!(legacy[0], 1);
         assert_eq!(crate::rows::decode_blob(&legacy).unwrap(), blob);
@@ -600,7 +600,7 @@ mod tests {
             created: -1,
             content_length: 2,
             metadata: vec![("k".into(), "v".into())],
-            inline: Some(b"hi".to_vec()),
+            inline: Some(bytes::Bytes::from_static(b"hi")),
             ..Default::default()
         };
         let expected: &[u8] = &[

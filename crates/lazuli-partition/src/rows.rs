@@ -5,6 +5,7 @@
 //! (versions 2 and 3, `row_codec.rs`); small blob bodies ride after them in the same row (and
 //! so in the same commit-log record) instead of going to the blob-data stream.
 
+use bytes::Bytes;
 use lazuli_stream::RecordLocation;
 use serde::{Deserialize, Serialize};
 
@@ -91,9 +92,10 @@ pub struct BlobRow {
     pub metadata: Vec<(String, String)>,
     /// Committed blocks in order. Empty when the body is inline.
     pub blocks: Vec<CommittedBlock>,
-    /// The whole body when it is small (kept out of the JSON, after it in the row).
+    /// The whole body when it is small (kept out of the JSON, after it in the row). Read from
+    /// the table, it shares the row's memory.
     #[serde(skip)]
-    pub inline: Option<Vec<u8>>,
+    pub inline: Option<Bytes>,
     /// Page blobs: the written pages, sorted by offset and disjoint (see `page.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pages: Vec<crate::page::PageExtent>,
@@ -143,6 +145,12 @@ impl BlobRow {
             .iter()
             .flat_map(|block| block.segments.iter())
             .chain(self.pages.iter().map(|page| &page.segment))
+    }
+
+    /// Whether the bytes after the row's fields are its body: not when it has committed
+    /// blocks, and never for a page blob (whose body is its page map).
+    pub(crate) fn has_inline_body(&self) -> bool {
+        self.blocks.is_empty() && self.blob_type != "PageBlob"
     }
 }
 
@@ -216,9 +224,17 @@ pub fn decode_blob_parts(bytes: &[u8]) -> Result<(BlobRow, &[u8]), PartitionErro
 
 pub fn decode_blob(bytes: &[u8]) -> Result<BlobRow, PartitionError> {
     let (mut row, inline) = decode_blob_parts(bytes)?;
-    // A page blob's body is its page map, never inline.
-    if row.blocks.is_empty() && row.blob_type != "PageBlob" {
-        row.inline = Some(inline.to_vec());
+    if row.has_inline_body() {
+        row.inline = Some(Bytes::copy_from_slice(inline));
+    }
+    Ok(row)
+}
+
+/// [`decode_blob`] of a row read from the table: the inline body shares the row's memory.
+pub fn decode_blob_shared(bytes: &Bytes) -> Result<BlobRow, PartitionError> {
+    let (mut row, inline) = decode_blob_parts(bytes)?;
+    if row.has_inline_body() {
+        row.inline = Some(bytes.slice_ref(inline));
     }
     Ok(row)
 }
@@ -247,7 +263,7 @@ mod tests {
             blob_type: "BlockBlob".into(),
             etag: "\"0x1\"".into(),
             content_length: 3,
-            inline: Some(b"abc".to_vec()),
+            inline: Some(Bytes::from_static(b"abc")),
             ..Default::default()
         };
         assert_eq!(decode_blob(&encode_blob(&row)).unwrap(), row);

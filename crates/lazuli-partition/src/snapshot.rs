@@ -208,7 +208,7 @@ impl Partition {
         }
         let key = keys::blob_subrow(account, container, blob, kind, id);
         match self.table.get(&key).map_err(PartitionError::from)? {
-            Some(bytes) => Ok(Some(rows::decode_blob(&bytes)?)),
+            Some(bytes) => Ok(Some(rows::decode_blob_shared(&bytes)?)),
             None => Ok(None),
         }
     }

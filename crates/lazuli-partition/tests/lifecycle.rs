@@ -69,7 +69,7 @@ fn put(partition: &Partition, blob: &str, data: &[u8]) -> BlobRow {
 
 fn content(partition: &Partition, row: &BlobRow) -> Vec<u8> {
     if let Some(inline) = &row.inline {
-        return inline.clone();
+        return inline.to_vec();
     }
     row.segments()
         .flat_map(|s| partition.read_segment(*s).expect("read"))

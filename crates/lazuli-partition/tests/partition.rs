@@ -70,7 +70,7 @@ fn read_all(partition: &Partition, container: &str, blob: &str) -> Vec<u8> {
         .expect("get")
         .expect("not 304");
     if let Some(inline) = &row.inline {
-        return inline.clone();
+        return inline.to_vec();
     }
     row.segments()
         .flat_map(|s| partition.read_segment(*s).expect("read"))

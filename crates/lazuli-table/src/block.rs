@@ -1,6 +1,8 @@
 //! Checkpoint data blocks: runs of sorted rows with prefix-compressed keys, one stream record
 //! each (see docs/formats/checkpoint.md).
 
+use bytes::Bytes;
+
 use crate::codec::{check_crc, corrupt, put_u16, put_u32, put_u8, seal_crc, Reader};
 use crate::limits::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
 use crate::Result;
@@ -85,10 +87,13 @@ struct EntryRef {
 }
 
 /// A decoded block: keys expanded (prefixes restored) and values, all in one arena so the block
-/// cache holds one allocation per block rather than two per row.
+/// cache holds one allocation per block rather than two per row; shared, so that a point read
+/// hands out its value without a copy.
 #[derive(Debug)]
 pub(crate) struct Block {
-    arena: Vec<u8>,
+    arena: Bytes,
+    /// The arena's allocation (its capacity), which the block cache is charged for.
+    arena_bytes: usize,
     entries: Vec<EntryRef>,
 }
 
@@ -168,7 +173,11 @@ impl Block {
         if entries.is_empty() {
             return Err(corrupt("checkpoint data block: no entries"));
         }
-        Ok(Block { arena, entries })
+        Ok(Block {
+            arena_bytes: arena.capacity(),
+            arena: Bytes::from(arena),
+            entries,
+        })
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -204,15 +213,15 @@ impl Block {
         lo
     }
 
-    /// Exact lookup: `Some(None)` is a tombstone.
-    pub(crate) fn get(&self, key: &[u8]) -> Option<Option<&[u8]>> {
+    /// Exact lookup: `Some(None)` is a tombstone. The value shares the block's memory.
+    pub(crate) fn get(&self, key: &[u8]) -> Option<Option<Bytes>> {
         let i = self.seek(key);
-        (i < self.len() && self.key(i) == key).then(|| self.value(i))
+        (i < self.len() && self.key(i) == key).then(|| self.value(i).map(|v| self.arena.slice_ref(v)))
     }
 
     /// What this block costs in the block cache.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.arena.capacity() + self.entries.capacity() * std::mem::size_of::<EntryRef>() + 64
+        self.arena_bytes + self.entries.capacity() * std::mem::size_of::<EntryRef>() + 64
     }
 }
 
@@ -235,7 +244,7 @@ mod tests {
         assert_eq!(bytes, expected);
         assert_eq!(last, b"ac");
         let block = Block::decode(&bytes).unwrap();
-        assert_eq!(block.get(b"ab"), Some(Some(&b"1"[..])));
+        assert_eq!(block.get(b"ab"), Some(Some(Bytes::from_static(b"1"))));
         assert_eq!(block.get(b"ac"), Some(None));
         assert_eq!(block.get(b"aa"), None);
     }

@@ -150,7 +150,7 @@ impl Checkpoint {
     }
 
     /// `Some(None)` is a tombstone; `None` means this checkpoint knows nothing of `key`.
-    pub(crate) fn get(&self, key: &[u8], cache: &BlockCache) -> Result<Option<Option<Vec<u8>>>> {
+    pub(crate) fn get(&self, key: &[u8], cache: &BlockCache) -> Result<Option<Option<bytes::Bytes>>> {
         if !self.bloom.may_contain(key) {
             return Ok(None);
         }
@@ -159,7 +159,7 @@ impl Checkpoint {
             return Ok(None);
         }
         let block = self.block(i, Some(cache))?;
-        Ok(block.get(key).map(|v| v.map(<[u8]>::to_vec)))
+        Ok(block.get(key))
     }
 
     /// Reads a checkpoint back from its footer: index and bloom filter are loaded and checked.
@@ -662,7 +662,8 @@ mod tests {
         let cache = BlockCache::new(1 << 20);
         for i in (0..5000u32).step_by(37) {
             let expected = (i % 7 != 0).then(|| format!("value-{i}").into_bytes());
-            assert_eq!(reopened.get(&key(i * 2), &cache).unwrap(), Some(expected));
+            let found = reopened.get(&key(i * 2), &cache).unwrap();
+            assert_eq!(found.map(|v| v.map(Vec::from)), Some(expected));
             assert_eq!(reopened.get(&key(i * 2 + 1), &cache).unwrap(), None);
         }
         let reopened = Arc::new(reopened);

@@ -31,6 +31,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+pub use bytes::Bytes;
 use lazuli_stream::{StreamError, StreamStore};
 use parking_lot::Mutex;
 
@@ -283,8 +284,9 @@ impl Table {
         self.inner.try_write_async(batch)
     }
 
-    /// The newest value of `key`, or `None` if it was never written or was deleted.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    /// The newest value of `key`, or `None` if it was never written or was deleted. The value
+    /// shares the memtable's or the cached block's memory rather than being copied.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
         self.inner.get(key)
     }
 

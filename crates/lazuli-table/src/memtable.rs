@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use bytes::Bytes;
 use parking_lot::RwLock;
 
 use crate::WriteBatch;
@@ -16,8 +17,8 @@ const ENTRY_OVERHEAD_BYTES: usize = 96;
 #[derive(Clone, Debug)]
 pub(crate) struct MemEntry {
     pub seq: u64,
-    /// `None` is a tombstone.
-    pub value: Option<Vec<u8>>,
+    /// `None` is a tombstone. Shared, so that a point read hands it out without a copy.
+    pub value: Option<Bytes>,
 }
 
 /// A row as it flows through reads, merges and checkpoint writes: `None` is a tombstone.
@@ -29,8 +30,8 @@ pub(crate) struct Memtable {
     bytes: AtomicUsize,
 }
 
-fn entry_bytes(key: &[u8], value: &Option<Vec<u8>>) -> usize {
-    key.len() + value.as_ref().map_or(0, Vec::len) + ENTRY_OVERHEAD_BYTES
+fn entry_bytes(key: &[u8], value: Option<&[u8]>) -> usize {
+    key.len() + value.map_or(0, <[u8]>::len) + ENTRY_OVERHEAD_BYTES
 }
 
 impl Memtable {
@@ -50,17 +51,18 @@ impl Memtable {
                     if entry.seq > seq {
                         continue;
                     }
-                    added += entry_bytes(key, value) as isize - entry_bytes(key, &entry.value) as isize;
+                    added +=
+                        entry_bytes(key, value.as_deref()) as isize - entry_bytes(key, entry.value.as_deref()) as isize;
                     entry.seq = seq;
-                    entry.value = value.clone();
+                    entry.value = value.as_deref().map(Bytes::copy_from_slice);
                 }
                 None => {
-                    added += entry_bytes(key, value) as isize;
+                    added += entry_bytes(key, value.as_deref()) as isize;
                     map.insert(
                         key.clone(),
                         MemEntry {
                             seq,
-                            value: value.clone(),
+                            value: value.as_deref().map(Bytes::copy_from_slice),
                         },
                     );
                 }
@@ -74,7 +76,7 @@ impl Memtable {
     }
 
     /// `Some(None)` is a tombstone: the key is deleted and older sources must not be consulted.
-    pub(crate) fn get(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+    pub(crate) fn get(&self, key: &[u8]) -> Option<Option<Bytes>> {
         self.map.read().get(key).map(|e| e.value.clone())
     }
 
@@ -110,7 +112,7 @@ impl Memtable {
             if entry.value.is_some() {
                 live += 1;
             }
-            out.push((key.clone(), entry.value.clone()));
+            out.push((key.clone(), entry.value.as_deref().map(<[u8]>::to_vec)));
         }
         out
     }
@@ -142,7 +144,7 @@ mod tests {
         let m = Memtable::new();
         m.apply(2, &b);
         m.apply(1, &a);
-        assert_eq!(m.get(b"k"), Some(Some(b"new".to_vec())));
+        assert_eq!(m.get(b"k"), Some(Some(Bytes::from_static(b"new"))));
     }
 
     #[test]

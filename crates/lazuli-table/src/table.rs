@@ -320,7 +320,7 @@ impl TableInner {
         (v.frozen.is_some() && bytes >= max) || bytes >= max.saturating_mul(MEMTABLE_OVERSHOOT_FACTOR)
     }
 
-    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<bytes::Bytes>> {
         let v = self.current();
         if let Some(found) = v.active.get(key) {
             return Ok(found);

@@ -66,7 +66,7 @@ fn async_writes_are_visible_when_resolved_and_survive_reopen_through_flushes() {
                             None => table.write(&batch).unwrap(),
                         }
                         assert_eq!(
-                            table.get(&key(t, i)).unwrap(),
+                            table.get(&key(t, i)).unwrap().map(Vec::from),
                             Some(value(t, i)),
                             "not visible once resolved"
                         );
@@ -86,11 +86,14 @@ fn async_writes_are_visible_when_resolved_and_survive_reopen_through_flushes() {
     for t in 0..THREADS {
         for i in 0..WRITES - 1 {
             assert_eq!(
-                table.get(&key(t, i)).unwrap(),
+                table.get(&key(t, i)).unwrap().map(Vec::from),
                 Some(format!("final {t}/{i}").into_bytes())
             );
         }
-        assert_eq!(table.get(&key(t, WRITES - 1)).unwrap(), Some(value(t, WRITES - 1)));
+        assert_eq!(
+            table.get(&key(t, WRITES - 1)).unwrap().map(Vec::from),
+            Some(value(t, WRITES - 1))
+        );
     }
 }
 
@@ -118,7 +121,7 @@ fn async_write_declines_without_background_threads_and_rejects_bad_batches() {
     let empty = WriteBatch::new();
     block_on(table.try_write_async(&empty).unwrap().unwrap()).unwrap();
     block_on(table.try_write_async(&batch).unwrap().unwrap()).unwrap();
-    assert_eq!(table.get(b"k").unwrap(), Some(b"v".to_vec()));
+    assert_eq!(table.get(b"k").unwrap().map(Vec::from), Some(b"v".to_vec()));
 }
 
 /// A caller that gives up on its commit (a dropped request) does not leave a durable batch
@@ -146,7 +149,7 @@ fn a_dropped_async_write_is_still_applied() {
                 drop(pending);
             }
             assert_eq!(
-                table.get(format!("dropped-{i}").as_bytes()).unwrap(),
+                table.get(format!("dropped-{i}").as_bytes()).unwrap().map(Vec::from),
                 Some(b"v".to_vec())
             );
         }
@@ -157,7 +160,7 @@ fn a_dropped_async_write_is_still_applied() {
     let table = Table::open(store as Arc<dyn StreamStore>, "t", options).unwrap();
     for i in 0..20 {
         assert_eq!(
-            table.get(format!("dropped-{i}").as_bytes()).unwrap(),
+            table.get(format!("dropped-{i}").as_bytes()).unwrap().map(Vec::from),
             Some(b"v".to_vec())
         );
     }

@@ -156,7 +156,7 @@ fn verify_sample(table: &Table, acked: &BTreeSet<u64>, rng: &mut impl Rng, count
         let id = all[rng.gen_range(0..all.len())];
         for j in 0..rows_in(id) {
             assert_eq!(
-                table.get(&row_key(id, j)).unwrap(),
+                table.get(&row_key(id, j)).unwrap().map(Vec::from),
                 Some(row_value(id, j)),
                 "acknowledged batch {id} row {j}"
             );

@@ -235,7 +235,7 @@ fn flipped_byte_in_a_checkpoint_block_is_reported_not_returned() {
         // Rows in other blocks still read correctly.
         assert_eq!(
             table.get(b"row-049").unwrap().unwrap(),
-            b"batch-1-row-49-payload-payload-payload"
+            b"batch-1-row-49-payload-payload-payload"[..]
         );
     }
 }

@@ -106,7 +106,7 @@ fn run(ops: Vec<Op>, memtable_bytes_max: usize, block_bytes: usize, background: 
                 table.write(&batch).unwrap();
             }
             Op::Get(k) => assert_eq!(
-                table.get(&key(k)).unwrap(),
+                table.get(&key(k)).unwrap().map(Vec::from),
                 model.get(&key(k)).cloned(),
                 "get {:?}",
                 key(k)
@@ -131,7 +131,7 @@ fn run(ops: Vec<Op>, memtable_bytes_max: usize, block_bytes: usize, background: 
     // Everything, once more, and again after a final crash.
     check_scan(&table, &model, b"", None, usize::MAX);
     for k in 0..48 {
-        assert_eq!(table.get(&key(k)).unwrap(), model.get(&key(k)).cloned());
+        assert_eq!(table.get(&key(k)).unwrap().map(Vec::from), model.get(&key(k)).cloned());
     }
     drop(table);
     let table = open(&store.crash());

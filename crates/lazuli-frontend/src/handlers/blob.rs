@@ -428,7 +428,7 @@ pub async fn get_blob(
         return Err(AzureError::header("x-ms-range-get-content-crc64", "true"));
     }
     let found = read_blob(frontend, ctx, conditions).await?;
-    let Some(mut row) = found else {
+    let Some(row) = found else {
         let mut r = response(StatusCode::NOT_MODIFIED, empty());
         set_header(&mut r, "x-ms-error-code", "ConditionNotMet");
         return Ok(r);
@@ -482,9 +482,6 @@ pub async fn get_blob(
             encoded.boxed(),
             structured::encoded_len(len, structured::DOWNLOAD_SEGMENT_BYTES),
         )
-    } else if let Some(inline) = row.inline.take() {
-        // The row is ours: its inline body becomes the response body without a copy.
-        (body::inline_range(inline, start, len), len)
     } else {
         (body::blob_range(&frontend.partition, &row, start, len), len)
     };
