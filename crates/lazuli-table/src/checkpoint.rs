@@ -280,10 +280,16 @@ fn decode_footer(bytes: &[u8]) -> Result<Footer> {
     let first_key = r.bytes(first_len)?.to_vec();
     let block_count = r.u32()?;
     let bloom_probes = r.u8()?;
-    if bloom_probes == 0 || bloom_probes > 32 {
-        return Err(corrupt(format!("checkpoint footer: {bloom_probes} bloom probes")));
+    let probes = bloom_probes & !crate::bloom::BLOCKED;
+    if probes == 0 || probes > 32 {
+        return Err(corrupt(format!("checkpoint footer: {probes} bloom probes")));
     }
     let bloom_bytes = r.u64()?;
+    if bloom_probes & crate::bloom::BLOCKED != 0 && bloom_bytes % crate::bloom::BLOCK_BYTES as u64 != 0 {
+        return Err(corrupt(format!(
+            "checkpoint footer: blocked bloom filter of {bloom_bytes} bytes"
+        )));
+    }
     let parts = |r: &mut Reader<'_>| -> Result<Vec<RecordLocation>> {
         let n = r.u32()? as usize;
         if n > r.remaining() / 20 {
