@@ -5,27 +5,45 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// `Wed, 26 Oct 2016 20:39:39 GMT`, for any representable time (formatting through
-/// `SystemTime` would panic before 1970 or after 9999).
+/// `SystemTime` would panic before 1970 or after 9999). Written digit by digit rather than
+/// through `format!`: a Get has two of these and every listed blob two more.
 pub fn rfc1123(t: OffsetDateTime) -> String {
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     let t = t.to_offset(time::UtcOffset::UTC);
-    if (1970..=9999).contains(&t.year()) {
-        // httpdate writes it without `format!`: every listed blob has two of these.
-        return httpdate::fmt_http_date(std::time::SystemTime::from(t));
+    let (year, month, day) = t.to_calendar_date();
+    let weekday = DAYS[usize::from(t.weekday().number_days_from_monday())];
+    let month = MONTHS[usize::from(u8::from(month) - 1)];
+    let (hour, minute, second) = t.to_hms();
+    let Ok(four_digit_year @ 0..=9999) = u32::try_from(year) else {
+        return format!("{weekday}, {day:02} {month} {year:04} {hour:02}:{minute:02}:{second:02} GMT");
+    };
+    let mut out = String::with_capacity(29);
+    out.push_str(weekday);
+    out.push_str(", ");
+    push_digits(&mut out, u32::from(day), 2);
+    out.push(' ');
+    out.push_str(month);
+    out.push(' ');
+    push_digits(&mut out, four_digit_year, 4);
+    out.push(' ');
+    push_digits(&mut out, u32::from(hour), 2);
+    out.push(':');
+    push_digits(&mut out, u32::from(minute), 2);
+    out.push(':');
+    push_digits(&mut out, u32::from(second), 2);
+    out.push_str(" GMT");
+    out
+}
+
+/// The last `width` decimal digits of `value`, zero-padded.
+fn push_digits(out: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (value / 10u32.pow(place) % 10) as u8;
+        out.push(char::from(b'0' + digit));
     }
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        DAYS[usize::from(t.weekday().number_days_from_monday())],
-        t.day(),
-        MONTHS[usize::from(u8::from(t.month()) - 1)],
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
 }
 
 pub fn parse_rfc1123(value: &str) -> Option<OffsetDateTime> {
@@ -69,6 +87,16 @@ mod tests {
             (253_402_300_799, "Fri, 31 Dec 9999 23:59:59 GMT"),
         ] {
             assert_eq!(rfc1123(OffsetDateTime::from_unix_timestamp(unix).unwrap()), expected);
+        }
+        // Every second of a day, and days across leap years and centuries, as `httpdate`
+        // (the reference formatter for 1970 to 9999) writes them.
+        let seconds = (0..86_400).chain((0..400_000).map(|day| day * 86_400 + day % 86_400 * 7 % 86_400));
+        for unix in seconds.step_by(7) {
+            let expected = httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix));
+            assert_eq!(
+                rfc1123(OffsetDateTime::from_unix_timestamp(unix as i64).unwrap()),
+                expected
+            );
         }
         let before_year_zero = OffsetDateTime::from_unix_timestamp(-62_167_219_201).unwrap();
         assert!(
