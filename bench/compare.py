@@ -2,13 +2,15 @@
 """Get Blob 4 KiB at 64 connections of several Lazuli builds, interleaved with the hyper ceiling.
 
     python3 bench/compare.py --lazuli A [B ...] [--ceiling bench/ceiling/target/release/lazuli-bench-ceiling]
-                             [--rounds 6] [--duration 5]
+                             [--rounds 6] [--duration 5] [--fill-seconds N]
 
 On this VM a server's rate drifts by ±10 % over minutes, and the ceiling's with it. Each
 round runs the ceiling, then every build, back to back (all servers started once, each build
 with its own fresh data dir and the same 1000 blobs), and reports each build's req/s and its
-ratio to the ceiling of the same round; the summary is the median over rounds. Stops what
-it started; every wrk run is bounded by --duration.
+ratio to the ceiling of the same round; the summary is the median over rounds. With
+--fill-seconds N each build first takes N seconds of unique 4 KiB Puts (one build at a time,
+then idle), as `make bench` reads after its Puts. Stops what it started; every wrk run is
+bounded by --duration.
 """
 import argparse
 import os
@@ -30,6 +32,7 @@ def main():
     p.add_argument("--ceiling", default=os.path.join(HERE, "ceiling/target/release/lazuli-bench-ceiling"))
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--duration", type=int, default=5)
+    p.add_argument("--fill-seconds", type=int, default=0)
     a = p.parse_args()
     tmp = tempfile.mkdtemp(prefix="lazuli-compare-")
     servers = []
@@ -42,6 +45,8 @@ def main():
             bench.create_container(cl, "compare")
             sas = azsas.container_sas("compare")
             bench.upload_many(cl, "compare", sas, "g4k", 1000, 4096)
+            if a.fill_seconds:
+                bench.fill_puts(srv, f"/{bench.ACCOUNT}/compare", sas, a.fill_seconds)
             servers.append((binary, srv, sas))
         rates = {binary: [] for binary, _, _ in servers}
         ratios = {binary: [] for binary, _, _ in servers}
