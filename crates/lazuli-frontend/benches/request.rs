@@ -54,6 +54,7 @@ fn shared_key(c: &mut Criterion) {
                 method: &method,
                 raw_path: "/devstoreaccount1/container/blob",
                 raw_query: None,
+                query: None,
                 headers: &headers,
                 account: "devstoreaccount1",
                 path_style: true,

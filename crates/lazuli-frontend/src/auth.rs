@@ -54,6 +54,7 @@ mod util;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use lazuli_types::AzureError;
@@ -83,6 +84,9 @@ pub struct RequestInfo<'a> {
     pub raw_path: &'a str,
     /// As sent, without the '?'.
     pub raw_query: Option<&'a str>,
+    /// `raw_query` as the router decoded it (escapes decoded, '+' kept, strict UTF-8), when
+    /// the request came through the router.
+    pub query: Option<&'a crate::router::Query>,
     pub headers: &'a http::HeaderMap,
     /// The resolved account name.
     pub account: &'a str,
@@ -215,7 +219,17 @@ pub fn authenticate(
         shared_key::authenticate(req, account, value)?;
         return Ok(Credential::SharedKey);
     }
-    let query = util::parse_query(req.raw_query.unwrap_or(""), util::PlusMode::Space);
+    let raw_query = req.raw_query.unwrap_or("");
+    // Authentication reads '+' as a space, the router keeps it; without one the router's
+    // decoding (which succeeded, so is valid UTF-8) is the one this would make: borrow it
+    // rather than decode a SAS's escaped signature and times a second time.
+    let query: util::Query<'_> = match req.query {
+        Some(decoded) if !raw_query.contains('+') => decoded
+            .pairs()
+            .map(|(name, value)| (Cow::Borrowed(name), Cow::Borrowed(value)))
+            .collect(),
+        _ => util::parse_query(raw_query, util::PlusMode::Space),
+    };
     if query.iter().any(|(name, _)| name.eq_ignore_ascii_case("sig")) {
         return sas::authenticate(req, account, policies, &query).map(Credential::Sas);
     }

@@ -80,6 +80,7 @@ impl Req {
             method: &self.method,
             raw_path: &self.path,
             raw_query: self.query.as_deref(),
+            query: None,
             headers: &self.headers,
             account: ACCOUNT,
             path_style: true,
@@ -92,11 +93,23 @@ impl Req {
     }
 
     fn auth(&self) -> Result<Credential, AzureError> {
-        authenticate(&self.info(), &keys(), &NoStoredPolicies)
+        self.auth_with(&NoStoredPolicies)
     }
 
+    /// Authenticates as the service does, with the router's decoded query, and checks that
+    /// authenticating from the raw query alone (as embedded requests do) ends the same way.
     fn auth_with(&self, policies: &dyn StoredPolicyLookup) -> Result<Credential, AzureError> {
-        authenticate(&self.info(), &keys(), policies)
+        let raw_only = authenticate(&self.info(), &keys(), policies);
+        let Ok(decoded) = crate::router::Query::parse(self.query.as_deref()) else {
+            return raw_only;
+        };
+        let info = RequestInfo {
+            query: Some(&decoded),
+            ..self.info()
+        };
+        let routed = authenticate(&info, &keys(), policies);
+        assert_eq!(format!("{routed:?}"), format!("{raw_only:?}"), "query {:?}", self.query);
+        routed
     }
 
     fn with_auth(mut self, value: &str) -> Req {
