@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::convert::Infallible;
 
 use bytes::Bytes;
-use http::header::IntoHeaderName;
+use http::header::{self, IntoHeaderName};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
 use lazuli_partition::HttpHeaders;
@@ -26,13 +26,19 @@ pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
         .boxed()
 }
 
-pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, AzureError> {
-    match headers.get(name) {
+/// A header name to look up: a `&str`, parsed and checked on every lookup, or on the paths
+/// every request takes a prebuilt `HeaderName` (`http::header`'s constants or [`names`]).
+pub trait LookupName: http::header::AsHeaderName + AsRef<str> + Clone {}
+
+impl<T: http::header::AsHeaderName + AsRef<str> + Clone> LookupName for T {}
+
+pub fn header_str(headers: &HeaderMap, name: impl LookupName) -> Result<Option<&str>, AzureError> {
+    match headers.get(name.clone()) {
         None => Ok(None),
         Some(value) => value
             .to_str()
             .map(Some)
-            .map_err(|_| AzureError::header(name, "<non-ASCII>")),
+            .map_err(|_| AzureError::header(name.as_ref(), "<non-ASCII>")),
     }
 }
 
@@ -54,29 +60,31 @@ pub fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, AzureE
     }
 }
 
-pub fn header_bool(headers: &HeaderMap, name: &str) -> Result<bool, AzureError> {
-    match header_str(headers, name)? {
+pub fn header_bool(headers: &HeaderMap, name: impl LookupName) -> Result<bool, AzureError> {
+    match header_str(headers, name.clone())? {
         None => Ok(false),
         Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
         Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
-        Some(v) => Err(AzureError::header(name, v)),
+        Some(v) => Err(AzureError::header(name.as_ref(), v)),
     }
 }
 
-pub fn header_date(headers: &HeaderMap, name: &str) -> Result<Option<time::OffsetDateTime>, AzureError> {
-    match header_str(headers, name)? {
+pub fn header_date(headers: &HeaderMap, name: impl LookupName) -> Result<Option<time::OffsetDateTime>, AzureError> {
+    match header_str(headers, name.clone())? {
         None => Ok(None),
-        Some(v) => parse_rfc1123(v).map(Some).ok_or_else(|| AzureError::header(name, v)),
+        Some(v) => parse_rfc1123(v)
+            .map(Some)
+            .ok_or_else(|| AzureError::header(name.as_ref(), v)),
     }
 }
 
 pub fn conditions(headers: &HeaderMap) -> Result<Conditions, AzureError> {
     Ok(Conditions {
-        if_match: header_str(headers, "if-match")?.map(str::to_string),
-        if_none_match: header_str(headers, "if-none-match")?.map(str::to_string),
-        if_modified_since: header_date(headers, "if-modified-since")?,
-        if_unmodified_since: header_date(headers, "if-unmodified-since")?,
-        lease_id: header_str(headers, "x-ms-lease-id")?.map(|v| v.trim().to_string()),
+        if_match: header_str(headers, header::IF_MATCH)?.map(str::to_string),
+        if_none_match: header_str(headers, header::IF_NONE_MATCH)?.map(str::to_string),
+        if_modified_since: header_date(headers, header::IF_MODIFIED_SINCE)?,
+        if_unmodified_since: header_date(headers, header::IF_UNMODIFIED_SINCE)?,
+        lease_id: header_str(headers, names::X_MS_LEASE_ID)?.map(|v| v.trim().to_string()),
         if_tags: crate::tag_expr::if_tags(headers)?,
     })
 }
@@ -174,6 +182,12 @@ pub mod names {
     pub const X_MS_ACCESS_TIER_INFERRED: HeaderName = HeaderName::from_static("x-ms-access-tier-inferred");
     pub const X_MS_CONTENT_CRC64: HeaderName = HeaderName::from_static("x-ms-content-crc64");
     pub const CONTENT_MD5: HeaderName = HeaderName::from_static("content-md5");
+    // Request headers every Get or write looks for.
+    pub const X_MS_LEASE_ID: HeaderName = HeaderName::from_static("x-ms-lease-id");
+    pub const X_MS_IF_TAGS: HeaderName = HeaderName::from_static("x-ms-if-tags");
+    pub const X_MS_RANGE: HeaderName = HeaderName::from_static("x-ms-range");
+    pub const X_MS_RANGE_GET_CONTENT_MD5: HeaderName = HeaderName::from_static("x-ms-range-get-content-md5");
+    pub const X_MS_RANGE_GET_CONTENT_CRC64: HeaderName = HeaderName::from_static("x-ms-range-get-content-crc64");
 }
 
 /// Appends metadata as `x-ms-meta-*` response headers.

@@ -13,7 +13,7 @@ use crate::http_util::{header_str, percent_decode_utf8, PlusMode};
 
 /// `x-ms-if-tags`, parsed; a syntax error is 400 InvalidHeaderValue.
 pub fn if_tags(headers: &HeaderMap) -> Result<Option<TagExpr>, AzureError> {
-    let Some(value) = header_str(headers, "x-ms-if-tags")? else {
+    let Some(value) = header_str(headers, crate::http_util::names::X_MS_IF_TAGS)? else {
         return Ok(None);
     };
     tag_expr::parse(value, Dialect::Condition)

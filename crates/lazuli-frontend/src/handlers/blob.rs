@@ -417,13 +417,13 @@ pub async fn get_blob(
     parts: &Parts,
 ) -> Result<Response<ResponseBody>, AzureError> {
     let conditions = http_util::conditions(&parts.headers)?;
-    let range_header = match header_str(&parts.headers, "x-ms-range")? {
+    let range_header = match header_str(&parts.headers, names::X_MS_RANGE)? {
         Some(v) => Some(v),
-        None => header_str(&parts.headers, "range")?,
+        None => header_str(&parts.headers, header::RANGE)?,
     };
     let range = range_header.and_then(ByteRange::parse);
-    let want_md5 = header_bool(&parts.headers, "x-ms-range-get-content-md5")?;
-    let want_crc64 = header_bool(&parts.headers, "x-ms-range-get-content-crc64")?;
+    let want_md5 = header_bool(&parts.headers, names::X_MS_RANGE_GET_CONTENT_MD5)?;
+    let want_crc64 = header_bool(&parts.headers, names::X_MS_RANGE_GET_CONTENT_CRC64)?;
     if want_md5 && want_crc64 {
         return Err(AzureError::header("x-ms-range-get-content-crc64", "true"));
     }
