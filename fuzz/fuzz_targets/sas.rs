@@ -14,7 +14,7 @@ use lazuli_frontend::auth::{
     authenticate, Credential, Permission, Protocol, RequestInfo, RequiredAccess, ResourceType, Service, StoredPolicy,
     StoredPolicyLookup,
 };
-use lazuli_frontend::router::parse_target;
+use lazuli_frontend::router::{parse_target, Query};
 use libfuzzer_sys::fuzz_target;
 use time::OffsetDateTime;
 
@@ -212,11 +212,14 @@ fuzz_target!(|input: Input| {
         permissions: p.permissions.clone(),
     }));
     let client_ip = std::net::IpAddr::from(input.client_ip);
+    // Authenticated from the raw query alone (as embedded requests are) and with the router's
+    // decoding of it (as the service does when the router accepts it): the same outcome.
     let run = |query: &str| {
         let info = RequestInfo {
             method: &method,
             raw_path: &raw_path,
             raw_query: Some(query),
+            query: None,
             headers: &headers,
             account: &target.account,
             path_style: true,
@@ -226,7 +229,19 @@ fuzz_target!(|input: Input| {
             client_ip,
             now: common::now(),
         };
-        authenticate(&info, &account, &lookup)
+        let raw_only = authenticate(&info, &account, &lookup);
+        if let Ok(decoded) = Query::parse(Some(query)) {
+            let routed = authenticate(
+                &RequestInfo {
+                    query: Some(&decoded),
+                    ..info
+                },
+                &account,
+                &lookup,
+            );
+            assert_eq!(format!("{routed:?}"), format!("{raw_only:?}"), "query {query:?}");
+        }
+        raw_only
     };
 
     let query = build_query(&input, None);

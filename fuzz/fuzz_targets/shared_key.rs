@@ -187,6 +187,7 @@ fuzz_target!(|input: Input| {
             method: &method,
             raw_path: &raw_path,
             raw_query: input.query.as_deref(),
+            query: None,
             headers,
             account: &target.account,
             path_style: target.path_style,
