@@ -28,6 +28,7 @@ pub(crate) const BLOCKED: u8 = 0x80;
 
 /// Bytes of one block of a blocked filter.
 pub(crate) const BLOCK_BYTES: usize = 64;
+const BLOCK_BITS: u64 = 8 * BLOCK_BYTES as u64;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Bloom {
@@ -71,38 +72,33 @@ impl Bloom {
         }
     }
 
+    /// The bits a key's hash sets. The iterator holds copies, not `self`, so `insert` can set
+    /// the bits as it goes.
     fn positions(&self, hash: u64) -> impl Iterator<Item = usize> {
-        let n = (self.bits.len() * 8) as u64;
-        let probes = u64::from(self.probes);
+        let bits = (self.bits.len() * 8) as u64;
         let blocked = self.blocked;
-        // Both: double hashing (Kirsch–Mitzenmacher), probe i at h1 + i·h2, and a multiply-shift
-        // (the high half of a 64×64-bit product) to map onto a range: uniform like a modulo,
-        // without a division.
-        let (base, h1, h2, range) = if blocked {
-            // The block from the hash's high bits; the bits inside it from a remix of the
-            // hash, so they are independent of which block was chosen. 512 bits per block is a
-            // power of two and h2 is odd: the probes of a key are distinct bits.
-            let blocks = n / (8 * BLOCK_BYTES as u64);
-            let block = ((u128::from(hash) * u128::from(blocks)) >> 64) as u64;
+        // Both layouts: double hashing (Kirsch–Mitzenmacher), probe i at h1 + i·h2; a range is
+        // reached by a multiply-shift (the high half of a 64×64-bit product), uniform like a
+        // modulo but without a division.
+        let (block_start, h1, h2) = if blocked {
+            // The block from the hash's high bits; the bits inside it from a remix of the hash,
+            // so they are independent of which block was chosen. A block's 512 bits are a power
+            // of two and h2 is odd: the probes of a key are distinct bits.
+            let block = ((u128::from(hash) * u128::from(bits / BLOCK_BITS)) >> 64) as u64;
             let mut mixed = (hash ^ 0x9e37_79b9_7f4a_7c15).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
             mixed ^= mixed >> 31;
-            (
-                block * 8 * BLOCK_BYTES as u64,
-                mixed,
-                (mixed >> 32) | 1,
-                8 * BLOCK_BYTES as u64,
-            )
+            (block * BLOCK_BITS, mixed, (mixed >> 32) | 1)
         } else {
-            (0, hash, hash.rotate_left(32) | 1, n)
+            (0, hash, hash.rotate_left(32) | 1)
         };
-        (0..probes).map(move |i| {
+        (0..u64::from(self.probes)).map(move |i| {
             let x = h1.wrapping_add(i.wrapping_mul(h2));
-            let offset = if blocked {
-                x & (range - 1)
+            let bit = if blocked {
+                block_start + (x & (BLOCK_BITS - 1))
             } else {
-                ((u128::from(x) * u128::from(range)) >> 64) as u64
+                ((u128::from(x) * u128::from(bits)) >> 64) as u64
             };
-            (base + offset) as usize
+            bit as usize
         })
     }
 
@@ -116,8 +112,7 @@ impl Bloom {
         if self.filters_nothing() {
             return;
         }
-        let positions: Vec<usize> = self.positions(key_hash(key)).collect();
-        for p in positions {
+        for p in self.positions(key_hash(key)) {
             self.bits[p / 8] |= 1 << (p % 8);
         }
     }
