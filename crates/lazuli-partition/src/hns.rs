@@ -431,18 +431,19 @@ struct Found {
 }
 
 pub(crate) fn decode_path(bytes: &[u8]) -> Result<PathRow, PartitionError> {
-    let (mut row, inline) = rows::decode_path_parts(bytes)?;
-    if !row.is_directory && row.blob.has_inline_body() {
-        row.blob.inline = Some(Bytes::copy_from_slice(inline));
-    }
-    Ok(row)
+    decode_path_with(bytes, Bytes::copy_from_slice)
 }
 
 /// [`decode_path`] of a row read from the table: the inline body shares the row's memory.
 fn decode_path_shared(bytes: &Bytes) -> Result<PathRow, PartitionError> {
+    decode_path_with(bytes, |inline| bytes.slice_ref(inline))
+}
+
+/// A path row with a file's inline body (if it has one) made by `body` from the inline bytes.
+fn decode_path_with(bytes: &[u8], body: impl FnOnce(&[u8]) -> Bytes) -> Result<PathRow, PartitionError> {
     let (mut row, inline) = rows::decode_path_parts(bytes)?;
     if !row.is_directory && row.blob.has_inline_body() {
-        row.blob.inline = Some(bytes.slice_ref(inline));
+        row.blob.inline = Some(body(inline));
     }
     Ok(row)
 }

@@ -223,18 +223,19 @@ pub fn decode_blob_parts(bytes: &[u8]) -> Result<(BlobRow, &[u8]), PartitionErro
 }
 
 pub fn decode_blob(bytes: &[u8]) -> Result<BlobRow, PartitionError> {
-    let (mut row, inline) = decode_blob_parts(bytes)?;
-    if row.has_inline_body() {
-        row.inline = Some(Bytes::copy_from_slice(inline));
-    }
-    Ok(row)
+    decode_blob_with(bytes, Bytes::copy_from_slice)
 }
 
 /// [`decode_blob`] of a row read from the table: the inline body shares the row's memory.
 pub fn decode_blob_shared(bytes: &Bytes) -> Result<BlobRow, PartitionError> {
+    decode_blob_with(bytes, |inline| bytes.slice_ref(inline))
+}
+
+/// A blob row with its inline body (if it has one) made by `body` from the inline bytes.
+fn decode_blob_with(bytes: &[u8], body: impl FnOnce(&[u8]) -> Bytes) -> Result<BlobRow, PartitionError> {
     let (mut row, inline) = decode_blob_parts(bytes)?;
     if row.has_inline_body() {
-        row.inline = Some(bytes.slice_ref(inline));
+        row.inline = Some(body(inline));
     }
     Ok(row)
 }
