@@ -75,6 +75,12 @@ def start_lazuli(binary, tmp, name="lazuli", wrapper=(), env=None, reuse=False):
     return Server("lazuli", argv, port, os.path.join(tmp, f"{name}.log"), env)
 
 
+def add_fill_argument(parser):
+    """--fill-seconds of the one-build scripts (see `fill_puts`)."""
+    parser.add_argument("--fill-seconds", type=int, default=0,
+                        help="first Put unique 4 KiB blobs for this long, then wait until the server is idle")
+
+
 def fill_puts(srv, container_path, sas, seconds, conns=64):
     """Puts unique 4 KiB blobs (`fill-…`) for `seconds`, as `make bench` does before its Gets,
     then waits for the flushes and compactions they leave (the one-build scripts' --fill-seconds)."""

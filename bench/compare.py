@@ -32,7 +32,7 @@ def main():
     p.add_argument("--ceiling", default=os.path.join(HERE, "ceiling/target/release/lazuli-bench-ceiling"))
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--duration", type=int, default=5)
-    p.add_argument("--fill-seconds", type=int, default=0)
+    bench.add_fill_argument(p)
     a = p.parse_args()
     tmp = tempfile.mkdtemp(prefix="lazuli-compare-")
     servers = []

@@ -37,8 +37,7 @@ def main():
     p.add_argument("--put", action="store_true", help="count Put Blob (unique names) instead of Get Blob")
     p.add_argument("--duration", type=int, default=6, help="seconds of counted requests")
     p.add_argument("--keep", help="copy the callgrind output files into this directory")
-    p.add_argument("--fill-seconds", type=int, default=0,
-                   help="first Put unique 4 KiB blobs for this long, natively, on the same data")
+    bench.add_fill_argument(p)
     a = p.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind not found (apt-get install valgrind)")
@@ -47,21 +46,24 @@ def main():
     sas = azsas.container_sas("counted")
     cpath = f"/{bench.ACCOUNT}/counted"
     srv = None
+
+    def seed(port):
+        cl = bench.Client(port)
+        bench.create_container(cl, "counted")
+        bench.upload_many(cl, "counted", sas, "g4k", 1000, 4096)
+
     try:
         if a.fill_seconds:
+            # Seeded and filled natively (valgrind would take hours), then counted on that data.
             srv = bench.start_lazuli(a.lazuli, tmp)
-            cl = bench.Client(srv.port)
-            bench.create_container(cl, "counted")
-            bench.upload_many(cl, "counted", sas, "g4k", 1000, 4096)
+            seed(srv.port)
             bench.fill_puts(srv, cpath, sas, a.fill_seconds)
             srv.close()
         srv = bench.start_lazuli(a.lazuli, tmp, wrapper=["valgrind", "--tool=callgrind", "--instr-atstart=no",
                                                          f"--callgrind-out-file={out}"], reuse=True)
         port = srv.port
-        cl = bench.Client(port)
         if not a.fill_seconds:
-            bench.create_container(cl, "counted")
-            bench.upload_many(cl, "counted", sas, "g4k", 1000, 4096)
+            seed(port)
         if a.put:
             script, warm, counted = "put.lua", [cpath, sas, 4096, "warm"], [cpath, sas, 4096, "p"]
         else:

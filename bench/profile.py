@@ -48,8 +48,7 @@ def main():
     p.add_argument("--top", type=int, default=40)
     p.add_argument("--perf-data", help="keep the perf.data here (default: a temporary file)")
     p.add_argument("--get", action="store_true", help="profile Get Blob of 1000 blobs instead of Put Blob")
-    p.add_argument("--fill-seconds", type=int, default=0,
-                   help="first Put unique 4 KiB blobs for this long and wait until the server is idle")
+    bench.add_fill_argument(p)
     a = p.parse_args()
     if shutil.which("perf") is None:
         sys.exit("perf not found (apt-get install linux-perf)")
