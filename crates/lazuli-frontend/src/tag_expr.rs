@@ -9,11 +9,11 @@ use http::HeaderMap;
 use lazuli_types::tag_expr::{self, Comparison, Dialect, TagExpr};
 use lazuli_types::{AzureError, ErrorCode};
 
-use crate::http_util::{header_str, percent_decode_utf8, PlusMode};
+use crate::http_util::{header_str, names, percent_decode_utf8, PlusMode};
 
 /// `x-ms-if-tags`, parsed; a syntax error is 400 InvalidHeaderValue.
 pub fn if_tags(headers: &HeaderMap) -> Result<Option<TagExpr>, AzureError> {
-    let Some(value) = header_str(headers, crate::http_util::names::X_MS_IF_TAGS)? else {
+    let Some(value) = header_str(headers, names::X_MS_IF_TAGS)? else {
         return Ok(None);
     };
     tag_expr::parse(value, Dialect::Condition)
