@@ -3,17 +3,22 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::http_util::full;
+use crate::http_util::{full, ResponseBody};
 use crate::service::Frontend;
 
 /// TLS for the listener, from PEM files (`--cert`, `--key`).
@@ -55,16 +60,34 @@ pub const REQUEST_HEAD_BYTES_MAX: usize = 64 * 1024;
 /// How long in-flight requests may take to finish at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// How the listener serves its connections; the defaults are the service's.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// TLS for every connection, or plain HTTP.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// How long a connection may wait for, or take to send, its next request head.
+    pub header_read_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            tls: None,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+        }
+    }
+}
+
 /// Serves `frontend` on `listener` until `shutdown` completes, then waits (bounded) for
 /// in-flight requests.
 pub async fn serve(listener: TcpListener, frontend: Arc<Frontend>, shutdown: impl Future<Output = ()>) {
-    serve_with_tls(listener, frontend, None, shutdown).await
+    serve_with(listener, frontend, ServeOptions::default(), shutdown).await
 }
 
-pub async fn serve_with_tls(
+pub async fn serve_with(
     listener: TcpListener,
     frontend: Arc<Frontend>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
@@ -90,38 +113,61 @@ pub async fn serve_with_tls(
         // Small responses must not wait for Nagle's algorithm (a 40 ms stall per request).
         let _ = stream.set_nodelay(true);
         let frontend = frontend.clone();
-        let service = service_fn(move |request| {
-            let frontend = frontend.clone();
-            async move { Ok::<_, std::convert::Infallible>(frontend.handle(request, peer).await) }
-        });
+        let head_watch = Arc::new(HeadWatch::new());
+        let service = {
+            let head_watch = head_watch.clone();
+            service_fn(move |request| {
+                head_watch.serving();
+                let frontend = frontend.clone();
+                let head_watch = head_watch.clone();
+                async move {
+                    let response = frontend.handle(request, peer).await;
+                    Ok::<_, std::convert::Infallible>(response.map(|body| WatchedBody { body, head_watch }))
+                }
+            })
+        };
         let mut builder = http1::Builder::new();
         builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
+            // The connection's HeadWatch does this (and hyper has no timer to run it).
+            .header_read_timeout(None)
             .keep_alive(true)
             .max_headers(REQUEST_HEADERS_MAX)
             .max_buf_size(REQUEST_HEAD_BYTES_MAX);
         let watcher = graceful.watcher();
-        let tls = tls.clone();
+        let tls = options.tls.clone();
+        let header_read_timeout = options.header_read_timeout;
         tokio::spawn(async move {
-            let result = match tls {
-                None => {
-                    watcher
-                        .watch(builder.serve_connection(TokioIo::new(stream), service))
-                        .await
-                }
-                Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => {
+            let served = async {
+                match tls {
+                    None => {
                         watcher
                             .watch(builder.serve_connection(TokioIo::new(stream), service))
                             .await
                     }
-                    Ok(Err(error)) => {
-                        tracing::debug!(%error, %peer, "TLS handshake failed");
-                        Ok(())
+                    Some(acceptor) => {
+                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => {
+                                watcher
+                                    .watch(builder.serve_connection(TokioIo::new(stream), service))
+                                    .await
+                            }
+                            Ok(Err(error)) => {
+                                tracing::debug!(%error, %peer, "TLS handshake failed");
+                                Ok(())
+                            }
+                            Err(_) => Ok(()),
+                        }
                     }
-                    Err(_) => Ok(()),
-                },
+                }
+            };
+            // Dropping the connection closes it, as hyper's own header timeout would.
+            let result = tokio::select! {
+                biased;
+                result = served => result,
+                () = head_watch.expired(header_read_timeout) => {
+                    tracing::debug!(%peer, "no request head within the header read timeout");
+                    Ok(())
+                }
             };
             if let Err(error) = result {
                 tracing::debug!(%error, %peer, "connection ended with an error");
@@ -133,6 +179,92 @@ pub async fn serve_with_tls(
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("shutdown grace period over; closing remaining connections"),
+    }
+}
+
+/// The slow-loris defence of one connection: the time since it began waiting for its next
+/// request head (when it was accepted, or when hyper took the last of the previous response)
+/// may not exceed the header read timeout. Hyper's own header timer would do the same by
+/// setting up and tearing down a timer for every request (~1.5 % of a small Get's
+/// instructions); this one only reads the clock once per request, and its one timer is
+/// re-armed at most once per timeout.
+struct HeadWatch {
+    /// Milliseconds since [`CLOCK_ORIGIN`] when the wait began, or `SERVING`.
+    waiting_since: AtomicU64,
+}
+
+const SERVING: u64 = u64::MAX;
+
+static CLOCK_ORIGIN: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn clock_millis() -> u64 {
+    CLOCK_ORIGIN.elapsed().as_millis() as u64
+}
+
+impl HeadWatch {
+    fn new() -> HeadWatch {
+        HeadWatch {
+            waiting_since: AtomicU64::new(clock_millis()),
+        }
+    }
+
+    /// A request head has been read: its request is being served, however long it takes.
+    fn serving(&self) {
+        self.waiting_since.store(SERVING, Ordering::Relaxed);
+    }
+
+    /// The response has been handed over: the connection waits for its next request head.
+    fn waiting(&self) {
+        self.waiting_since.store(clock_millis(), Ordering::Relaxed);
+    }
+
+    /// Completes once the connection has waited longer than `timeout` for a request head.
+    async fn expired(&self, timeout: Duration) {
+        let timeout_millis = timeout.as_millis() as u64;
+        loop {
+            let since = self.waiting_since.load(Ordering::Relaxed);
+            let wait = if since == SERVING {
+                timeout_millis
+            } else {
+                let deadline = since.saturating_add(timeout_millis);
+                let now = clock_millis();
+                if now >= deadline {
+                    return;
+                }
+                deadline - now
+            };
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+    }
+}
+
+/// A response body that tells its connection's [`HeadWatch`] when hyper is done with it
+/// (hyper drops a body once it has taken its last frame, or when the connection ends).
+struct WatchedBody {
+    body: ResponseBody,
+    head_watch: Arc<HeadWatch>,
+}
+
+impl Body for WatchedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for WatchedBody {
+    fn drop(&mut self) {
+        self.head_watch.waiting();
     }
 }
 

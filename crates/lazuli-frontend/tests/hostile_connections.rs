@@ -1,6 +1,7 @@
 //! Hostile connections, written byte by byte on raw TCP where an HTTP client library would refuse
 //! to produce the input: huge and numerous headers, a body shorter than its Content-Length, a
-//! client that stops in the middle of the request line (slow loris), duplicate version headers.
+//! client that stops in the middle of the request line (slow loris) or between requests, duplicate
+//! version headers.
 //! Each must get a clean 4xx or a closed connection, never a hang, and other clients must be
 //! served meanwhile.
 
@@ -13,6 +14,7 @@ use base64::Engine;
 use common::{send, start, Auth, TestServer, ACCOUNT, KEY};
 use hmac::{Hmac, Mac};
 use http::{Method, StatusCode};
+use lazuli_frontend::server::ServeOptions;
 use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -204,7 +206,7 @@ async fn huge_header_is_refused_cleanly() {
 }
 
 /// The service's HTTP stack refuses request heads of this size (its header limit is far below
-/// 100 KiB); Lazuli (hyper's default buffer of about 400 KiB) serves a 100 KiB header.
+/// 100 KiB), and so does Lazuli (`server::REQUEST_HEAD_BYTES_MAX`, 64 KiB).
 #[tokio::test]
 async fn hundred_kib_header_is_refused() {
     let server = setup().await;
@@ -311,32 +313,126 @@ async fn slow_loris_does_not_block_others() {
     drop(idle);
 }
 
-/// A slow-loris connection is closed once the header read timeout (30 s,
-/// `server::HEADER_READ_TIMEOUT`) passes.
-#[tokio::test]
-#[ignore = "takes HEADER_READ_TIMEOUT (30 s); a configurable timeout would let it run in the normal suite"]
-async fn slow_loris_is_closed_after_the_header_timeout() {
-    let server = setup().await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream.write_all(b"GET /devstoreaccount1/cnt?rest").await.unwrap();
-    let started = std::time::Instant::now();
-    let timeout = lazuli_frontend::server::HEADER_READ_TIMEOUT;
+/// The header read timeout of the servers below: short, so that these tests take seconds.
+const SHORT_HEAD_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A server whose connections must send each request head within `SHORT_HEAD_TIMEOUT`.
+async fn setup_with_short_head_timeout() -> TestServer {
+    let options = ServeOptions {
+        header_read_timeout: SHORT_HEAD_TIMEOUT,
+        ..Default::default()
+    };
+    let server = common::start_serving(false, options).await;
+    let r = send(
+        &server,
+        Method::PUT,
+        "/devstoreaccount1/cnt?restype=container",
+        &[],
+        b"",
+        Auth::SharedKey,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    server
+}
+
+/// Waits for the server to close `stream` without answering (or with a 4xx) and returns how
+/// long that took from `since`.
+async fn closed_after(stream: &mut TcpStream, since: std::time::Instant) -> Duration {
     let mut buf = [0u8; 1024];
-    let read = tokio::time::timeout(timeout + Duration::from_secs(10), stream.read(&mut buf)).await;
-    let elapsed = started.elapsed();
+    let read = tokio::time::timeout(SHORT_HEAD_TIMEOUT + ANSWER_WITHIN, stream.read(&mut buf)).await;
+    let elapsed = since.elapsed();
     match read {
         Ok(Ok(n)) => {
             let text = String::from_utf8_lossy(&buf[..n]);
             assert!(n == 0 || (400..500).contains(&status_of(&buf[..n])), "got {text:?}");
         }
         Ok(Err(_)) => {}
-        Err(_) => panic!("slow-loris connection still open after {elapsed:?}"),
+        Err(_) => panic!("connection still open after {elapsed:?}"),
     }
+    elapsed
+}
+
+/// A slow-loris connection is closed once the header read timeout passes (and not before).
+#[tokio::test]
+async fn slow_loris_is_closed_after_the_header_timeout() {
+    let server = setup_with_short_head_timeout().await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let started = std::time::Instant::now();
+    stream.write_all(b"GET /devstoreaccount1/cnt?rest").await.unwrap();
+    let elapsed = closed_after(&mut stream, started).await;
     assert!(
-        elapsed >= timeout - Duration::from_secs(1),
+        elapsed >= SHORT_HEAD_TIMEOUT,
         "closed after {elapsed:?}, before the timeout"
     );
+    assert!(elapsed < SHORT_HEAD_TIMEOUT * 4, "closed only after {elapsed:?}");
     assert_serving(&server).await;
+}
+
+/// The timeout runs from the end of each response: a keep-alive connection whose requests
+/// come more often than the timeout is served for longer than the timeout, and closed once
+/// it has been idle for the timeout.
+#[tokio::test]
+async fn idle_keep_alive_connection_is_closed_after_the_header_timeout() {
+    let server = setup_with_short_head_timeout().await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answered = started;
+    for _ in 0..3 {
+        let head = signed_head(&server, "GET", "/devstoreaccount1/cnt?restype=container", &[]);
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let (status, text) = read_head(&mut stream).await;
+        assert_eq!(status, 200, "{text}");
+        answered = std::time::Instant::now();
+        tokio::time::sleep(SHORT_HEAD_TIMEOUT * 3 / 5).await;
+    }
+    assert!(
+        started.elapsed() > SHORT_HEAD_TIMEOUT,
+        "the requests did not outlast one timeout"
+    );
+    let idle = closed_after(&mut stream, answered).await;
+    assert!(
+        idle >= SHORT_HEAD_TIMEOUT,
+        "closed after {idle:?} idle, before the timeout"
+    );
+    assert!(idle < SHORT_HEAD_TIMEOUT * 4, "closed only after {idle:?} idle");
+}
+
+/// The timeout covers request heads only: a body that pauses for longer than the timeout
+/// mid-upload, and a client that pauses mid-download, are served in full.
+#[tokio::test]
+async fn slow_bodies_are_not_cut_by_the_header_timeout() {
+    let server = setup_with_short_head_timeout().await;
+    let pause = SHORT_HEAD_TIMEOUT * 5 / 2;
+    let body: Vec<u8> = (0..16u32 << 20).map(|i| (i % 251) as u8).collect();
+
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let length = body.len().to_string();
+    let head = signed_head(
+        &server,
+        "PUT",
+        "/devstoreaccount1/cnt/slow",
+        &[("x-ms-blob-type", "BlockBlob"), ("content-length", &length)],
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..1 << 20]).await.unwrap();
+    tokio::time::sleep(pause).await;
+    stream.write_all(&body[1 << 20..]).await.unwrap();
+    let (status, text) = read_head(&mut stream).await;
+    assert_eq!(status, 201, "{text}");
+
+    let head = signed_head(&server, "GET", "/devstoreaccount1/cnt/slow", &[]);
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (status, text) = read_head(&mut stream).await;
+    assert_eq!(status, 200, "{text}");
+    let mut received = vec![0u8; body.len()];
+    stream.read_exact(&mut received[..1 << 20]).await.unwrap();
+    tokio::time::sleep(pause).await;
+    tokio::time::timeout(ANSWER_WITHIN, stream.read_exact(&mut received[1 << 20..]))
+        .await
+        .expect("the rest of the download did not arrive in time")
+        .expect("the download was cut");
+    assert!(received == body, "the downloaded bytes differ from the uploaded ones");
 }
 
 /// A client newer than the server keeps working: `x-ms-version: 2099-01-01` is served and

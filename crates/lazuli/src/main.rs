@@ -138,7 +138,11 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         Some((cert, key)) => Some(server::tls_acceptor(cert, key).context("loading --cert/--key")?),
         None => None,
     };
-    server::serve_with_tls(listener, frontend, tls, shutdown_signal()).await;
+    let options = server::ServeOptions {
+        tls,
+        ..Default::default()
+    };
+    server::serve_with(listener, frontend, options, shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
 }

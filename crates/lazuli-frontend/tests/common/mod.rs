@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use http::Method;
+use lazuli_frontend::server::ServeOptions;
 use lazuli_frontend::{Account, Frontend, FrontendConfig};
 use lazuli_partition::{Partition, PartitionOptions};
 use lazuli_stream::{LocalStore, StoreOptions};
@@ -38,6 +39,11 @@ pub async fn start() -> TestServer {
 
 /// A server whose account has a hierarchical namespace (`hns`) or a flat one.
 pub async fn start_with_namespace(hns: bool) -> TestServer {
+    start_serving(hns, ServeOptions::default()).await
+}
+
+/// A server with the listener's `options` (e.g. a short header read timeout).
+pub async fn start_serving(hns: bool, options: ServeOptions) -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = LocalStore::open(dir.path(), StoreOptions::default()).expect("store");
     let partition = tokio::task::spawn_blocking(move || Partition::open(store, PartitionOptions::default()))
@@ -56,9 +62,14 @@ pub async fn start_with_namespace(hns: bool) -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(lazuli_frontend::server::serve(listener, frontend, async move {
-        let _ = rx.await;
-    }));
+    tokio::spawn(lazuli_frontend::server::serve_with(
+        listener,
+        frontend,
+        options,
+        async move {
+            let _ = rx.await;
+        },
+    ));
     TestServer {
         addr,
         _dir: dir,
