@@ -291,7 +291,7 @@ impl Query {
         let raw = raw.unwrap_or("");
         let mut query = Query {
             text: String::with_capacity(raw.len()),
-            bounds: Vec::new(),
+            bounds: Vec::with_capacity(raw.bytes().filter(|&b| b == b'&').count() + 1),
         };
         for piece in raw.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = piece.split_once('=').unwrap_or((piece, ""));

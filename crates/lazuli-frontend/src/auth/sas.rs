@@ -137,49 +137,49 @@ fn v6(a: Ipv6Addr) -> u128 {
     u128::from(a)
 }
 
-/// The SAS query fields, decoded.
+/// The SAS query fields, decoded; borrowed from the query unless a name repeats.
 #[derive(Default)]
-struct Fields {
-    sv: Option<String>,
-    ss: Option<String>,
-    srt: Option<String>,
-    sr: Option<String>,
-    sp: Option<String>,
-    st: Option<String>,
-    se: Option<String>,
-    sip: Option<String>,
-    spr: Option<String>,
-    si: Option<String>,
-    ses: Option<String>,
-    sdd: Option<String>,
-    sig: String,
-    rscc: Option<String>,
-    rscd: Option<String>,
-    rsce: Option<String>,
-    rscl: Option<String>,
-    rsct: Option<String>,
-    skoid: Option<String>,
+struct Fields<'q> {
+    sv: Option<Cow<'q, str>>,
+    ss: Option<Cow<'q, str>>,
+    srt: Option<Cow<'q, str>>,
+    sr: Option<Cow<'q, str>>,
+    sp: Option<Cow<'q, str>>,
+    st: Option<Cow<'q, str>>,
+    se: Option<Cow<'q, str>>,
+    sip: Option<Cow<'q, str>>,
+    spr: Option<Cow<'q, str>>,
+    si: Option<Cow<'q, str>>,
+    ses: Option<Cow<'q, str>>,
+    sdd: Option<Cow<'q, str>>,
+    sig: Cow<'q, str>,
+    rscc: Option<Cow<'q, str>>,
+    rscd: Option<Cow<'q, str>>,
+    rsce: Option<Cow<'q, str>>,
+    rscl: Option<Cow<'q, str>>,
+    rsct: Option<Cow<'q, str>>,
+    skoid: Option<Cow<'q, str>>,
     // User delegation SAS.
-    sktid: Option<String>,
-    skt: Option<String>,
-    ske: Option<String>,
-    sks: Option<String>,
-    skv: Option<String>,
-    saoid: Option<String>,
-    suoid: Option<String>,
-    scid: Option<String>,
-    skdutid: Option<String>,
-    sduoid: Option<String>,
-    srh: Option<String>,
-    srq: Option<String>,
+    sktid: Option<Cow<'q, str>>,
+    skt: Option<Cow<'q, str>>,
+    ske: Option<Cow<'q, str>>,
+    sks: Option<Cow<'q, str>>,
+    skv: Option<Cow<'q, str>>,
+    saoid: Option<Cow<'q, str>>,
+    suoid: Option<Cow<'q, str>>,
+    scid: Option<Cow<'q, str>>,
+    skdutid: Option<Cow<'q, str>>,
+    sduoid: Option<Cow<'q, str>>,
+    srh: Option<Cow<'q, str>>,
+    srq: Option<Cow<'q, str>>,
 }
 
-impl Fields {
+impl<'q> Fields<'q> {
     /// One pass over the query. Names match in any case and a repeated name's values are
     /// joined with ',', as the service's query collection reads them.
-    fn from_query(query: &[(Cow<'_, str>, Cow<'_, str>)]) -> Fields {
+    fn from_query(query: &'q [(Cow<'_, str>, Cow<'_, str>)]) -> Fields<'q> {
         let mut f = Fields::default();
-        let mut sig: Option<String> = None;
+        let mut sig: Option<Cow<'q, str>> = None;
         for (name, value) in query {
             // Every field name has 2 to 7 ASCII letters: lowercased on the stack.
             let mut lowercase = [0u8; 7];
@@ -194,20 +194,28 @@ impl Fields {
             if let Some(slot) = slot {
                 match slot {
                     Some(joined) => {
+                        let joined = joined.to_mut();
                         joined.push(',');
                         joined.push_str(value);
                     }
-                    None => *slot = Some(value.to_string()),
+                    None => *slot = Some(Cow::Borrowed(value.as_ref())),
                 }
             }
         }
         // A base64 signature never holds a space: one here is a '+' sent unescaped and read
         // back as a space by form decoding.
-        f.sig = sig.unwrap_or_default().replace(' ', "+");
+        f.sig = match sig {
+            Some(sig) if sig.contains(' ') => Cow::Owned(sig.replace(' ', "+")),
+            sig => sig.unwrap_or_default(),
+        };
         f
     }
 
-    fn slot<'a>(&'a mut self, lowercase_name: &str, sig: &'a mut Option<String>) -> Option<&'a mut Option<String>> {
+    fn slot<'a>(
+        &'a mut self,
+        lowercase_name: &str,
+        sig: &'a mut Option<Cow<'q, str>>,
+    ) -> Option<&'a mut Option<Cow<'q, str>>> {
         Some(match lowercase_name {
             "sv" => &mut self.sv,
             "ss" => &mut self.ss,
@@ -245,12 +253,12 @@ impl Fields {
     }
 }
 
-fn opt(v: &Option<String>) -> &str {
+fn opt<'a>(v: &'a Option<Cow<'_, str>>) -> &'a str {
     v.as_deref().unwrap_or("")
 }
 
 /// A mandatory field: present and not blank.
-fn mandatory<'a>(v: &'a Option<String>, name: &str) -> Result<&'a str, AzureError> {
+fn mandatory<'a>(v: &'a Option<Cow<'_, str>>, name: &str) -> Result<&'a str, AzureError> {
     match v.as_deref() {
         Some(s) if !s.trim().is_empty() => Ok(s),
         _ => Err(auth_failed(format!("{name} is mandatory. Cannot be empty"))),
@@ -258,7 +266,7 @@ fn mandatory<'a>(v: &'a Option<String>, name: &str) -> Result<&'a str, AzureErro
 }
 
 /// An optional field: absent, or not blank.
-fn optional<'a>(v: &'a Option<String>, name: &str) -> Result<Option<&'a str>, AzureError> {
+fn optional<'a>(v: &'a Option<Cow<'_, str>>, name: &str) -> Result<Option<&'a str>, AzureError> {
     match v.as_deref() {
         None => Ok(None),
         Some(s) if s.trim().is_empty() => Err(auth_failed(format!("{name} is optional but cannot be empty"))),
@@ -277,7 +285,7 @@ fn time_field(v: Option<&str>) -> Result<Option<OffsetDateTime>, AzureError> {
 
 /// Letters from `allowed`, each at most once.
 fn letters(text: &str, allowed: &str) -> Result<String, AzureError> {
-    let mut seen = String::new();
+    let mut seen = String::with_capacity(text.len());
     for c in text.chars() {
         if !allowed.contains(c) || seen.contains(c) {
             return Err(auth_failed(NOT_WELL_FORMED));
@@ -417,7 +425,7 @@ fn account_sas(req: &RequestInfo, account: &AccountKeys, f: &Fields) -> Result<S
         ip,
         protocol,
         identifier: None,
-        encryption_scope: f.ses.clone(),
+        encryption_scope: f.ses.as_deref().map(str::to_string),
         cache_control: None,
         content_disposition: None,
         content_encoding: None,
@@ -600,12 +608,12 @@ fn service_sas(
         ip,
         protocol,
         identifier: si.map(str::to_string),
-        encryption_scope: f.ses.clone(),
-        cache_control: f.rscc.clone(),
-        content_disposition: f.rscd.clone(),
-        content_encoding: f.rsce.clone(),
-        content_language: f.rscl.clone(),
-        content_type: f.rsct.clone(),
+        encryption_scope: f.ses.as_deref().map(str::to_string),
+        cache_control: f.rscc.as_deref().map(str::to_string),
+        content_disposition: f.rscd.as_deref().map(str::to_string),
+        content_encoding: f.rsce.as_deref().map(str::to_string),
+        content_language: f.rscl.as_deref().map(str::to_string),
+        content_type: f.rsct.as_deref().map(str::to_string),
     })
 }
 
@@ -688,7 +696,8 @@ fn signed_directory(path: &str, depth: u32) -> Option<String> {
 
 /// `/blob/{account}/{container}[/{path}]` (no `/blob` prefix before 2015-02-21).
 fn canonicalized_resource(account: &str, container: &str, path: Option<&str>, sv: &str) -> String {
-    let mut out = String::new();
+    let length = "/blob//".len() + account.len() + container.len() + path.map_or(0, |p| 1 + p.len());
+    let mut out = String::with_capacity(length);
     if util::version_at_least(sv, "2015-02-21") {
         out.push_str("/blob");
     }
@@ -708,7 +717,9 @@ fn canonicalized_resource(account: &str, container: &str, path: Option<&str>, sv
 /// - then `sr snapshotTime|versionId` (2018-11-09+), then `ses` (2020-12-06+),
 /// - then `rscc rscd rsce rscl rsct` (2013-08-15+), all joined by '\n'.
 fn service_string_to_sign(f: &Fields, canonical: &str, sv: &str, sr: &str, snapshot: &str) -> String {
-    let mut parts: Vec<&str> = vec![opt(&f.sp), opt(&f.st), opt(&f.se), canonical, opt(&f.si)];
+    // Room for every field of the newest version, so the list never grows.
+    let mut parts: Vec<&str> = Vec::with_capacity(16);
+    parts.extend([opt(&f.sp), opt(&f.st), opt(&f.se), canonical, opt(&f.si)]);
     if util::version_at_least(sv, "2015-04-05") {
         parts.push(opt(&f.sip));
         parts.push(opt(&f.spr));
