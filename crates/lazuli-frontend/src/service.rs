@@ -169,7 +169,7 @@ impl Frontend {
             HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-")),
         );
         headers.insert(names::X_MS_VERSION, HeaderValue::from_static(SERVICE_VERSION));
-        headers.insert(http::header::DATE, date_header(OffsetDateTime::now_utc()));
+        headers.insert(http::header::DATE, date_header(std::time::SystemTime::now()));
         headers.insert(http::header::SERVER, HeaderValue::from_static("Lazuli"));
         if let Some(id) = client_request_id {
             headers.insert(names::X_MS_CLIENT_REQUEST_ID, id);
@@ -485,11 +485,15 @@ pub fn render_error(error: &AzureError, request_id: &str, method: &Method, dfs: 
 }
 
 /// The `Date` header for `now`, formatted once per second per thread: every response has one.
-fn date_header(now: OffsetDateTime) -> HeaderValue {
+fn date_header(now: std::time::SystemTime) -> HeaderValue {
     thread_local! {
         static LAST: std::cell::RefCell<Option<(i64, HeaderValue)>> = const { std::cell::RefCell::new(None) };
     }
-    let second = now.unix_timestamp();
+    // The second straight from the clock: a calendar date is only computed when it changes.
+    let second = match now.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => after.as_secs() as i64,
+        Err(before) => -(before.duration().as_secs_f64().ceil() as i64),
+    };
     LAST.with(|last| {
         let mut last = last.borrow_mut();
         if let Some((at, value)) = last.as_ref() {
@@ -497,8 +501,8 @@ fn date_header(now: OffsetDateTime) -> HeaderValue {
                 return value.clone();
             }
         }
-        let value =
-            HeaderValue::from_str(&lazuli_types::time_fmt::rfc1123(now)).unwrap_or(HeaderValue::from_static(""));
+        let value = HeaderValue::from_str(&lazuli_types::time_fmt::rfc1123(OffsetDateTime::from(now)))
+            .unwrap_or(HeaderValue::from_static(""));
         *last = Some((second, value.clone()));
         value
     })
@@ -527,17 +531,26 @@ mod response_header_tests {
 
     #[test]
     fn date_headers_follow_the_clock_second() {
+        let at = |t: time::OffsetDateTime| date_header(std::time::SystemTime::from(t));
         let t = time::macros::datetime!(2026-11-28 18:30:05.25 UTC);
-        assert_eq!(date_header(t), "Sat, 28 Nov 2026 18:30:05 GMT");
+        assert_eq!(at(t), "Sat, 28 Nov 2026 18:30:05 GMT");
         assert_eq!(
-            date_header(t + time::Duration::milliseconds(500)),
+            at(t + time::Duration::milliseconds(500)),
             "Sat, 28 Nov 2026 18:30:05 GMT"
         );
+        assert_eq!(at(t + time::Duration::seconds(1)), "Sat, 28 Nov 2026 18:30:06 GMT");
+        assert_eq!(at(t), "Sat, 28 Nov 2026 18:30:05 GMT");
+        // Before 1970 the second still changes where the calendar's does.
+        let old = time::macros::datetime!(1969-12-31 23:59:58.5 UTC);
+        assert_eq!(at(old), "Wed, 31 Dec 1969 23:59:58 GMT");
         assert_eq!(
-            date_header(t + time::Duration::seconds(1)),
-            "Sat, 28 Nov 2026 18:30:06 GMT"
+            at(old + time::Duration::milliseconds(400)),
+            "Wed, 31 Dec 1969 23:59:58 GMT"
         );
-        assert_eq!(date_header(t), "Sat, 28 Nov 2026 18:30:05 GMT");
+        assert_eq!(
+            at(old + time::Duration::milliseconds(600)),
+            "Wed, 31 Dec 1969 23:59:59 GMT"
+        );
     }
 
     #[test]

@@ -222,9 +222,27 @@ impl Partition {
 }
 
 pub fn now_nanos() -> i128 {
-    OffsetDateTime::now_utc().unix_timestamp_nanos()
+    // Straight from the system clock: going through `OffsetDateTime` computes a calendar date
+    // only to turn it back into nanoseconds, twice per blob read (lease checks).
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => after.as_nanos() as i128,
+        Err(before) => -(before.duration().as_nanos() as i128),
+    }
 }
 
 pub fn time_from_nanos(nanos: i128) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+
+    #[test]
+    fn now_nanos_reads_the_same_clock_as_offset_date_time() {
+        let before = OffsetDateTime::now_utc().unix_timestamp_nanos();
+        let now = now_nanos();
+        let after = OffsetDateTime::now_utc().unix_timestamp_nanos();
+        assert!(before <= now && now <= after, "{before} <= {now} <= {after}");
+    }
 }
