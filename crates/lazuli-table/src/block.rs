@@ -22,8 +22,10 @@ pub(crate) struct BlockBuilder {
 }
 
 impl BlockBuilder {
-    pub(crate) fn new() -> Self {
-        let mut buf = Vec::new();
+    /// `capacity`: the bytes the block is expected to reach, so that its buffer is allocated
+    /// once rather than grown (and copied) a dozen times on the way.
+    pub(crate) fn new(capacity: usize) -> Self {
+        let mut buf = Vec::with_capacity(capacity);
         put_u8(&mut buf, CHECKPOINT_VERSION);
         put_u8(&mut buf, KIND_DATA_BLOCK);
         put_u32(&mut buf, 0);
@@ -232,7 +234,7 @@ mod tests {
 
     #[test]
     fn known_vector() {
-        let mut b = BlockBuilder::new();
+        let mut b = BlockBuilder::new(0);
         b.add(b"ab", Some(b"1"));
         b.add(b"ac", None);
         let (bytes, last) = b.finish();
@@ -256,7 +258,7 @@ mod tests {
             proptest::option::of(proptest::collection::vec(any::<u8>(), 0..30)),
             1..40,
         )) {
-            let mut b = BlockBuilder::new();
+            let mut b = BlockBuilder::new(0);
             for (k, v) in &rows {
                 b.add(k, v.as_deref());
             }

@@ -108,7 +108,7 @@ mod tests {
     use crate::block::BlockBuilder;
 
     fn block(n: usize) -> Arc<Block> {
-        let mut b = BlockBuilder::new();
+        let mut b = BlockBuilder::new(0);
         b.add(b"k", Some(&vec![0u8; n]));
         Arc::new(Block::decode(&b.finish().0).unwrap())
     }

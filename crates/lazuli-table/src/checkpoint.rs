@@ -431,7 +431,10 @@ impl<'g> CheckpointWriter<'g> {
         if value.is_none() {
             self.summary.tombstones += 1;
         }
-        let block = self.current.get_or_insert_with(BlockBuilder::new);
+        // A block ends with the row that takes it past `block_bytes`: room for that row too,
+        // unless it is an unusually large one.
+        let capacity = self.block_bytes + self.block_bytes / 2;
+        let block = self.current.get_or_insert_with(|| BlockBuilder::new(capacity));
         block.add(key, value);
         if block.size_bytes() >= self.block_bytes {
             self.finish_block()?;
