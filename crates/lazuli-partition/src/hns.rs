@@ -498,7 +498,7 @@ impl Partition {
         }
         let mut id = ROOT_ID;
         for (depth, component) in components.iter().enumerate() {
-            match self.read_path(&keys::path(account, fs, id, &format!("{component}/")))? {
+            match self.read_path(&keys::directory_path(account, fs, id, component))? {
                 Some(child) if depth + 1 == components.len() => return Ok(Some(child)),
                 Some(child) => id = child.id,
                 None => {
@@ -554,7 +554,7 @@ impl Partition {
         if let Some(row) = self.read_path(&file)? {
             return Ok(Some(Found { key: file, row }));
         }
-        let directory = keys::path(account, fs, parent, &format!("{name}/"));
+        let directory = keys::directory_path(account, fs, parent, name);
         Ok(self.read_path(&directory)?.map(|row| Found { key: directory, row }))
     }
 
@@ -890,10 +890,7 @@ impl Partition {
             let mut batch = WriteBatch::new();
             let parent = self.ensure_parents(account, fs, parents, &mut batch)?;
             batch.delete(key);
-            batch.put(
-                keys::path(account, fs, parent.id, &format!("{last}/")),
-                encode_path(&row),
-            );
+            batch.put(keys::directory_path(account, fs, parent.id, last), encode_path(&row));
             self.table.write(&batch).map_err(PartitionError::from)?;
             Ok(true)
         })
@@ -1031,7 +1028,7 @@ impl Partition {
             if !allows(&parent, principal, acl::EXECUTE) {
                 return Err(permission_denied());
             }
-            match self.read_path(&keys::path(account, fs, parent.id, &format!("{component}/")))? {
+            match self.read_path(&keys::directory_path(account, fs, parent.id, component))? {
                 Some(row) => parent = row,
                 None if access == PathAccess::Write || access == PathAccess::Create => {
                     // Missing parents are created: the deepest existing one decides.
@@ -1268,7 +1265,7 @@ impl Partition {
         let mut parent = self.root_row(account, fs)?;
         let mut creating = false;
         for component in parts {
-            let dir_key = keys::path(account, fs, parent.id, &format!("{component}/"));
+            let dir_key = keys::directory_path(account, fs, parent.id, component);
             if !creating {
                 if let Some(row) = self.read_path(&dir_key)? {
                     parent = row;

@@ -20,45 +20,69 @@
 //! rows of a container sort by blob name: a listing is one range scan.
 
 pub fn account_setting(account: &str, setting: &str) -> Vec<u8> {
-    format!("A{account}/{setting}").into_bytes()
+    concat(&[b"A", account.as_bytes(), b"/", setting.as_bytes()])
 }
 
 pub fn container(account: &str, container: &str) -> Vec<u8> {
-    format!("C{account}/{container}").into_bytes()
+    concat(&[b"C", account.as_bytes(), b"/", container.as_bytes()])
 }
 
 /// A soft-deleted container's row (kind `c`): apart from the live containers, so that every
 /// lookup and listing of containers ignores it without decoding.
 pub fn deleted_container(account: &str, container: &str) -> Vec<u8> {
-    format!("c{account}/{container}").into_bytes()
+    concat(&[b"c", account.as_bytes(), b"/", container.as_bytes()])
 }
 
 pub fn deleted_containers_prefix(account: &str) -> Vec<u8> {
-    format!("c{account}/").into_bytes()
+    concat(&[b"c", account.as_bytes(), b"/"])
 }
 
 pub fn containers_prefix(account: &str) -> Vec<u8> {
-    format!("C{account}/").into_bytes()
+    concat(&[b"C", account.as_bytes(), b"/"])
 }
 
 pub fn blob(account: &str, container: &str, blob: &str) -> Vec<u8> {
-    format!("B{account}/{container}/{blob}").into_bytes()
+    concat(&[
+        b"B",
+        account.as_bytes(),
+        b"/",
+        container.as_bytes(),
+        b"/",
+        blob.as_bytes(),
+    ])
 }
 
 pub fn blobs_prefix(account: &str, container: &str) -> Vec<u8> {
-    format!("B{account}/{container}/").into_bytes()
+    concat(&[b"B", account.as_bytes(), b"/", container.as_bytes(), b"/"])
 }
 
 pub fn block(account: &str, container: &str, blob: &str, block_id: &str) -> Vec<u8> {
-    format!("K{account}/{container}/{blob}\0{block_id}").into_bytes()
+    concat(&[
+        b"K",
+        account.as_bytes(),
+        b"/",
+        container.as_bytes(),
+        b"/",
+        blob.as_bytes(),
+        b"\0",
+        block_id.as_bytes(),
+    ])
 }
 
 pub fn blocks_prefix(account: &str, container: &str, blob: &str) -> Vec<u8> {
-    format!("K{account}/{container}/{blob}\0").into_bytes()
+    concat(&[
+        b"K",
+        account.as_bytes(),
+        b"/",
+        container.as_bytes(),
+        b"/",
+        blob.as_bytes(),
+        b"\0",
+    ])
 }
 
 pub fn container_blocks_prefix(account: &str, container: &str) -> Vec<u8> {
-    format!("K{account}/{container}/").into_bytes()
+    concat(&[b"K", account.as_bytes(), b"/", container.as_bytes(), b"/"])
 }
 
 /// Kinds of blob sub-rows (see the module documentation).
@@ -67,12 +91,32 @@ pub const SUBROW_SNAPSHOT: char = 'S';
 pub const SUBROW_VERSION: char = 'V';
 
 pub fn blob_subrow(account: &str, container: &str, blob: &str, kind: char, id: &str) -> Vec<u8> {
-    format!("B{account}/{container}/{blob}\0{kind}{id}").into_bytes()
+    let mut kind_utf8 = [0; 4];
+    let kind = kind.encode_utf8(&mut kind_utf8).as_bytes();
+    concat(&[
+        b"B",
+        account.as_bytes(),
+        b"/",
+        container.as_bytes(),
+        b"/",
+        blob.as_bytes(),
+        b"\0",
+        kind,
+        id.as_bytes(),
+    ])
 }
 
 /// Every sub-row of one blob.
 pub fn blob_subrows_prefix(account: &str, container: &str, blob: &str) -> Vec<u8> {
-    format!("B{account}/{container}/{blob}\0").into_bytes()
+    concat(&[
+        b"B",
+        account.as_bytes(),
+        b"/",
+        container.as_bytes(),
+        b"/",
+        blob.as_bytes(),
+        b"\0",
+    ])
 }
 
 /// Splits the name part of a blob row key into the blob name and, for a sub-row, its kind
@@ -110,22 +154,31 @@ pub fn parse_blob_key(key: &[u8]) -> Option<(String, String, String)> {
 
 /// A path row: `P` account `/` filesystem `/` parent id `/` name (`name/` for a directory).
 pub fn path(account: &str, filesystem: &str, parent: u64, name: &str) -> Vec<u8> {
-    // Written by hand: every Get and Put of an HNS account builds one or more of these, and
-    // `format!` with a padded hex field cost more than the point read it keys.
-    let mut key = Vec::with_capacity(1 + account.len() + 1 + filesystem.len() + 1 + 16 + 1 + name.len());
-    key.push(b'P');
-    key.extend_from_slice(account.as_bytes());
-    key.push(b'/');
-    key.extend_from_slice(filesystem.as_bytes());
-    key.push(b'/');
-    key.extend(
-        (0..16)
-            .rev()
-            .map(|nibble| b"0123456789abcdef"[(parent >> (nibble * 4)) as usize & 0xf]),
-    );
-    key.push(b'/');
-    key.extend_from_slice(name.as_bytes());
-    key
+    concat(&[
+        b"P",
+        account.as_bytes(),
+        b"/",
+        filesystem.as_bytes(),
+        b"/",
+        &hex16(parent),
+        b"/",
+        name.as_bytes(),
+    ])
+}
+
+/// The path row of a directory: [`path`] of `name/`.
+pub fn directory_path(account: &str, filesystem: &str, parent: u64, name: &str) -> Vec<u8> {
+    concat(&[
+        b"P",
+        account.as_bytes(),
+        b"/",
+        filesystem.as_bytes(),
+        b"/",
+        &hex16(parent),
+        b"/",
+        name.as_bytes(),
+        b"/",
+    ])
 }
 
 /// (account, filesystem) of a path row (`P`), staged append (`Q`), tombstone (`X`) or id
@@ -141,60 +194,94 @@ pub fn parse_path_scope(key: &[u8]) -> Option<(String, String)> {
 /// The row of a filesystem's root directory (its owner, permissions and ACL once set):
 /// `root` is never 16 hex digits, so it sorts apart from every directory's children.
 pub fn path_root(account: &str, filesystem: &str) -> Vec<u8> {
-    format!("P{account}/{filesystem}/root").into_bytes()
+    concat(&[b"P", account.as_bytes(), b"/", filesystem.as_bytes(), b"/root"])
 }
 
 /// Every child of one directory.
 pub fn path_children_prefix(account: &str, filesystem: &str, parent: u64) -> Vec<u8> {
-    format!("P{account}/{filesystem}/{parent:016x}/").into_bytes()
+    concat(&[
+        b"P",
+        account.as_bytes(),
+        b"/",
+        filesystem.as_bytes(),
+        b"/",
+        &hex16(parent),
+        b"/",
+    ])
 }
 
 pub fn paths_prefix(account: &str, filesystem: &str) -> Vec<u8> {
-    format!("P{account}/{filesystem}/").into_bytes()
+    concat(&[b"P", account.as_bytes(), b"/", filesystem.as_bytes(), b"/"])
 }
 
 /// The next path id of a filesystem (`N` account `/` filesystem).
 pub fn path_id_counter(account: &str, filesystem: &str) -> Vec<u8> {
-    format!("N{account}/{filesystem}").into_bytes()
+    concat(&[b"N", account.as_bytes(), b"/", filesystem.as_bytes()])
 }
 
 /// A deleted directory whose subtree rows are still to be removed (`X` account `/`
 /// filesystem `/` directory id; `T` is taken by the tag index).
 pub fn path_tombstone(account: &str, filesystem: &str, id: u64) -> Vec<u8> {
-    format!("X{account}/{filesystem}/{id:016x}").into_bytes()
+    concat(&[b"X", account.as_bytes(), b"/", filesystem.as_bytes(), b"/", &hex16(id)])
 }
 
 /// Every tombstone.
 pub const PATH_TOMBSTONES: &[u8] = b"X";
 
 pub fn path_tombstones_prefix(account: &str, filesystem: &str) -> Vec<u8> {
-    format!("X{account}/{filesystem}/").into_bytes()
+    concat(&[b"X", account.as_bytes(), b"/", filesystem.as_bytes(), b"/"])
 }
 
 /// Appended, not yet flushed data of a file (`Q` account `/` filesystem `/` file id `/`
 /// position): keyed by the file's id, so a rename does not move them.
 pub fn path_staged(account: &str, filesystem: &str, file_id: u64, position: u64) -> Vec<u8> {
-    format!("Q{account}/{filesystem}/{file_id:016x}/{position:016x}").into_bytes()
+    concat(&[
+        b"Q",
+        account.as_bytes(),
+        b"/",
+        filesystem.as_bytes(),
+        b"/",
+        &hex16(file_id),
+        b"/",
+        &hex16(position),
+    ])
 }
 
 pub fn path_staged_prefix(account: &str, filesystem: &str, file_id: u64) -> Vec<u8> {
-    format!("Q{account}/{filesystem}/{file_id:016x}/").into_bytes()
+    concat(&[
+        b"Q",
+        account.as_bytes(),
+        b"/",
+        filesystem.as_bytes(),
+        b"/",
+        &hex16(file_id),
+        b"/",
+    ])
 }
 
 /// A soft-deleted directory (`R`): its row, kept by full path and deletion time; its children
 /// stay keyed by its id, unreachable from the root, until it is restored or purged.
 pub fn deleted_directory(account: &str, filesystem: &str, path: &str, deletion_id: &str) -> Vec<u8> {
-    format!("R{account}/{filesystem}/{path}\0{deletion_id}").into_bytes()
+    concat(&[
+        b"R",
+        account.as_bytes(),
+        b"/",
+        filesystem.as_bytes(),
+        b"/",
+        path.as_bytes(),
+        b"\0",
+        deletion_id.as_bytes(),
+    ])
 }
 
 pub fn deleted_directories_prefix(account: &str, filesystem: &str) -> Vec<u8> {
-    format!("R{account}/{filesystem}/").into_bytes()
+    concat(&[b"R", account.as_bytes(), b"/", filesystem.as_bytes(), b"/"])
 }
 
 pub const DELETED_DIRECTORIES: &[u8] = b"R";
 
 pub fn filesystem_staged_prefix(account: &str, filesystem: &str) -> Vec<u8> {
-    format!("Q{account}/{filesystem}/").into_bytes()
+    concat(&[b"Q", account.as_bytes(), b"/", filesystem.as_bytes(), b"/"])
 }
 
 /// The smallest key greater than every key that starts with `prefix`.
@@ -209,9 +296,72 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// The pieces of a key, one after the other, in one allocation of the exact size: every Get and
+/// Put builds several keys, and `format!` (growing its string piece by piece) cost more than
+/// some of the point reads the keys serve.
+fn concat(pieces: &[&[u8]]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(pieces.iter().map(|piece| piece.len()).sum());
+    for piece in pieces {
+        key.extend_from_slice(piece);
+    }
+    key
+}
+
+/// An id as 16 lowercase hex digits, so that ids sort numerically.
+fn hex16(id: u64) -> [u8; 16] {
+    let mut digits = [0; 16];
+    for (position, digit) in digits.iter_mut().enumerate() {
+        *digit = b"0123456789abcdef"[(id >> ((15 - position) * 4)) as usize & 0xf];
+    }
+    digits
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every key is the bytes the module documentation (and every data directory written so
+    /// far) has: the `format!` expressions the builders replaced are the oracle.
+    #[test]
+    fn keys_are_the_documented_bytes() {
+        let (a, c, b, f) = ("acct", "cnt", "dir/blöb", "fs");
+        for id in [0, 1, 0xabc, u64::MAX, 1 << 63] {
+            let cases: [(Vec<u8>, String); 26] = [
+                (account_setting(a, "props"), format!("A{a}/props")),
+                (container(a, c), format!("C{a}/{c}")),
+                (deleted_container(a, c), format!("c{a}/{c}")),
+                (deleted_containers_prefix(a), format!("c{a}/")),
+                (containers_prefix(a), format!("C{a}/")),
+                (blob(a, c, b), format!("B{a}/{c}/{b}")),
+                (blobs_prefix(a, c), format!("B{a}/{c}/")),
+                (block(a, c, b, "id=="), format!("K{a}/{c}/{b}\0id==")),
+                (blocks_prefix(a, c, b), format!("K{a}/{c}/{b}\0")),
+                (container_blocks_prefix(a, c), format!("K{a}/{c}/")),
+                (
+                    blob_subrow(a, c, b, SUBROW_SNAPSHOT, "2026"),
+                    format!("B{a}/{c}/{b}\0S2026"),
+                ),
+                (blob_subrow(a, c, b, 'é', "x"), format!("B{a}/{c}/{b}\0éx")),
+                (blob_subrows_prefix(a, c, b), format!("B{a}/{c}/{b}\0")),
+                (path(a, f, id, b), format!("P{a}/{f}/{id:016x}/{b}")),
+                (directory_path(a, f, id, b), format!("P{a}/{f}/{id:016x}/{b}/")),
+                (path_root(a, f), format!("P{a}/{f}/root")),
+                (path_children_prefix(a, f, id), format!("P{a}/{f}/{id:016x}/")),
+                (paths_prefix(a, f), format!("P{a}/{f}/")),
+                (path_id_counter(a, f), format!("N{a}/{f}")),
+                (path_tombstone(a, f, id), format!("X{a}/{f}/{id:016x}")),
+                (path_tombstones_prefix(a, f), format!("X{a}/{f}/")),
+                (path_staged(a, f, id, !id), format!("Q{a}/{f}/{id:016x}/{:016x}", !id)),
+                (path_staged_prefix(a, f, id), format!("Q{a}/{f}/{id:016x}/")),
+                (deleted_directory(a, f, b, "t1"), format!("R{a}/{f}/{b}\0t1")),
+                (deleted_directories_prefix(a, f), format!("R{a}/{f}/")),
+                (filesystem_staged_prefix(a, f), format!("Q{a}/{f}/")),
+            ];
+            for (built, documented) in cases {
+                assert_eq!(String::from_utf8(built).unwrap(), documented);
+            }
+        }
+    }
 
     #[test]
     fn path_keys_are_the_documented_bytes() {
