@@ -137,9 +137,43 @@ pub fn blob_http_headers(headers: &HeaderMap, fall_back_to_plain: bool) -> Resul
 
 /// Sets a response header. Hot paths pass a [`names`] constant or one of `http::header`'s:
 /// a `&'static str` name is parsed and validated again on every insert.
-pub fn set_header(response: &mut Response<ResponseBody>, name: impl IntoHeaderName, value: impl AsRef<str>) {
-    if let Ok(value) = HeaderValue::from_str(value.as_ref()) {
+/// Values that are not valid header text are left out.
+pub fn set_header(response: &mut Response<ResponseBody>, name: impl IntoHeaderName, value: impl HeaderText) {
+    if let Some(value) = value.into_header_value() {
         response.headers_mut().insert(name, value);
+    }
+}
+
+/// Text for [`set_header`]: a `String` the caller is done with becomes the header value as it is
+/// (a response carries half a dozen formatted dates and numbers); borrowed text is copied.
+pub trait HeaderText {
+    fn into_header_value(self) -> Option<HeaderValue>;
+}
+
+impl HeaderText for String {
+    fn into_header_value(self) -> Option<HeaderValue> {
+        HeaderValue::try_from(self).ok()
+    }
+}
+
+impl HeaderText for &str {
+    fn into_header_value(self) -> Option<HeaderValue> {
+        HeaderValue::from_str(self).ok()
+    }
+}
+
+impl HeaderText for &String {
+    fn into_header_value(self) -> Option<HeaderValue> {
+        self.as_str().into_header_value()
+    }
+}
+
+impl HeaderText for Cow<'_, str> {
+    fn into_header_value(self) -> Option<HeaderValue> {
+        match self {
+            Cow::Borrowed(text) => text.into_header_value(),
+            Cow::Owned(text) => text.into_header_value(),
+        }
     }
 }
 
@@ -253,6 +287,29 @@ pub(crate) fn percent_decode_utf8(raw: &str, plus: PlusMode) -> Option<Cow<'_, s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_text_is_validated_whether_owned_or_borrowed() {
+        let value = |text: &str| {
+            let owned = text.to_string().into_header_value();
+            assert_eq!(owned, text.into_header_value(), "{text:?}");
+            assert_eq!(owned, Cow::Borrowed(text).into_header_value(), "{text:?}");
+            owned
+        };
+        assert_eq!(
+            value("Sat, 28 Nov 2026 18:30:05 GMT").unwrap(),
+            "Sat, 28 Nov 2026 18:30:05 GMT"
+        );
+        assert_eq!(value("\"0x8D1\"").unwrap(), "\"0x8D1\"");
+        for invalid in ["line\nbreak", "carriage\rreturn", "nul\0"] {
+            assert_eq!(value(invalid), None);
+        }
+        let mut response = response(StatusCode::OK, empty());
+        set_header(&mut response, "x-ms-a", String::from("bad\n"));
+        set_header(&mut response, "x-ms-b", 4096u64.to_string());
+        assert!(!response.headers().contains_key("x-ms-a"));
+        assert_eq!(response.headers()["x-ms-b"], "4096");
+    }
 
     #[test]
     fn percent_decode_matches_the_url_rules() {
