@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use common::{send, start, Auth, TestServer, ACCOUNT, KEY};
+use common::{send, Auth, TestServer, ACCOUNT, KEY};
 use hmac::{Hmac, Mac};
 use http::{Method, StatusCode};
 use lazuli_frontend::server::ServeOptions;
@@ -131,7 +131,12 @@ fn signed_head(server: &TestServer, method: &str, path: &str, extra: &[(&str, &s
 }
 
 async fn setup() -> TestServer {
-    let server = start().await;
+    setup_with(ServeOptions::default()).await
+}
+
+/// A server with the listener's `options` and a container `cnt`.
+async fn setup_with(options: ServeOptions) -> TestServer {
+    let server = common::start_serving(false, options).await;
     let r = send(
         &server,
         Method::PUT,
@@ -318,22 +323,11 @@ const SHORT_HEAD_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A server whose connections must send each request head within `SHORT_HEAD_TIMEOUT`.
 async fn setup_with_short_head_timeout() -> TestServer {
-    let options = ServeOptions {
+    setup_with(ServeOptions {
         header_read_timeout: SHORT_HEAD_TIMEOUT,
         ..Default::default()
-    };
-    let server = common::start_serving(false, options).await;
-    let r = send(
-        &server,
-        Method::PUT,
-        "/devstoreaccount1/cnt?restype=container",
-        &[],
-        b"",
-        Auth::SharedKey,
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    server
+    })
+    .await
 }
 
 /// Waits for the server to close `stream` without answering (or with a 4xx) and returns how

@@ -20,69 +20,53 @@
 //! rows of a container sort by blob name: a listing is one range scan.
 
 pub fn account_setting(account: &str, setting: &str) -> Vec<u8> {
-    concat(&[b"A", account.as_bytes(), b"/", setting.as_bytes()])
+    key(b'A', &[account.as_bytes(), setting.as_bytes()], &[])
 }
 
 pub fn container(account: &str, container: &str) -> Vec<u8> {
-    concat(&[b"C", account.as_bytes(), b"/", container.as_bytes()])
+    key(b'C', &[account.as_bytes(), container.as_bytes()], &[])
 }
 
 /// A soft-deleted container's row (kind `c`): apart from the live containers, so that every
 /// lookup and listing of containers ignores it without decoding.
 pub fn deleted_container(account: &str, container: &str) -> Vec<u8> {
-    concat(&[b"c", account.as_bytes(), b"/", container.as_bytes()])
+    key(b'c', &[account.as_bytes(), container.as_bytes()], &[])
 }
 
 pub fn deleted_containers_prefix(account: &str) -> Vec<u8> {
-    concat(&[b"c", account.as_bytes(), b"/"])
+    key(b'c', &[account.as_bytes()], &[b"/"])
 }
 
 pub fn containers_prefix(account: &str) -> Vec<u8> {
-    concat(&[b"C", account.as_bytes(), b"/"])
+    key(b'C', &[account.as_bytes()], &[b"/"])
 }
 
 pub fn blob(account: &str, container: &str, blob: &str) -> Vec<u8> {
-    concat(&[
-        b"B",
-        account.as_bytes(),
-        b"/",
-        container.as_bytes(),
-        b"/",
-        blob.as_bytes(),
-    ])
+    key(b'B', &[account.as_bytes(), container.as_bytes(), blob.as_bytes()], &[])
 }
 
 pub fn blobs_prefix(account: &str, container: &str) -> Vec<u8> {
-    concat(&[b"B", account.as_bytes(), b"/", container.as_bytes(), b"/"])
+    key(b'B', &[account.as_bytes(), container.as_bytes()], &[b"/"])
 }
 
 pub fn block(account: &str, container: &str, blob: &str, block_id: &str) -> Vec<u8> {
-    concat(&[
-        b"K",
-        account.as_bytes(),
-        b"/",
-        container.as_bytes(),
-        b"/",
-        blob.as_bytes(),
-        b"\0",
-        block_id.as_bytes(),
-    ])
+    key(
+        b'K',
+        &[account.as_bytes(), container.as_bytes(), blob.as_bytes()],
+        &[b"\0", block_id.as_bytes()],
+    )
 }
 
 pub fn blocks_prefix(account: &str, container: &str, blob: &str) -> Vec<u8> {
-    concat(&[
-        b"K",
-        account.as_bytes(),
-        b"/",
-        container.as_bytes(),
-        b"/",
-        blob.as_bytes(),
-        b"\0",
-    ])
+    key(
+        b'K',
+        &[account.as_bytes(), container.as_bytes(), blob.as_bytes()],
+        &[b"\0"],
+    )
 }
 
 pub fn container_blocks_prefix(account: &str, container: &str) -> Vec<u8> {
-    concat(&[b"K", account.as_bytes(), b"/", container.as_bytes(), b"/"])
+    key(b'K', &[account.as_bytes(), container.as_bytes()], &[b"/"])
 }
 
 /// Kinds of blob sub-rows (see the module documentation).
@@ -93,30 +77,20 @@ pub const SUBROW_VERSION: char = 'V';
 pub fn blob_subrow(account: &str, container: &str, blob: &str, kind: char, id: &str) -> Vec<u8> {
     let mut kind_utf8 = [0; 4];
     let kind = kind.encode_utf8(&mut kind_utf8).as_bytes();
-    concat(&[
-        b"B",
-        account.as_bytes(),
-        b"/",
-        container.as_bytes(),
-        b"/",
-        blob.as_bytes(),
-        b"\0",
-        kind,
-        id.as_bytes(),
-    ])
+    key(
+        b'B',
+        &[account.as_bytes(), container.as_bytes(), blob.as_bytes()],
+        &[b"\0", kind, id.as_bytes()],
+    )
 }
 
 /// Every sub-row of one blob.
 pub fn blob_subrows_prefix(account: &str, container: &str, blob: &str) -> Vec<u8> {
-    concat(&[
-        b"B",
-        account.as_bytes(),
-        b"/",
-        container.as_bytes(),
-        b"/",
-        blob.as_bytes(),
-        b"\0",
-    ])
+    key(
+        b'B',
+        &[account.as_bytes(), container.as_bytes(), blob.as_bytes()],
+        &[b"\0"],
+    )
 }
 
 /// Splits the name part of a blob row key into the blob name and, for a sub-row, its kind
@@ -154,31 +128,22 @@ pub fn parse_blob_key(key: &[u8]) -> Option<(String, String, String)> {
 
 /// A path row: `P` account `/` filesystem `/` parent id `/` name (`name/` for a directory).
 pub fn path(account: &str, filesystem: &str, parent: u64, name: &str) -> Vec<u8> {
-    concat(&[
-        b"P",
-        account.as_bytes(),
-        b"/",
-        filesystem.as_bytes(),
-        b"/",
-        &hex16(parent),
-        b"/",
-        name.as_bytes(),
-    ])
+    path_with_suffix(account, filesystem, parent, name, b"")
 }
 
 /// The path row of a directory: [`path`] of `name/`.
 pub fn directory_path(account: &str, filesystem: &str, parent: u64, name: &str) -> Vec<u8> {
-    concat(&[
-        b"P",
+    path_with_suffix(account, filesystem, parent, name, b"/")
+}
+
+fn path_with_suffix(account: &str, filesystem: &str, parent: u64, name: &str, suffix: &[u8]) -> Vec<u8> {
+    let segments: [&[u8]; 4] = [
         account.as_bytes(),
-        b"/",
         filesystem.as_bytes(),
-        b"/",
         &hex16(parent),
-        b"/",
         name.as_bytes(),
-        b"/",
-    ])
+    ];
+    key(b'P', &segments, &[suffix])
 }
 
 /// (account, filesystem) of a path row (`P`), staged append (`Q`), tombstone (`X`) or id
@@ -194,94 +159,81 @@ pub fn parse_path_scope(key: &[u8]) -> Option<(String, String)> {
 /// The row of a filesystem's root directory (its owner, permissions and ACL once set):
 /// `root` is never 16 hex digits, so it sorts apart from every directory's children.
 pub fn path_root(account: &str, filesystem: &str) -> Vec<u8> {
-    concat(&[b"P", account.as_bytes(), b"/", filesystem.as_bytes(), b"/root"])
+    key(b'P', &[account.as_bytes(), filesystem.as_bytes()], &[b"/root"])
 }
 
 /// Every child of one directory.
 pub fn path_children_prefix(account: &str, filesystem: &str, parent: u64) -> Vec<u8> {
-    concat(&[
-        b"P",
-        account.as_bytes(),
-        b"/",
-        filesystem.as_bytes(),
-        b"/",
-        &hex16(parent),
-        b"/",
-    ])
+    key(
+        b'P',
+        &[account.as_bytes(), filesystem.as_bytes(), &hex16(parent)],
+        &[b"/"],
+    )
 }
 
 pub fn paths_prefix(account: &str, filesystem: &str) -> Vec<u8> {
-    concat(&[b"P", account.as_bytes(), b"/", filesystem.as_bytes(), b"/"])
+    key(b'P', &[account.as_bytes(), filesystem.as_bytes()], &[b"/"])
 }
 
 /// The next path id of a filesystem (`N` account `/` filesystem).
 pub fn path_id_counter(account: &str, filesystem: &str) -> Vec<u8> {
-    concat(&[b"N", account.as_bytes(), b"/", filesystem.as_bytes()])
+    key(b'N', &[account.as_bytes(), filesystem.as_bytes()], &[])
 }
 
 /// A deleted directory whose subtree rows are still to be removed (`X` account `/`
 /// filesystem `/` directory id; `T` is taken by the tag index).
 pub fn path_tombstone(account: &str, filesystem: &str, id: u64) -> Vec<u8> {
-    concat(&[b"X", account.as_bytes(), b"/", filesystem.as_bytes(), b"/", &hex16(id)])
+    key(b'X', &[account.as_bytes(), filesystem.as_bytes(), &hex16(id)], &[])
 }
 
 /// Every tombstone.
 pub const PATH_TOMBSTONES: &[u8] = b"X";
 
 pub fn path_tombstones_prefix(account: &str, filesystem: &str) -> Vec<u8> {
-    concat(&[b"X", account.as_bytes(), b"/", filesystem.as_bytes(), b"/"])
+    key(b'X', &[account.as_bytes(), filesystem.as_bytes()], &[b"/"])
 }
 
 /// Appended, not yet flushed data of a file (`Q` account `/` filesystem `/` file id `/`
 /// position): keyed by the file's id, so a rename does not move them.
 pub fn path_staged(account: &str, filesystem: &str, file_id: u64, position: u64) -> Vec<u8> {
-    concat(&[
-        b"Q",
-        account.as_bytes(),
-        b"/",
-        filesystem.as_bytes(),
-        b"/",
-        &hex16(file_id),
-        b"/",
-        &hex16(position),
-    ])
+    key(
+        b'Q',
+        &[
+            account.as_bytes(),
+            filesystem.as_bytes(),
+            &hex16(file_id),
+            &hex16(position),
+        ],
+        &[],
+    )
 }
 
 pub fn path_staged_prefix(account: &str, filesystem: &str, file_id: u64) -> Vec<u8> {
-    concat(&[
-        b"Q",
-        account.as_bytes(),
-        b"/",
-        filesystem.as_bytes(),
-        b"/",
-        &hex16(file_id),
-        b"/",
-    ])
+    key(
+        b'Q',
+        &[account.as_bytes(), filesystem.as_bytes(), &hex16(file_id)],
+        &[b"/"],
+    )
 }
 
 /// A soft-deleted directory (`R`): its row, kept by full path and deletion time; its children
 /// stay keyed by its id, unreachable from the root, until it is restored or purged.
 pub fn deleted_directory(account: &str, filesystem: &str, path: &str, deletion_id: &str) -> Vec<u8> {
-    concat(&[
-        b"R",
-        account.as_bytes(),
-        b"/",
-        filesystem.as_bytes(),
-        b"/",
-        path.as_bytes(),
-        b"\0",
-        deletion_id.as_bytes(),
-    ])
+    key(
+        b'R',
+        &[account.as_bytes(), filesystem.as_bytes(), path.as_bytes()],
+        &[b"\0", deletion_id.as_bytes()],
+    )
 }
 
 pub fn deleted_directories_prefix(account: &str, filesystem: &str) -> Vec<u8> {
-    concat(&[b"R", account.as_bytes(), b"/", filesystem.as_bytes(), b"/"])
+    key(b'R', &[account.as_bytes(), filesystem.as_bytes()], &[b"/"])
 }
 
 pub const DELETED_DIRECTORIES: &[u8] = b"R";
 
 pub fn filesystem_staged_prefix(account: &str, filesystem: &str) -> Vec<u8> {
-    concat(&[b"Q", account.as_bytes(), b"/", filesystem.as_bytes(), b"/"])
+    key(b'Q', &[account.as_bytes(), filesystem.as_bytes()], &[b"/"])
 }
 
 /// The smallest key greater than every key that starts with `prefix`.
@@ -296,12 +248,22 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// The pieces of a key, one after the other, in one allocation of the exact size: every Get and
-/// Put builds several keys, and `format!` (growing its string piece by piece) cost more than
-/// some of the point reads the keys serve.
-fn concat(pieces: &[&[u8]]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(pieces.iter().map(|piece| piece.len()).sum());
-    for piece in pieces {
+/// A key: its kind byte, its segments separated by `/`, then `tail` as it is; built in one
+/// allocation of the exact size, since every Get and Put builds several keys and `format!`
+/// (growing its string piece by piece) cost more than some of the point reads they serve.
+fn key(kind: u8, segments: &[&[u8]], tail: &[&[u8]]) -> Vec<u8> {
+    let length = 1
+        + segments.iter().map(|segment| segment.len() + 1).sum::<usize>()
+        + tail.iter().map(|piece| piece.len()).sum::<usize>();
+    let mut key = Vec::with_capacity(length);
+    key.push(kind);
+    for (index, segment) in segments.iter().enumerate() {
+        if index > 0 {
+            key.push(b'/');
+        }
+        key.extend_from_slice(segment);
+    }
+    for piece in tail {
         key.extend_from_slice(piece);
     }
     key
