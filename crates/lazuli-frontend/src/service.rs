@@ -169,7 +169,7 @@ impl Frontend {
             HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-")),
         );
         headers.insert(names::X_MS_VERSION, HeaderValue::from_static(SERVICE_VERSION));
-        headers.insert(http::header::DATE, date_header(std::time::SystemTime::now()));
+        headers.insert(http::header::DATE, date_header(lazuli_partition::now_nanos()));
         headers.insert(http::header::SERVER, HeaderValue::from_static("Lazuli"));
         if let Some(id) = client_request_id {
             headers.insert(names::X_MS_CLIENT_REQUEST_ID, id);
@@ -484,16 +484,14 @@ pub fn render_error(error: &AzureError, request_id: &str, method: &Method, dfs: 
     response
 }
 
-/// The `Date` header for `now`, formatted once per second per thread: every response has one.
-fn date_header(now: std::time::SystemTime) -> HeaderValue {
+/// The `Date` header for `now_nanos` (Unix nanoseconds, as `lazuli_partition::now_nanos`),
+/// formatted once per second per thread: every response has one.
+fn date_header(now_nanos: i128) -> HeaderValue {
     thread_local! {
-        static LAST: std::cell::RefCell<Option<(i64, HeaderValue)>> = const { std::cell::RefCell::new(None) };
+        static LAST: std::cell::RefCell<Option<(i128, HeaderValue)>> = const { std::cell::RefCell::new(None) };
     }
     // The second straight from the clock: a calendar date is only computed when it changes.
-    let second = match now.duration_since(std::time::UNIX_EPOCH) {
-        Ok(after) => after.as_secs() as i64,
-        Err(before) => -(before.duration().as_secs_f64().ceil() as i64),
-    };
+    let second = now_nanos.div_euclid(1_000_000_000);
     LAST.with(|last| {
         let mut last = last.borrow_mut();
         if let Some((at, value)) = last.as_ref() {
@@ -501,8 +499,9 @@ fn date_header(now: std::time::SystemTime) -> HeaderValue {
                 return value.clone();
             }
         }
-        let value = HeaderValue::from_str(&lazuli_types::time_fmt::rfc1123(OffsetDateTime::from(now)))
-            .unwrap_or(HeaderValue::from_static(""));
+        let now = lazuli_partition::time_from_nanos(now_nanos);
+        let value =
+            HeaderValue::from_str(&lazuli_types::time_fmt::rfc1123(now)).unwrap_or(HeaderValue::from_static(""));
         *last = Some((second, value.clone()));
         value
     })
@@ -531,7 +530,7 @@ mod response_header_tests {
 
     #[test]
     fn date_headers_follow_the_clock_second() {
-        let at = |t: time::OffsetDateTime| date_header(std::time::SystemTime::from(t));
+        let at = |t: time::OffsetDateTime| date_header(t.unix_timestamp_nanos());
         let t = time::macros::datetime!(2026-11-28 18:30:05.25 UTC);
         assert_eq!(at(t), "Sat, 28 Nov 2026 18:30:05 GMT");
         assert_eq!(
