@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::stats::StreamStats;
 use crate::storage::{ExtentFile, Storage};
@@ -111,6 +111,42 @@ impl FaultState {
     }
 }
 
+/// Where writes to extent files wait while a test holds them (see [`MemStore::hold_writes`]):
+/// a disk that stalls, to show who waits on whom.
+#[derive(Default)]
+struct WriteHold {
+    state: Mutex<HoldState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct HoldState {
+    holding: bool,
+    /// Writes that may still pass while holding.
+    passes: u64,
+    /// Writes waiting now.
+    waiting: u64,
+}
+
+impl WriteHold {
+    fn pass(&self) {
+        let mut state = self.state.lock();
+        if !state.holding {
+            return;
+        }
+        state.waiting += 1;
+        self.changed.notify_all();
+        while state.holding && state.passes == 0 {
+            self.changed.wait(&mut state);
+        }
+        state.waiting -= 1;
+        if state.holding {
+            state.passes -= 1;
+        }
+        self.changed.notify_all();
+    }
+}
+
 #[derive(Default)]
 struct FileData {
     /// What was written: the page cache.
@@ -144,6 +180,7 @@ impl FileData {
 
 struct MemFile {
     faults: Arc<Mutex<FaultState>>,
+    hold: Arc<WriteHold>,
     data: Mutex<FileData>,
 }
 
@@ -152,6 +189,7 @@ pub(crate) struct MemFileHandle(Arc<MemFile>);
 
 impl ExtentFile for MemFileHandle {
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.0.hold.pass();
         let fault = self.0.faults.lock().on_write()?;
         let (landed, result) = match fault {
             WriteFault::None => (buf, Ok(())),
@@ -222,6 +260,7 @@ struct MemDir {
 
 pub(crate) struct MemStorage {
     faults: Arc<Mutex<FaultState>>,
+    hold: Arc<WriteHold>,
     dirs: Mutex<BTreeMap<String, MemDir>>,
 }
 
@@ -252,6 +291,7 @@ impl Storage for MemStorage {
         }
         let file = Arc::new(MemFile {
             faults: self.faults.clone(),
+            hold: self.hold.clone(),
             data: Mutex::new(FileData::default()),
         });
         dir.files.insert(extent, file.clone());
@@ -323,6 +363,7 @@ impl MemStore {
 
     fn from_dirs(dirs: BTreeMap<String, MemDir>, options: StoreOptions) -> Arc<MemStore> {
         let faults = Arc::new(Mutex::new(FaultState::default()));
+        let hold = Arc::new(WriteHold::default());
         // Files restored from a crash image belong to the old store's fault state; rebind.
         let dirs = dirs
             .into_iter()
@@ -334,6 +375,7 @@ impl MemStore {
                             let data = std::mem::take(&mut *f.data.lock());
                             let file = MemFile {
                                 faults: faults.clone(),
+                                hold: hold.clone(),
                                 data: Mutex::new(data),
                             };
                             (id, Arc::new(file))
@@ -349,6 +391,7 @@ impl MemStore {
             core: StoreCore::new(
                 Arc::new(MemStorage {
                     faults,
+                    hold,
                     dirs: Mutex::new(dirs),
                 }),
                 options.clone(),
@@ -368,6 +411,42 @@ impl MemStore {
     /// Writes since the fault plan was last set (to aim a fault at a known write).
     pub fn writes(&self) -> u64 {
         self.core.storage().faults.lock().writes
+    }
+
+    /// From now on every write to an extent file waits (uncounted, before any fault) until
+    /// [`MemStore::pass_writes`] or [`MemStore::release_writes`] lets it through.
+    pub fn hold_writes(&self) {
+        let hold = &self.core.storage().hold;
+        let mut state = hold.state.lock();
+        state.holding = true;
+        state.passes = 0;
+    }
+
+    /// Lets `count` held (or later) writes through; the hold stays.
+    pub fn pass_writes(&self, count: u64) {
+        let hold = &self.core.storage().hold;
+        hold.state.lock().passes += count;
+        hold.changed.notify_all();
+    }
+
+    /// Ends the hold: every waiting and later write goes through.
+    pub fn release_writes(&self) {
+        let hold = &self.core.storage().hold;
+        hold.state.lock().holding = false;
+        hold.changed.notify_all();
+    }
+
+    /// Waits until `count` writes wait at the hold, for at most `limit`; true if they do.
+    pub fn wait_for_held_writes(&self, count: u64, limit: std::time::Duration) -> bool {
+        let hold = &self.core.storage().hold;
+        let deadline = std::time::Instant::now() + limit;
+        let mut state = hold.state.lock();
+        while state.waiting < count {
+            if hold.changed.wait_until(&mut state, deadline).timed_out() {
+                return state.waiting >= count;
+            }
+        }
+        true
     }
 
     /// Syncs (file and directory) since the fault plan was last set.
@@ -459,6 +538,7 @@ impl MemStore {
                 };
                 let file = MemFile {
                     faults: storage.faults.clone(),
+                    hold: storage.hold.clone(),
                     data: Mutex::new(FileData::from_image(bytes)),
                 };
                 kept.insert(*id, Arc::new(file));
@@ -472,6 +552,14 @@ impl MemStore {
             );
         }
         Self::from_dirs(image, self.options.clone())
+    }
+}
+
+#[cfg(test)]
+impl MemStore {
+    /// The stream itself, for tests that look inside it.
+    pub(crate) fn stream_core(&self, name: &str) -> Arc<crate::stream::StreamCore<MemStorage>> {
+        self.core.open_stream(name).expect("open stream")
     }
 }
 
