@@ -17,6 +17,10 @@ use crate::http_util::{full, ResponseBody};
 
 /// Segments in flight to the client per download: one being sent while the next is read.
 const DOWNLOAD_SEGMENTS_AHEAD: usize = 2;
+/// Segments up to this size are read on the request's own thread when they are in the page
+/// cache (see `blob_range`); a larger one would hold that thread, and every connection it
+/// serves, for a millisecond or more.
+const INLINE_READ_SEGMENT_BYTES_MAX: u32 = 1024 * 1024;
 /// Unwritten pages of a page blob are read from this.
 static ZERO_CHUNK: [u8; 64 * 1024] = [0; 64 * 1024];
 
@@ -271,6 +275,30 @@ pub fn blob_range(partition: &Arc<Partition>, row: &BlobRow, start: u64, len: u6
     }
     // Segment slices and, for page blobs, runs of zeros for unwritten pages.
     let plan = row.read_plan(start, len);
+    // A range within one segment whose bytes are in the page cache is read right here: the
+    // hand-off to a blocking thread and back (a task, a channel, two wake-ups) cost more than
+    // the read, ~100 us of CPU per 64 KiB Get and ~150 us per 1 MiB Get. Anything else,
+    // errors included, takes the streaming path below, which reports them as it always did.
+    if let [Piece::Data {
+        segment,
+        skip,
+        len: take,
+    }] = plan.as_slice()
+    {
+        let (skip, take) = (*skip as usize, *take as usize);
+        if segment.len <= INLINE_READ_SEGMENT_BYTES_MAX {
+            if let Ok(Some(bytes)) = partition.read_segment_cached(*segment) {
+                if bytes.len() >= skip + take {
+                    return full(Bytes::from(bytes).slice(skip..skip + take));
+                }
+            }
+        }
+    }
+    stream_pieces(partition, plan, len)
+}
+
+/// Streams `plan` (`len` bytes in all), its segments read on blocking threads.
+fn stream_pieces(partition: &Arc<Partition>, plan: Vec<Piece>, len: u64) -> ResponseBody {
     let (sender, receiver) = mpsc::channel(DOWNLOAD_SEGMENTS_AHEAD);
     let partition = partition.clone();
     tokio::spawn(async move {
@@ -311,4 +339,54 @@ pub fn blob_range(partition: &Arc<Partition>, row: &BlobRow, start: u64, len: u6
         remaining: len,
     }
     .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lazuli_partition::{CommittedBlock, PartitionOptions};
+    use lazuli_stream::MemStore;
+
+    async fn collect(body: ResponseBody) -> Vec<u8> {
+        body.collect().await.expect("body").to_bytes().to_vec()
+    }
+
+    /// A range within one segment is read on the spot when its bytes are in memory and
+    /// streamed from a blocking thread when they are not; both give the same bytes, and a
+    /// range across segments is streamed.
+    #[tokio::test]
+    async fn segment_ranges_read_the_same_from_memory_or_not() {
+        let store = MemStore::new();
+        let partition = Arc::new(Partition::open(store.clone(), PartitionOptions::default()).expect("open"));
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let (first, second) = data.split_at(60_000);
+        let segments = vec![
+            partition.append_segment(first).expect("append"),
+            partition.append_segment(second).expect("append"),
+        ];
+        let row = BlobRow {
+            blob_type: "BlockBlob".into(),
+            content_length: data.len() as u64,
+            blocks: vec![CommittedBlock {
+                id: String::new(),
+                size: data.len() as u64,
+                segments,
+            }],
+            ..Default::default()
+        };
+        for cold in [false, true] {
+            store.set_cold_reads(cold);
+            for (start, len) in [
+                (0, 60_000),
+                (1_000, 5_000),
+                (60_000, 40_000),
+                (59_000, 2_000),
+                (0, 100_000),
+            ] {
+                let body = collect(blob_range(&partition, &row, start, len)).await;
+                let (start, end) = (start as usize, (start + len) as usize);
+                assert_eq!(body, data[start..end], "cold {cold}, bytes {start}..{end}");
+            }
+        }
+    }
 }

@@ -85,6 +85,12 @@ impl Partition {
         Ok(self.data.read(RecordLocation::from(segment))?)
     }
 
+    /// [`Partition::read_segment`] if its bytes are all in memory now, without waiting for
+    /// the disk; `None` otherwise.
+    pub fn read_segment_cached(&self, segment: Segment) -> Result<Option<Vec<u8>>, PartitionError> {
+        Ok(self.data.read_cached(RecordLocation::from(segment))?)
+    }
+
     /// Drops one reference on each distinct segment; a segment nobody references any more
     /// stops counting as live.
     pub fn release_segments<'a>(&self, segments: impl IntoIterator<Item = &'a Segment>) {

@@ -145,6 +145,11 @@ pub trait Stream: Send + Sync {
     /// wrong bytes.
     fn read(&self, location: RecordLocation) -> Result<Vec<u8>>;
 
+    /// [`Stream::read`] if every byte of the record is in memory (the page cache) now; `None`
+    /// when reading it would wait for the disk. For threads that must not block: they read
+    /// what is hot themselves and hand the rest to a thread that may wait.
+    fn read_cached(&self, location: RecordLocation) -> Result<Option<Vec<u8>>>;
+
     /// Calls `visit` with every record at or after `from`, in stream order. Used to replay
     /// commit logs. Stops at the end of what was durable when the call started; a corrupt
     /// record is an error (including one skipped over to reach `from` inside an extent).

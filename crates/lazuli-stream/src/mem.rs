@@ -68,6 +68,8 @@ struct FaultState {
     syncs: u64,
     /// Set by a torn write or a crash: the "process" that owned this store is gone.
     dead: bool,
+    /// Reads find nothing in memory (see [`MemStore::set_cold_reads`]).
+    cold_reads: bool,
 }
 
 enum WriteFault {
@@ -218,6 +220,13 @@ impl ExtentFile for MemFileHandle {
             .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
         buf.copy_from_slice(src);
         Ok(())
+    }
+
+    fn read_exact_at_cached(&self, buf: &mut [u8], offset: u64) -> io::Result<bool> {
+        if self.0.faults.lock().cold_reads {
+            return Ok(false);
+        }
+        self.read_exact_at(buf, offset).map(|()| true)
     }
 
     fn sync_data(&self) -> io::Result<()> {
@@ -447,6 +456,12 @@ impl MemStore {
             }
         }
         true
+    }
+
+    /// With `cold`, every read that may only use memory finds nothing there, as if the page
+    /// cache had been dropped; ordinary reads are unaffected.
+    pub fn set_cold_reads(&self, cold: bool) {
+        self.core.storage().faults.lock().cold_reads = cold;
     }
 
     /// Syncs (file and directory) since the fault plan was last set.

@@ -10,6 +10,10 @@ use crate::ExtentId;
 pub(crate) trait ExtentFile: Send + Sync + 'static {
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// [`ExtentFile::read_exact_at`] from memory only: `Ok(false)` (and `buf` unspecified)
+    /// when some of the bytes would have to come from the disk, so that a thread that must
+    /// not wait for the disk can try it and hand the read to one that may.
+    fn read_exact_at_cached(&self, buf: &mut [u8], offset: u64) -> io::Result<bool>;
     /// fdatasync: the written bytes (and the size) reach stable storage.
     fn sync_data(&self) -> io::Result<()>;
     fn set_len(&self, len: u64) -> io::Result<()>;

@@ -539,6 +539,70 @@ impl<S: Storage> StreamCore<S> {
         Ok((id, file))
     }
 
+    /// One record's payload, verified; `None` only with `cached_only`, when some of its bytes
+    /// are not in memory.
+    fn read_record(&self, location: RecordLocation, cached_only: bool) -> Result<Option<Vec<u8>>> {
+        let not_found = || StreamError::NotFound {
+            stream: self.name.clone(),
+            extent: location.extent,
+            offset: location.offset,
+        };
+        let corrupt = || StreamError::Corrupt {
+            stream: self.name.clone(),
+            extent: location.extent,
+            offset: location.offset,
+        };
+        if location.len as usize > RECORD_BYTES_MAX || location.offset < EXTENT_HEADER_BYTES as u64 {
+            return Err(not_found());
+        }
+        let frame_len = FRAME_HEADER_BYTES + location.len as usize;
+        let file = {
+            let meta = self.meta.lock();
+            let extent = meta.extents.get(&location.extent).ok_or_else(not_found)?;
+            if location.offset.saturating_add(frame_len as u64) > extent.size_bytes {
+                return Err(not_found());
+            }
+            extent.file.clone()
+        };
+        // `false`: the bytes are not all in memory and only a cached read was asked for.
+        let read_at = |buf: &mut [u8], offset: u64| -> Result<bool> {
+            let read = if cached_only {
+                file.read_exact_at_cached(buf, offset)
+            } else {
+                file.read_exact_at(buf, offset).map(|()| true)
+            };
+            read.map_err(io_error(&self.name))
+        };
+        let check = |head: &[u8], payload: &[u8]| {
+            let header = record::decode_header(head).map_err(|_| corrupt())?;
+            if header.payload_len != location.len {
+                return Err(corrupt());
+            }
+            record::verify_payload(&header, payload).map_err(|_| corrupt())
+        };
+        if location.len as usize >= SEPARATE_HEADER_READ_BYTES {
+            // A large payload is read where it is returned: moving it down over the header
+            // afterwards cost a copy of every byte of every download.
+            let mut head = [0u8; FRAME_HEADER_BYTES];
+            let mut payload = vec![0u8; location.len as usize];
+            if !read_at(&mut head, location.offset)?
+                || !read_at(&mut payload, location.offset + FRAME_HEADER_BYTES as u64)?
+            {
+                return Ok(None);
+            }
+            check(&head, &payload)?;
+            return Ok(Some(payload));
+        }
+        let mut frame = vec![0u8; frame_len];
+        if !read_at(&mut frame, location.offset)? {
+            return Ok(None);
+        }
+        let (head, payload) = frame.split_at(FRAME_HEADER_BYTES);
+        check(head, payload)?;
+        frame.drain(..FRAME_HEADER_BYTES);
+        Ok(Some(frame))
+    }
+
     /// Parks until the combiner has written the append of `slot` and the sync thread has made
     /// it durable (or either failed); returns where its frames start. The combiner registers
     /// the appender as a sync waiter when it writes, so both steps cost one wake-up.
@@ -885,54 +949,13 @@ impl<S: Storage> Stream for StreamCore<S> {
     }
 
     fn read(&self, location: RecordLocation) -> Result<Vec<u8>> {
-        let not_found = || StreamError::NotFound {
-            stream: self.name.clone(),
-            extent: location.extent,
-            offset: location.offset,
-        };
-        let corrupt = || StreamError::Corrupt {
-            stream: self.name.clone(),
-            extent: location.extent,
-            offset: location.offset,
-        };
-        if location.len as usize > RECORD_BYTES_MAX || location.offset < EXTENT_HEADER_BYTES as u64 {
-            return Err(not_found());
-        }
-        let frame_len = FRAME_HEADER_BYTES + location.len as usize;
-        let file = {
-            let meta = self.meta.lock();
-            let extent = meta.extents.get(&location.extent).ok_or_else(not_found)?;
-            if location.offset.saturating_add(frame_len as u64) > extent.size_bytes {
-                return Err(not_found());
-            }
-            extent.file.clone()
-        };
-        let check = |head: &[u8], payload: &[u8]| {
-            let header = record::decode_header(head).map_err(|_| corrupt())?;
-            if header.payload_len != location.len {
-                return Err(corrupt());
-            }
-            record::verify_payload(&header, payload).map_err(|_| corrupt())
-        };
-        if location.len as usize >= SEPARATE_HEADER_READ_BYTES {
-            // A large payload is read where it is returned: moving it down over the header
-            // afterwards cost a copy of every byte of every download.
-            let mut head = [0u8; FRAME_HEADER_BYTES];
-            file.read_exact_at(&mut head, location.offset)
-                .map_err(io_error(&self.name))?;
-            let mut payload = vec![0u8; location.len as usize];
-            file.read_exact_at(&mut payload, location.offset + FRAME_HEADER_BYTES as u64)
-                .map_err(io_error(&self.name))?;
-            check(&head, &payload)?;
-            return Ok(payload);
-        }
-        let mut frame = vec![0u8; frame_len];
-        file.read_exact_at(&mut frame, location.offset)
-            .map_err(io_error(&self.name))?;
-        let (head, payload) = frame.split_at(FRAME_HEADER_BYTES);
-        check(head, payload)?;
-        frame.drain(..FRAME_HEADER_BYTES);
-        Ok(frame)
+        Ok(self
+            .read_record(location, false)?
+            .expect("a read that may wait always returns the record"))
+    }
+
+    fn read_cached(&self, location: RecordLocation) -> Result<Option<Vec<u8>>> {
+        self.read_record(location, true)
     }
 
     fn replay(&self, from: StreamPosition, visit: &mut dyn FnMut(RecordLocation, &[u8]) -> Result<()>) -> Result<()> {

@@ -75,6 +75,52 @@ fn append_then_read_and_replay() {
     });
 }
 
+/// A read from memory only returns what `read` returns, small and large records alike, or
+/// defers (`None`): an in-memory store always has the bytes; on disk, records just written
+/// are in the page cache (`local.rs` checks that they are found there where the file system
+/// supports reads from the cache alone).
+#[test]
+fn cached_reads_return_what_reads_return() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores: [(Arc<dyn StreamStore>, bool); 2] = [
+        (MemStore::new(), true),
+        (LocalStore::open(dir.path(), StoreOptions::default()).unwrap(), false),
+    ];
+    for (store, always_cached) in stores {
+        let s = store.open_stream("data").unwrap();
+        let large: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        let records: [&[u8]; 3] = [b"small", b"", &large];
+        let locations = s.append(&records).unwrap();
+        for (location, record) in locations.iter().zip(records) {
+            match s.read_cached(*location).unwrap() {
+                Some(bytes) => assert_eq!(bytes, record),
+                None => assert!(!always_cached, "the in-memory store deferred a read"),
+            }
+        }
+    }
+}
+
+/// With nothing in memory a cached read says so (`None`) and never blocks or fails; the
+/// ordinary read still returns the record. Damage is an error either way, never bytes.
+#[test]
+fn cached_reads_defer_to_reads_and_report_damage() {
+    let store = MemStore::new();
+    let s = store.open_stream("data").unwrap();
+    let large = vec![7u8; 100_000];
+    let locations = s.append(&[b"small record", &large]).unwrap();
+    store.set_cold_reads(true);
+    for location in &locations {
+        assert_eq!(s.read_cached(*location).unwrap(), None);
+    }
+    assert_eq!(s.read(locations[1]).unwrap(), large);
+    store.set_cold_reads(false);
+    for location in &locations {
+        // A payload byte (the frame header is 16 bytes).
+        assert!(store.corrupt_byte("data", location.extent, location.offset + 16 + 5));
+        assert!(matches!(s.read_cached(*location), Err(StreamError::Corrupt { .. })));
+    }
+}
+
 #[test]
 fn wrong_locations_are_errors_never_bytes() {
     on_both_stores(StoreOptions::default(), |store| {
