@@ -34,6 +34,9 @@ pub struct PreparedWrite<'p> {
     pub(crate) referenced: Vec<Vec<Segment>>,
     /// Segment references dropped once committed.
     pub(crate) released: Vec<Segment>,
+    /// The references the request's upload holds (among `released`: the new row takes them
+    /// over on commit); dropped if the commit fails, as the blocking path drops them.
+    pub(crate) upload: Vec<Segment>,
 }
 
 /// The locks of one blob write: its container (shared), an HNS filesystem's namespace, the
@@ -222,10 +225,15 @@ impl Partition {
     pub async fn commit_prepared(&self, prepared: PreparedWrite<'_>) -> Option<Result<Option<BlobRow>, AzureError>> {
         let pending = match self.table.try_write_async(&prepared.batch) {
             Ok(Some(pending)) => pending,
+            // Declined, nothing written: the upload keeps its references for the retry.
             Ok(None) => return None,
-            Err(error) => return Some(Err(PartitionError::from(error).into())),
+            Err(error) => {
+                self.release_segments(&prepared.upload);
+                return Some(Err(PartitionError::from(error).into()));
+            }
         };
         if let Err(error) = pending.await {
+            self.release_segments(&prepared.upload);
             return Some(Err(PartitionError::from(error).into()));
         }
         Some(Ok(self.finish_write(prepared)))
@@ -296,6 +304,7 @@ impl Partition {
             new_row,
             referenced,
             released,
+            upload: Vec::new(),
         })
     }
 
@@ -376,10 +385,11 @@ impl Partition {
         }
     }
 
-    /// Put Blob of a small body (held inline, no segments) prepared on an async thread,
-    /// inside `lazuli_table::memory_only`: `None` when it would have to wait for a lock or
-    /// the disk (nothing was done; call [`Partition::put_blob_with`] on a blocking thread),
-    /// else the prepared write for [`Partition::commit_prepared`] or the request's error.
+    /// Put Blob prepared on an async thread, inside `lazuli_table::memory_only`: `None` when
+    /// it would have to wait for a lock or the disk (nothing was done and the upload still
+    /// holds its segment references; call [`Partition::put_blob_with`] on a blocking thread),
+    /// else the prepared write for [`Partition::commit_prepared`] or the request's error (its
+    /// segment references dropped, as `put_blob_with` drops them on an error).
     #[allow(clippy::too_many_arguments)]
     pub fn try_prepare_put_blob(
         &self,
@@ -392,11 +402,7 @@ impl Partition {
         conditions: &Conditions,
         options: &crate::tags::NewBlobOptions,
     ) -> Option<Result<PreparedWrite<'_>, AzureError>> {
-        if !body.segments.is_empty() {
-            // Its segment references belong to the upload: only the blocking path hands them on.
-            return None;
-        }
-        self.try_prepare(|| {
+        let prepared = self.try_prepare(|| {
             let change = self.put_blob_change(
                 account,
                 container,
@@ -408,6 +414,16 @@ impl Partition {
                 options,
             );
             self.prepare_blob_write(account, container, blob, change)
+        })?;
+        Some(match prepared {
+            Ok(mut prepared) => {
+                prepared.upload = body.segments.clone();
+                Ok(prepared)
+            }
+            Err(error) => {
+                self.release_segments(&body.segments);
+                Err(error)
+            }
         })
     }
 

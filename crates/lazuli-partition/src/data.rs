@@ -67,6 +67,21 @@ impl Partition {
         Ok(segment)
     }
 
+    /// [`Partition::append_segment`] for a task on the runtime's threads: the segment is
+    /// queued when the call returns and written and synced by the stream's sync thread, and
+    /// no thread waits for it. If the future is dropped, the bytes are written but never
+    /// referenced: garbage for the collector, as a failed upload's segments are.
+    pub async fn append_segment_async(&self, bytes: &[u8]) -> Result<Segment, PartitionError> {
+        let locations = self.data.append_async(&[bytes]).await?;
+        let location = locations
+            .first()
+            .copied()
+            .ok_or_else(|| PartitionError::Corrupt("append returned no location".into()))?;
+        let segment = Segment::from(location);
+        self.reference_segments(&[segment]);
+        Ok(segment)
+    }
+
     /// Takes one reference on each distinct segment.
     pub fn reference_segments<'a>(&self, segments: impl IntoIterator<Item = &'a Segment>) {
         let unique: HashSet<Segment> = segments.into_iter().copied().collect();

@@ -741,6 +741,7 @@ impl Partition {
             new_row,
             referenced,
             released,
+            upload: Vec::new(),
         })
     }
 

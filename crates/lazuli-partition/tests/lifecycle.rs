@@ -467,3 +467,51 @@ fn overwrites_keep_a_soft_deleted_snapshot() {
     assert_eq!(read(&p, "o", &BlobVersion::Snapshot(snapshot)).unwrap(), vec![2u8; 100]);
     assert_live_bytes_match_rows(&store, &p);
 }
+
+/// Put Blob of a segmented body committed from an async thread (`try_prepare_put_blob`,
+/// `commit_prepared`): the new row takes over the upload's segment references, and a refused
+/// condition drops them, so the live bytes stay what the rows hold, as on the blocking path.
+#[test]
+fn async_put_blob_hands_the_upload_references_to_the_row_or_drops_them() {
+    let store = MemStore::new();
+    let mut opts = options();
+    // Async commits need the background flusher.
+    opts.table.background = true;
+    let p = Partition::open(store.clone(), opts).expect("open");
+    p.create_container(A, C, vec![], None).expect("container");
+    let put_async = |data: &[u8], conditions: &Conditions| {
+        let body = upload(&p, data);
+        let prepared = p
+            .try_prepare_put_blob(
+                A,
+                C,
+                "b",
+                &body,
+                &HttpHeaders::default(),
+                &[],
+                conditions,
+                &lazuli_partition::NewBlobOptions::default(),
+            )
+            .expect("nothing to wait for")?;
+        Ok::<_, lazuli_types::AzureError>(
+            lazuli_stream::block_on(p.commit_prepared(prepared))
+                .expect("not declined")?
+                .expect("a row"),
+        )
+    };
+    let first = put_async(&[1u8; 200], &Conditions::default()).expect("put");
+    assert_eq!(content(&p, &first), [1u8; 200]);
+    let refused = Conditions {
+        if_none_match: Some("*".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        put_async(&[2u8; 200], &refused).unwrap_err().code,
+        ErrorCode::BlobAlreadyExists
+    );
+    let second = put_async(&[3u8; 300], &Conditions::default()).expect("overwrite");
+    assert_eq!(content(&p, &second), [3u8; 300]);
+    let (_, live) = p.data_usage();
+    assert_eq!(live, 300, "only the current row's bytes are live");
+    assert_live_bytes_match_rows(&store, &p);
+}

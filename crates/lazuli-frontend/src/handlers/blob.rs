@@ -136,7 +136,7 @@ pub async fn put_blob(
     }
     let crc = received.crc64;
     let (account, container, blob) = ctx.blob_names();
-    // A small body is committed from a runtime thread when nothing has to wait (its rows in
+    // The row is committed from a runtime thread when nothing has to wait (its rows in
     // memory, its locks free): no blocking thread is woken and parked per request, and the
     // sync wakes the task directly.
     let job = (
