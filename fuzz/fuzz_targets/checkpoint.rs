@@ -125,7 +125,7 @@ fn records(stream: &Arc<dyn Stream>) -> Vec<(RecordLocation, Vec<u8>)> {
 }
 
 fn reseal(body: &mut Vec<u8>) {
-    let crc = crc32c::crc32c(body);
+    let crc = lazuli_stream::crc::crc32c(body);
     body.extend_from_slice(&crc.to_le_bytes());
 }
 

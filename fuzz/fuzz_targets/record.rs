@@ -66,7 +66,7 @@ fn header_for(id: u64) -> Vec<u8> {
     h[0..8].copy_from_slice(&EXTENT_MAGIC);
     h[8] = EXTENT_VERSION;
     h[12..20].copy_from_slice(&id.to_le_bytes());
-    let crc = crc32c::crc32c(&h[0..20]);
+    let crc = lazuli_stream::crc::crc32c(&h[0..20]);
     h[20..24].copy_from_slice(&crc.to_le_bytes());
     h
 }
@@ -101,7 +101,7 @@ fn build(extent: &Extent, id: u64) -> Vec<u8> {
                 let mut h = [0u8; FRAME_HEADER_BYTES];
                 h[0] = record::FRAME_VERSION;
                 h[4..8].copy_from_slice(&len.to_le_bytes());
-                let crc = crc32c::crc32c(&h[..12]);
+                let crc = lazuli_stream::crc::crc32c(&h[..12]);
                 h[12..16].copy_from_slice(&crc.to_le_bytes());
                 out.extend_from_slice(&h);
             }

@@ -25,7 +25,7 @@ pub fn encode_header(extent: ExtentId) -> [u8; EXTENT_HEADER_BYTES] {
     header[0..8].copy_from_slice(&EXTENT_MAGIC);
     header[8] = EXTENT_VERSION;
     header[12..20].copy_from_slice(&extent.to_le_bytes());
-    let crc = crc32c::crc32c(&header[0..20]);
+    let crc = crate::crc::crc32c(&header[0..20]);
     header[20..24].copy_from_slice(&crc.to_le_bytes());
     header
 }
@@ -190,7 +190,7 @@ mod tests {
         assert_eq!(header[8], 1);
         assert_eq!(&header[9..12], &[0, 0, 0]);
         assert_eq!(&header[12..20], &[8, 7, 6, 5, 4, 3, 2, 1]);
-        assert_eq!(&header[20..24], &crc32c::crc32c(&header[0..20]).to_le_bytes());
+        assert_eq!(&header[20..24], &crate::crc::crc32c(&header[0..20]).to_le_bytes());
         assert_eq!(check_header(&header, 0x0102_0304_0506_0708), Ok(()));
         assert_eq!(check_header(&header, 7), Err(HeaderError::Invalid));
         assert_eq!(check_header(&header[..10], 7), Err(HeaderError::Missing));

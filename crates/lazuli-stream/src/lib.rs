@@ -194,6 +194,7 @@ impl Default for StoreOptions {
     }
 }
 
+pub mod crc;
 mod extent;
 mod local;
 mod mem;

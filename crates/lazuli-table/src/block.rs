@@ -241,7 +241,7 @@ mod tests {
         let mut expected = vec![1u8, 1, 2, 0, 0, 0];
         expected.extend_from_slice(&[0, 0, 2, 0, 1, 1, 0, 0, 0, b'a', b'b', b'1']);
         expected.extend_from_slice(&[1, 0, 1, 0, 0, b'c']);
-        let crc = crc32c::crc32c(&expected);
+        let crc = lazuli_stream::crc::crc32c(&expected);
         expected.extend_from_slice(&crc.to_le_bytes());
         assert_eq!(bytes, expected);
         assert_eq!(last, b"ac");

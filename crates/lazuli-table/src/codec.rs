@@ -23,7 +23,7 @@ pub(crate) fn put_u64(out: &mut Vec<u8>, v: u64) {
 /// each record; this second one also catches a record handed back for the wrong location and lets
 /// every format be checked on its own (fuzzing, docs).
 pub(crate) fn seal_crc(out: &mut Vec<u8>) {
-    let crc = crc32c::crc32c(out);
+    let crc = lazuli_stream::crc::crc32c(out);
     put_u32(out, crc);
 }
 
@@ -34,7 +34,7 @@ pub(crate) fn check_crc<'a>(bytes: &'a [u8], what: &str) -> Result<&'a [u8]> {
     }
     let (body, tail) = bytes.split_at(bytes.len() - 4);
     let stored = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
-    if crc32c::crc32c(body) != stored {
+    if lazuli_stream::crc::crc32c(body) != stored {
         return Err(corrupt(format!("{what}: checksum mismatch")));
     }
     Ok(body)

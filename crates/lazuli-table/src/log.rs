@@ -119,7 +119,7 @@ mod tests {
         let mut expected = vec![1u8, 7, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0];
         expected.extend_from_slice(&[1, 1, 0, 0, 0, b'k', 1, 0, 0, 0, b'v']);
         expected.extend_from_slice(&[2, 1, 0, 0, 0, b'd']);
-        let crc = crc32c::crc32c(&expected);
+        let crc = lazuli_stream::crc::crc32c(&expected);
         expected.extend_from_slice(&crc.to_le_bytes());
         assert_eq!(bytes, expected);
         assert_eq!(decode(&bytes).unwrap(), LogRecord { seq: 7, batch });

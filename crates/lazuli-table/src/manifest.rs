@@ -118,7 +118,7 @@ mod tests {
             expected.extend_from_slice(&v.to_le_bytes());
         }
         expected.extend_from_slice(&9u32.to_le_bytes());
-        let crc = crc32c::crc32c(&expected);
+        let crc = lazuli_stream::crc::crc32c(&expected);
         expected.extend_from_slice(&crc.to_le_bytes());
         assert_eq!(bytes, expected);
         assert_eq!(decode(&bytes).unwrap(), m);

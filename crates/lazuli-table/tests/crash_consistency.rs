@@ -69,14 +69,14 @@ fn row_key(id: u64, j: u64) -> Vec<u8> {
 fn row_value(id: u64, j: u64) -> Vec<u8> {
     let filler = "x".repeat(((id * 7 + j * 13) % 300) as usize);
     let body = format!("id={id};j={j};n={};{filler}", rows_in(id));
-    format!("{body};crc={:08x}", crc32c::crc32c(body.as_bytes())).into_bytes()
+    format!("{body};crc={:08x}", lazuli_stream::crc::crc32c(body.as_bytes())).into_bytes()
 }
 
 /// Parses and checks a value; returns (id, j) if intact.
 fn check_value(value: &[u8]) -> Option<(u64, u64)> {
     let text = std::str::from_utf8(value).ok()?;
     let (body, crc) = text.rsplit_once(";crc=")?;
-    if format!("{:08x}", crc32c::crc32c(body.as_bytes())) != crc {
+    if format!("{:08x}", lazuli_stream::crc::crc32c(body.as_bytes())) != crc {
         return None;
     }
     let mut fields = body.split(';');
