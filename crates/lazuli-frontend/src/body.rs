@@ -22,9 +22,9 @@ const DOWNLOAD_SEGMENTS_AHEAD: usize = 2;
 /// serves, for a millisecond or more.
 const INLINE_READ_SEGMENT_BYTES_MAX: u32 = 1024 * 1024;
 /// A body's last segment up to this size is hashed and appended on the request's own thread
-/// (`Partition::append_segment_async`); the hand-off of a larger one to a blocking thread
-/// costs less than its MD5 would hold a runtime thread, and every connection it serves (MD5
-/// runs at ~0.55 GiB/s here: 256 KiB takes ~0.45 ms, 4 MiB ~7 ms).
+/// (`Partition::append_segment_async`). A larger one goes to a blocking thread: its MD5 would
+/// hold a runtime thread, and every connection it serves, for longer than the hand-off costs
+/// (MD5 runs at ~0.55 GiB/s here: 256 KiB takes ~0.45 ms, 4 MiB ~7 ms).
 const ASYNC_APPEND_BYTES_MAX: usize = 256 * 1024;
 /// Unwritten pages of a page blob are read from this.
 static ZERO_CHUNK: [u8; 64 * 1024] = [0; 64 * 1024];

@@ -58,13 +58,7 @@ impl Partition {
             return Err(refused.into());
         }
         let locations = self.data.append(&[bytes])?;
-        let location = locations
-            .first()
-            .copied()
-            .ok_or_else(|| PartitionError::Corrupt("append returned no location".into()))?;
-        let segment = Segment::from(location);
-        self.reference_segments(&[segment]);
-        Ok(segment)
+        self.take_appended_segment(&locations)
     }
 
     /// [`Partition::append_segment`] for a task on the runtime's threads: the segment is
@@ -73,6 +67,11 @@ impl Partition {
     /// referenced: garbage for the collector, as a failed upload's segments are.
     pub async fn append_segment_async(&self, bytes: &[u8]) -> Result<Segment, PartitionError> {
         let locations = self.data.append_async(&[bytes]).await?;
+        self.take_appended_segment(&locations)
+    }
+
+    /// The segment one appended record became, with the uploader's reference on it.
+    fn take_appended_segment(&self, locations: &[RecordLocation]) -> Result<Segment, PartitionError> {
         let location = locations
             .first()
             .copied()

@@ -126,8 +126,8 @@ struct HoldState {
     holding: bool,
     /// Writes that may still pass while holding.
     passes: u64,
-    /// Writes waiting now.
-    waiting: u64,
+    /// The names of the threads whose writes wait now, in arrival order.
+    waiting: Vec<String>,
 }
 
 impl WriteHold {
@@ -136,12 +136,15 @@ impl WriteHold {
         if !state.holding {
             return;
         }
-        state.waiting += 1;
+        let name = std::thread::current().name().unwrap_or("").to_owned();
+        state.waiting.push(name.clone());
         self.changed.notify_all();
         while state.holding && state.passes == 0 {
             self.changed.wait(&mut state);
         }
-        state.waiting -= 1;
+        if let Some(at) = state.waiting.iter().position(|waiting| *waiting == name) {
+            state.waiting.remove(at);
+        }
         if state.holding {
             state.passes -= 1;
         }
@@ -445,14 +448,15 @@ impl MemStore {
         hold.changed.notify_all();
     }
 
-    /// Waits until `count` writes wait at the hold, for at most `limit`; true if they do.
-    pub fn wait_for_held_writes(&self, count: u64, limit: std::time::Duration) -> bool {
+    /// Waits until the writes waiting at the hold come from exactly these threads (by name, in
+    /// arrival order), for at most `limit`; true if they do.
+    pub fn wait_for_held_writes(&self, threads: &[&str], limit: std::time::Duration) -> bool {
         let hold = &self.core.storage().hold;
         let deadline = std::time::Instant::now() + limit;
         let mut state = hold.state.lock();
-        while state.waiting < count {
+        while state.waiting != threads {
             if hold.changed.wait_until(&mut state, deadline).timed_out() {
-                return state.waiting >= count;
+                return state.waiting == threads;
             }
         }
         true

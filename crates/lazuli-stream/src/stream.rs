@@ -1130,16 +1130,21 @@ mod tests {
         // The open extent exists, so the held writes below are the appends themselves.
         stream.append(&[b"first"]).unwrap();
         store.hold_writes();
-        let (a_sender, a_result) = mpsc::channel();
-        {
+        let appender = |name: &str, record: &'static [u8]| {
             let stream = stream.clone();
-            thread::spawn(move || a_sender.send(stream.append(&[b"a"])));
-        }
-        assert!(store.wait_for_held_writes(1, LIMIT), "a's appender writes a");
-        let b = {
-            let stream = stream.clone();
-            thread::spawn(move || stream.append(&[b"b"]))
+            let (sender, result) = mpsc::channel();
+            thread::Builder::new()
+                .name(name.into())
+                .spawn(move || sender.send(stream.append(&[record])))
+                .unwrap();
+            result
         };
+        let a_result = appender("a-appender", b"a");
+        assert!(
+            store.wait_for_held_writes(&["a-appender"], LIMIT),
+            "a's appender writes a"
+        );
+        let b_result = appender("b-appender", b"b");
         let deadline = Instant::now() + LIMIT;
         while stream.queue.lock().appends.is_empty() {
             assert!(Instant::now() < deadline, "b was never queued");
@@ -1150,9 +1155,12 @@ mod tests {
             .recv_timeout(LIMIT)
             .expect("a's request is held while b is written")
             .unwrap();
-        assert!(store.wait_for_held_writes(1, LIMIT), "b's appender writes b");
+        assert!(
+            store.wait_for_held_writes(&["b-appender"], LIMIT),
+            "b's appender writes b"
+        );
         store.release_writes();
-        let b = b.join().unwrap().unwrap();
+        let b = b_result.recv_timeout(LIMIT).unwrap().unwrap();
         assert_eq!(stream.read(a[0]).unwrap(), b"a");
         assert_eq!(stream.read(b[0]).unwrap(), b"b");
     }
