@@ -12,7 +12,6 @@ latency percentiles and every request slower than --slow-ms with its start time 
 Stops what it started.
 """
 import argparse
-import http.client
 import os
 import shutil
 import sys
@@ -42,16 +41,16 @@ def main():
         body = os.urandom(a.size)
         t0 = time.time()
 
+        # One keep-alive connection per client thread (bench.Client keeps one per thread).
+        cl = bench.Client(srv.port)
+
         def client(c):
-            conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120)
             i = 0
             while time.time() - t0 < a.duration:
                 start = time.time()
-                conn.request("PUT", f"/{bench.ACCOUNT}/stalls/c{c}-{i}?{sas}", body=body,
-                             headers={"x-ms-blob-type": "BlockBlob", "x-ms-version": bench.XMS_VERSION})
-                resp = conn.getresponse()
-                resp.read()
-                events.append((start - t0, time.time() - start, c, resp.status))
+                status, _, _ = cl.request("PUT", f"/{bench.ACCOUNT}/stalls/c{c}-{i}", sas, body=body,
+                                          headers={"x-ms-blob-type": "BlockBlob"}, expect=range(600))
+                events.append((start - t0, time.time() - start, c, status))
                 i += 1
 
         threads = [threading.Thread(target=client, args=(c,)) for c in range(a.clients)]
