@@ -122,7 +122,26 @@ pub trait StreamStore: Send + Sync + 'static {
     /// Opens a stream, creating it if absent. On first open in a process, the tail of the
     /// open (last) extent is scanned and a torn or corrupt trailing record is cut off.
     /// Opening the same name twice returns the same stream.
-    fn open_stream(&self, name: &str) -> Result<Arc<dyn Stream>>;
+    fn open_stream(&self, name: &str) -> Result<Arc<dyn Stream>> {
+        self.open_stream_with(name, StreamOptions::default())
+    }
+
+    /// [`StreamStore::open_stream`] with options for how the stream is written. The options
+    /// of a stream's first open in a process hold for as long as it stays open.
+    fn open_stream_with(&self, name: &str, options: StreamOptions) -> Result<Arc<dyn Stream>>;
+}
+
+/// How one stream is written (see [`StreamStore::open_stream_with`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamOptions {
+    /// Keeps this many bytes past the last record of the open extent written with zeros
+    /// (0: off). A sync after an append that grew the file must also write the file's new
+    /// size and block map; a sync after an append into bytes already written and synced
+    /// writes only the data, about half the latency and a third less CPU for small appends
+    /// on ext4. Meant for streams of small, latency-bound appends (commit logs): a stream of
+    /// large appends would write its bytes twice. Recovery cuts the zeros like any tail
+    /// that holds no frame, and an extent is cut to its last record when it is sealed.
+    pub zero_fill_ahead_bytes: u64,
 }
 
 /// One append-only stream. All methods are safe to call from many threads at once.

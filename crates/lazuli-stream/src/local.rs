@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::stats::StreamStats;
 use crate::storage::{ExtentFile, Storage};
 use crate::stream::StoreCore;
-use crate::{ExtentId, Result, StoreOptions, Stream, StreamError, StreamStore};
+use crate::{ExtentId, Result, StoreOptions, Stream, StreamError, StreamOptions, StreamStore};
 
 /// Extent files are named `<16 lowercase hex digits of the id>.extent`, so that a directory
 /// listing sorts them by id and anything else in the directory is ignored.
@@ -197,8 +197,8 @@ impl LocalStore {
 }
 
 impl StreamStore for LocalStore {
-    fn open_stream(&self, name: &str) -> Result<Arc<dyn Stream>> {
-        Ok(self.core.open_stream(name)?)
+    fn open_stream_with(&self, name: &str, options: StreamOptions) -> Result<Arc<dyn Stream>> {
+        Ok(self.core.open_stream(name, options)?)
     }
 }
 

@@ -14,7 +14,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::stats::StreamStats;
 use crate::storage::{ExtentFile, Storage};
 use crate::stream::StoreCore;
-use crate::{ExtentId, Result, StoreOptions, Stream, StreamStore};
+use crate::{ExtentId, Result, StoreOptions, Stream, StreamOptions, StreamStore};
 
 /// Faults to inject, counted from the moment the plan is set with [`MemStore::set_faults`].
 /// Each fault fires once. "Writes" are all positional writes to extent files (including the
@@ -578,12 +578,14 @@ impl MemStore {
 impl MemStore {
     /// The stream itself, for tests that look inside it.
     pub(crate) fn stream_core(&self, name: &str) -> Arc<crate::stream::StreamCore<MemStorage>> {
-        self.core.open_stream(name).expect("open stream")
+        self.core
+            .open_stream(name, StreamOptions::default())
+            .expect("open stream")
     }
 }
 
 impl StreamStore for MemStore {
-    fn open_stream(&self, name: &str) -> Result<Arc<dyn Stream>> {
-        Ok(self.core.open_stream(name)?)
+    fn open_stream_with(&self, name: &str, options: StreamOptions) -> Result<Arc<dyn Stream>> {
+        Ok(self.core.open_stream(name, options)?)
     }
 }

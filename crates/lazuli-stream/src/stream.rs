@@ -15,7 +15,8 @@ use crate::record::{self, FRAME_HEADER_BYTES, RECORD_BYTES_MAX};
 use crate::stats::Counters;
 use crate::storage::{ExtentFile, Storage};
 use crate::{
-    AppendFuture, ExtentId, ExtentInfo, RecordLocation, Result, StoreOptions, Stream, StreamError, StreamPosition,
+    AppendFuture, ExtentId, ExtentInfo, RecordLocation, Result, StoreOptions, Stream, StreamError, StreamOptions,
+    StreamPosition,
 };
 
 /// Longest stream name: names become directory names, and 64 bytes is far below every file
@@ -33,6 +34,10 @@ const FIRST_EXTENT_ID: ExtentId = 1;
 /// Records from this size on are read in two parts (header, then payload in place); below
 /// it, one read and a move of the payload cost less than a second system call.
 const SEPARATE_HEADER_READ_BYTES: usize = 64 * 1024;
+
+/// Zeros for [`StreamOptions::zero_fill_ahead_bytes`], written from here in pieces of at most
+/// this size (in the binary's zero-initialized data: it takes no memory until read).
+static ZEROS: [u8; 1 << 20] = [0; 1 << 20];
 
 /// Checks a stream name: `[a-z0-9._-]{1,64}`, and not `.` or `..`. Names become directory
 /// names, so this is what keeps a name from reaching outside the store's root.
@@ -74,7 +79,7 @@ impl<S: Storage> StoreCore<S> {
         &self.counters
     }
 
-    pub(crate) fn open_stream(&self, name: &str) -> Result<Arc<StreamCore<S>>> {
+    pub(crate) fn open_stream(&self, name: &str, stream_options: StreamOptions) -> Result<Arc<StreamCore<S>>> {
         validate_stream_name(name)?;
         // Held across recovery on purpose: two threads opening the same stream must not
         // both scan and truncate its tail.
@@ -86,6 +91,7 @@ impl<S: Storage> StoreCore<S> {
             name,
             self.storage.clone(),
             self.options.clone(),
+            stream_options,
             self.counters.clone(),
         )?);
         if stream.options.sync {
@@ -105,6 +111,9 @@ struct Extent<F> {
     file: Arc<F>,
     /// Bytes written (header and frames); the next frame of an open extent goes here.
     size_bytes: u64,
+    /// The file's length: `size_bytes`, or more where zeros were written ahead of the
+    /// records ([`StreamOptions::zero_fill_ahead_bytes`]; open extent only).
+    file_len: u64,
     sealed: bool,
     live_bytes: u64,
 }
@@ -262,6 +271,7 @@ pub(crate) struct StreamCore<S: Storage> {
     name: String,
     storage: Arc<S>,
     options: StoreOptions,
+    stream_options: StreamOptions,
     counters: Arc<Counters>,
     /// Serializes appends and seals: bytes are written in position order, so the synced
     /// prefix of the open extent never has a hole (recovery would cut the stream at a hole
@@ -295,13 +305,20 @@ fn io_error(stream: &str) -> impl FnOnce(io::Error) -> StreamError + '_ {
 }
 
 impl<S: Storage> StreamCore<S> {
-    fn recover(name: &str, storage: Arc<S>, options: StoreOptions, counters: Arc<Counters>) -> Result<Self> {
+    fn recover(
+        name: &str,
+        storage: Arc<S>,
+        options: StoreOptions,
+        stream_options: StreamOptions,
+        counters: Arc<Counters>,
+    ) -> Result<Self> {
         storage.create_stream(name).map_err(io_error(name))?;
         let ids = storage.list_extents(name).map_err(io_error(name))?;
         let stream = StreamCore {
             name: name.to_owned(),
             storage,
             options,
+            stream_options,
             counters,
             writer: Mutex::new(()),
             queue: Mutex::new(AppendQueue::default()),
@@ -337,6 +354,7 @@ impl<S: Storage> StreamCore<S> {
                 Extent {
                     file: Arc::new(file),
                     size_bytes,
+                    file_len: size_bytes,
                     sealed: !is_last,
                     live_bytes: 0,
                 },
@@ -412,15 +430,36 @@ impl<S: Storage> StreamCore<S> {
                 Ok(None) => return Ok(len),
                 Err(ScanError::Io(e)) => return Err(io_error(&self.name)(e)),
                 Err(ScanError::Frame(stop)) => {
-                    tracing::warn!(stream = %self.name, extent = id, offset = stop.offset,
-                        cut_bytes = len - stop.offset, error = %stop.error,
-                        "cutting the unacknowledged tail of the open extent");
+                    if self.is_zero_tail(file, stop.offset, len)? {
+                        tracing::debug!(stream = %self.name, extent = id, offset = stop.offset,
+                            cut_bytes = len - stop.offset, "cutting the zeros written ahead of the records");
+                    } else {
+                        tracing::warn!(stream = %self.name, extent = id, offset = stop.offset,
+                            cut_bytes = len - stop.offset, error = %stop.error,
+                            "cutting the unacknowledged tail of the open extent");
+                    }
                     file.set_len(stop.offset).map_err(io_error(&self.name))?;
                     self.recovery_sync(file)?;
                     return Ok(stop.offset);
                 }
             }
         }
+    }
+
+    /// Whether the bytes from `from` to `len` are all zero: what zero-filling ahead leaves
+    /// after the last record, as opposed to a torn or damaged frame.
+    fn is_zero_tail(&self, file: &S::File, from: u64, len: u64) -> Result<bool> {
+        let mut buf = vec![0u8; 64 << 10];
+        let mut at = from;
+        while at < len {
+            let n = (len - at).min(buf.len() as u64) as usize;
+            file.read_exact_at(&mut buf[..n], at).map_err(io_error(&self.name))?;
+            if buf[..n].iter().any(|&b| b != 0) {
+                return Ok(false);
+            }
+            at += n as u64;
+        }
+        Ok(true)
     }
 
     /// A failed sync during recovery fails the open; nothing was acknowledged yet, so there is
@@ -482,8 +521,21 @@ impl<S: Storage> StreamCore<S> {
     /// Seals the open extent (after syncing it in full) and creates the next one. Called with
     /// the writer lock held.
     fn roll_over(&self) -> Result<(ExtentId, Arc<S::File>)> {
-        let open = self.meta.lock().open_extent().map(|(id, e)| (id, e.file.clone()));
-        if let Some((open_id, open_file)) = open {
+        let open = self
+            .meta
+            .lock()
+            .open_extent()
+            .map(|(id, e)| (id, e.file.clone(), e.size_bytes));
+        if let Some((open_id, open_file, size_bytes)) = open {
+            // A sealed extent ends at its last record: only an open extent may have zeros
+            // after its records. The file is asked, not `file_len`, which a failed write of
+            // zeros may leave short of what landed.
+            if open_file.len().map_err(io_error(&self.name))? > size_bytes {
+                open_file.set_len(size_bytes).map_err(io_error(&self.name))?;
+                if let Some(e) = self.meta.lock().extents.get_mut(&open_id) {
+                    e.file_len = size_bytes;
+                }
+            }
             // Syncing the whole extent before leaving it keeps the group-commit invariant:
             // only the open extent can hold unsynced bytes.
             self.sync_file(&open_file)?;
@@ -523,6 +575,7 @@ impl<S: Storage> StreamCore<S> {
             Extent {
                 file: file.clone(),
                 size_bytes: EXTENT_HEADER_BYTES as u64,
+                file_len: EXTENT_HEADER_BYTES as u64,
                 sealed: false,
                 live_bytes: 0,
             },
@@ -766,6 +819,32 @@ impl<S: Storage> StreamCore<S> {
         }
     }
 
+    /// With [`StreamOptions::zero_fill_ahead_bytes`], writes zeros up to that far past `end`
+    /// (the records' end in a file `file_len` long) once fewer than half of them are left;
+    /// the next sync makes them durable with the records. Returns the file's length as far as
+    /// zeros go. A failed write of zeros fails no append (the records are written): it is
+    /// cut off where possible (what is left holds no frame, which recovery cuts like a torn
+    /// tail and a seal cuts too) and tried again, from `end`, with a later append.
+    fn zero_fill_ahead(&self, file: &S::File, end: u64, file_len: u64) -> u64 {
+        let ahead = self.stream_options.zero_fill_ahead_bytes;
+        let file_len = file_len.max(end);
+        if ahead == 0 || end.saturating_add(ahead / 2) <= file_len {
+            return file_len;
+        }
+        let target = end.saturating_add(ahead).min(self.options.extent_size_bytes_max);
+        let mut at = file_len;
+        while at < target {
+            let n = (target - at).min(ZEROS.len() as u64) as usize;
+            if let Err(error) = file.write_all_at(&ZEROS[..n], at) {
+                tracing::warn!(stream = %self.name, %error, "writing zeros ahead of the records failed");
+                let _ = file.set_len(end);
+                return end;
+            }
+            at += n as u64;
+        }
+        target
+    }
+
     /// Writes a prefix of `appends` that fits in the open extent (rolling over first if even
     /// the first does not) with one `pwrite`, and settles each append's outcome. Returns how
     /// many it settled (at least one). Called with the writer lock held.
@@ -784,12 +863,12 @@ impl<S: Storage> StreamCore<S> {
         let open = self.meta.lock().open_extent().and_then(|(id, e)| {
             let empty = e.size_bytes <= EXTENT_HEADER_BYTES as u64;
             let fits = e.size_bytes + first_len <= self.options.extent_size_bytes_max;
-            (empty || fits).then(|| (id, e.file.clone(), e.size_bytes))
+            (empty || fits).then(|| (id, e.file.clone(), e.size_bytes, e.file_len))
         });
-        let (id, file, offset) = match open {
+        let (id, file, offset, file_len) = match open {
             Some(open) => open,
             None => match self.roll_over() {
-                Ok((id, file)) => (id, file, EXTENT_HEADER_BYTES as u64),
+                Ok((id, file)) => (id, file, EXTENT_HEADER_BYTES as u64, EXTENT_HEADER_BYTES as u64),
                 Err(error) => return fail(1, error),
             },
         };
@@ -821,10 +900,15 @@ impl<S: Storage> StreamCore<S> {
             if let Err(cut) = file.set_len(offset) {
                 self.poison("truncate after failed write", &cut);
             }
+            if let Some(e) = self.meta.lock().extents.get_mut(&id) {
+                e.file_len = offset;
+            }
             return fail(count, io_error(&self.name)(e));
         }
+        let file_len = self.zero_fill_ahead(&file, end, file_len);
         if let Some(e) = self.meta.lock().extents.get_mut(&id) {
             e.size_bytes = end;
+            e.file_len = file_len;
         }
         let mut sync = self.sync.state.lock();
         if sync.poisoned {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 
-use lazuli_stream::{ExtentId, StreamPosition, StreamStore};
+use lazuli_stream::{ExtentId, StreamOptions, StreamPosition, StreamStore};
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::cache::BlockCache;
@@ -18,8 +18,19 @@ use crate::table::TableInner;
 use crate::version::Version;
 use crate::{log, Result, TableError, TableOptions};
 
+/// How far the commit log's open extent is kept written ahead of its records: every write
+/// waits for a sync of the log, and a sync within written bytes skips the file's metadata
+/// (measured on ext4 here: 4 KiB-record syncs 180–270 µs appending, 95–135 µs within zeros).
+/// With 1 MiB, the sync that carries the zeros costs ~1–2 ms once per MiB of log.
+const LOG_ZERO_FILL_AHEAD_BYTES: u64 = 1 << 20;
+
 pub(crate) fn open(store: &dyn StreamStore, name: &str, options: TableOptions) -> Result<Arc<TableInner>> {
-    let log = store.open_stream(&format!("{name}.log"))?;
+    let log = store.open_stream_with(
+        &format!("{name}.log"),
+        StreamOptions {
+            zero_fill_ahead_bytes: LOG_ZERO_FILL_AHEAD_BYTES,
+        },
+    )?;
     let rows = store.open_stream(&format!("{name}.rows"))?;
     let meta = store.open_stream(&format!("{name}.meta"))?;
 
