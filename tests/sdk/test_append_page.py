@@ -51,6 +51,22 @@ def test_append_block_reports_offset_count_and_checksum(container):
     assert listed["log"].size == len(big) + 3
 
 
+def test_many_small_appends_read_back_exactly_with_their_count(container):
+    # Past the number of small blocks the server merges into one (32), and with a block past
+    # the merge size (256 KiB) in the middle: the count stays that of the calls.
+    blob = container.get_blob_client("many")
+    blob.create_append_blob()
+    expected = b""
+    for i in range(80):
+        data = os.urandom(300 * KIB) if i == 40 else b"line %03d\n" % i
+        r = blob.append_block(data)
+        assert (r["blob_append_offset"], r["blob_committed_block_count"]) == (str(len(expected)), i + 1)
+        expected += data
+    assert blob.get_blob_properties().append_blob_committed_block_count == 80
+    assert blob.download_blob().readall() == expected
+    assert blob.download_blob(offset=300, length=300 * KIB).readall() == expected[300:300 + 300 * KIB]
+
+
 def test_append_conditions(container):
     blob = container.get_blob_client("cond")
     blob.create_append_blob()

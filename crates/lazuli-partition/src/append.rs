@@ -1,8 +1,15 @@
 //! Append blobs: created empty, grown by Append Block, optionally sealed.
 //!
-//! An append blob's row keeps one committed block per Append Block call (with an empty id),
-//! each naming the segments its bytes were streamed into. Appending adds one entry to the
-//! row's block list: earlier data is never copied.
+//! An append blob's row keeps a list of blocks (with empty ids), each naming the segments its
+//! bytes were streamed into: one per Append Block call, until small ones are merged. Every
+//! append rewrites the row, so a list that grew by one entry per call made appending
+//! quadratic (16,000 appends of 1 KiB: 166 appends/s at the end, 1.3 GB written for 16 MB).
+//! Once the blocks after the last large one number [`MERGE_RUN_BLOCKS`], or a large block
+//! follows several small ones, the small ones' bytes are copied into one block of fewer,
+//! larger segments; the row counts the calls apart (`BlobRow::appended_blocks`). A block of
+//! [`MERGED_BLOCK_BYTES_MIN`] or more is never copied, so each appended byte is copied a
+//! bounded number of times, and the list holds at most about two entries per large block
+//! plus [`MERGE_RUN_BLOCKS`].
 
 use lazuli_table::WriteBatch;
 use lazuli_types::conditions::Conditions;
@@ -14,6 +21,34 @@ use crate::{now_nanos, Partition};
 
 /// Append Block accepts up to 100 MiB per call (service version 2022-11-02 and later).
 pub const APPEND_BLOCK_BYTES_MAX: u64 = 100 * 1024 * 1024;
+
+/// How many small blocks at the end of an append blob are merged into one.
+pub const MERGE_RUN_BLOCKS: usize = 32;
+/// Blocks this large are left as they are.
+pub const MERGED_BLOCK_BYTES_MIN: u64 = 256 * 1024;
+
+/// The blocks to merge now that `blocks` gained its last one: the small blocks at the end once
+/// there are [`MERGE_RUN_BLOCKS`] of them, or, when a large block arrives, the small ones just
+/// before it (which no later append would reach), so that the list stays within about two
+/// entries per large block plus one run.
+fn merge_run(blocks: &[CommittedBlock]) -> Option<std::ops::Range<usize>> {
+    let small_run_start = |end: usize| {
+        end - blocks[..end]
+            .iter()
+            .rev()
+            .take_while(|block| block.size < MERGED_BLOCK_BYTES_MIN)
+            .count()
+    };
+    let last = blocks.last()?;
+    if last.size < MERGED_BLOCK_BYTES_MIN {
+        let start = small_run_start(blocks.len());
+        (blocks.len() - start >= MERGE_RUN_BLOCKS).then_some(start..blocks.len())
+    } else {
+        let end = blocks.len() - 1;
+        let start = small_run_start(end);
+        (end - start >= 2).then_some(start..end)
+    }
+}
 
 /// `x-ms-blob-condition-appendpos` and `x-ms-blob-condition-maxsize`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,6 +75,18 @@ impl AppendConditions {
         }
         Ok(())
     }
+}
+
+/// One more block must fit under the service's limit, which counts Append Block calls (not
+/// the row's merged blocks).
+fn check_block_limit(row: &BlobRow) -> Result<(), AzureError> {
+    if row.committed_block_count() >= COMMITTED_BLOCKS_MAX as u64 {
+        return Err(AzureError::new(
+            ErrorCode::BlockCountExceedsLimit,
+            "The committed block count cannot exceed the maximum limit of 50,000 blocks.",
+        ));
+    }
+    Ok(())
 }
 
 fn require_append_blob(row: &BlobRow) -> Result<(), AzureError> {
@@ -129,12 +176,7 @@ impl Partition {
                     return Err(blob_is_sealed());
                 }
                 append.check(current.content_length, body.len)?;
-                if current.blocks.len() >= COMMITTED_BLOCKS_MAX {
-                    return Err(AzureError::new(
-                        ErrorCode::BlockCountExceedsLimit,
-                        "The committed block count cannot exceed the maximum limit of 50,000 blocks.",
-                    ));
-                }
+                check_block_limit(current)?;
                 offset = current.content_length;
                 let mut row = current.clone();
                 row.blocks.push(CommittedBlock {
@@ -142,6 +184,13 @@ impl Partition {
                     size: body.len,
                     segments,
                 });
+                let appended = current.committed_block_count() + 1;
+                self.merge_small_blocks(&mut row.blocks, &mut held)?;
+                row.appended_blocks = if row.blocks.len() as u64 == appended {
+                    0
+                } else {
+                    appended
+                };
                 row.inline = None;
                 row.content_length += body.len;
                 row.etag = self.new_etag();
@@ -154,6 +203,55 @@ impl Partition {
         // The upload's own references end here: the row took its own if the append succeeded.
         self.release_segments(&held);
         result
+    }
+
+    /// Merges small blocks of a list that just grew at its end, when due (see the module's
+    /// notes; Flush Data of a file commits its appends the same way). The new segments'
+    /// references go to `held`, for the caller to drop once the row holds its own.
+    pub(crate) fn merge_small_blocks(
+        &self,
+        blocks: &mut Vec<CommittedBlock>,
+        held: &mut Vec<Segment>,
+    ) -> Result<(), AzureError> {
+        if let Some(run) = merge_run(blocks) {
+            let merged = self.merge_blocks(&blocks[run.clone()], held)?;
+            blocks.splice(run, [merged]);
+        }
+        Ok(())
+    }
+
+    /// One block holding the bytes of `blocks`, copied into new segments (each as large as the
+    /// partition's segment limit allows) on which `held` takes the caller's references. The
+    /// old segments lose the row's references when the row is replaced.
+    fn merge_blocks(&self, blocks: &[CommittedBlock], held: &mut Vec<Segment>) -> Result<CommittedBlock, AzureError> {
+        let size: u64 = blocks.iter().map(|block| block.size).sum();
+        let piece_max = self.options.segment_bytes_max.max(1);
+        let mut segments = Vec::new();
+        let mut piece = Vec::with_capacity((size as usize).min(piece_max));
+        for segment in blocks.iter().flat_map(|block| &block.segments) {
+            let mut bytes = &self.read_segment(*segment)?[..];
+            while !bytes.is_empty() {
+                let take = bytes.len().min(piece_max - piece.len());
+                piece.extend_from_slice(&bytes[..take]);
+                bytes = &bytes[take..];
+                if piece.len() == piece_max {
+                    let segment = self.append_segment(&piece)?;
+                    held.push(segment);
+                    segments.push(segment);
+                    piece.clear();
+                }
+            }
+        }
+        if !piece.is_empty() {
+            let segment = self.append_segment(&piece)?;
+            held.push(segment);
+            segments.push(segment);
+        }
+        Ok(CommittedBlock {
+            id: String::new(),
+            size,
+            segments,
+        })
     }
 
     /// Seal: the append blob becomes read-only (it can still be deleted or overwritten by
@@ -180,5 +278,59 @@ impl Partition {
             Ok((Some(row), WriteBatch::new(), Vec::new()))
         })?;
         row.ok_or_else(|| AzureError::internal("seal produced no row"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small_block() -> CommittedBlock {
+        CommittedBlock {
+            id: String::new(),
+            size: 1,
+            segments: vec![],
+        }
+    }
+
+    #[test]
+    fn the_block_limit_counts_calls_not_merged_blocks() {
+        let merged = BlobRow {
+            blocks: vec![small_block(); 3],
+            appended_blocks: COMMITTED_BLOCKS_MAX as u64,
+            ..Default::default()
+        };
+        let refused = check_block_limit(&merged).expect_err("50,000 calls");
+        assert_eq!(refused.code, ErrorCode::BlockCountExceedsLimit);
+        let unmerged = BlobRow {
+            blocks: vec![small_block(); COMMITTED_BLOCKS_MAX - 1],
+            ..Default::default()
+        };
+        assert!(check_block_limit(&unmerged).is_ok());
+        let full = BlobRow {
+            blocks: vec![small_block(); COMMITTED_BLOCKS_MAX],
+            ..Default::default()
+        };
+        assert!(check_block_limit(&full).is_err());
+    }
+
+    #[test]
+    fn runs_to_merge() {
+        let large = CommittedBlock {
+            size: MERGED_BLOCK_BYTES_MIN,
+            ..small_block()
+        };
+        let mut blocks = vec![large.clone()];
+        blocks.extend(vec![small_block(); MERGE_RUN_BLOCKS - 1]);
+        assert_eq!(merge_run(&blocks), None);
+        blocks.push(small_block());
+        assert_eq!(merge_run(&blocks), Some(1..1 + MERGE_RUN_BLOCKS));
+        // A large block after small ones: the small ones before it, if more than one.
+        let mut stranded = vec![large.clone(), small_block(), small_block(), large.clone()];
+        assert_eq!(merge_run(&stranded), Some(1..3));
+        stranded.remove(1);
+        assert_eq!(merge_run(&stranded), None);
+        assert_eq!(merge_run(&[]), None);
+        assert_eq!(merge_run(&[large]), None);
     }
 }

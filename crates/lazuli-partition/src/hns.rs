@@ -2204,6 +2204,9 @@ impl Partition {
                 }
                 row.blob.inline = None;
                 row.blob.blocks.extend(blocks);
+                // Many small append-and-flush rounds would otherwise grow the row by a block
+                // each, as Append Block did.
+                self.merge_small_blocks(&mut row.blob.blocks, &mut released)?;
             }
             row.blob.content_length = position;
             if let Some(headers) = headers {

@@ -34,7 +34,7 @@ use lazuli_table::{Table, TableError, TableOptions};
 use lazuli_types::{AzureError, ErrorCode};
 use time::OffsetDateTime;
 
-pub use append::{AppendConditions, APPEND_BLOCK_BYTES_MAX};
+pub use append::{AppendConditions, APPEND_BLOCK_BYTES_MAX, MERGED_BLOCK_BYTES_MIN, MERGE_RUN_BLOCKS};
 pub use blob::{
     BlockListItem, BlockListKind, BlockLists, ListBlobsOptions, ListBlobsPage, ListItem, PreparedWrite, UploadedBody,
     BLOCK_ID_BYTES_MAX, COMMITTED_BLOCKS_MAX,

@@ -46,6 +46,7 @@ const TAGS: u8 = 21;
 const TIER: u8 = 22;
 const COPY: u8 = 23;
 const EXPIRES_ON: u8 = 24;
+const APPENDED_BLOCKS: u8 = 25;
 // PathRow fields.
 const PATH_ID: u8 = 64;
 const IS_DIRECTORY: u8 = 65;
@@ -186,6 +187,9 @@ fn put_blob_fields(out: &mut Vec<u8>, row: &BlobRow) {
         int_field(out, SEQUENCE_NUMBER, row.sequence_number.into());
     }
     flag_field(out, SEALED, row.sealed);
+    if row.appended_blocks != 0 {
+        int_field(out, APPENDED_BLOCKS, row.appended_blocks.into());
+    }
     json_field(out, LEASE, row.lease.as_ref());
     opt_str_field(out, SNAPSHOT, row.snapshot.as_deref());
     opt_str_field(out, VERSION_ID, row.version_id.as_deref());
@@ -382,6 +386,7 @@ fn blob_field(row: &mut BlobRow, tag: u8, payload: &[u8]) -> Result<(), Partitio
         PAGES => row.pages = pages(payload)?,
         SEQUENCE_NUMBER => row.sequence_number = whole_int(payload)?,
         SEALED => row.sealed = true,
+        APPENDED_BLOCKS => row.appended_blocks = whole_int(payload)?,
         LEASE => row.lease = json(payload)?,
         SNAPSHOT => row.snapshot = Some(text()?),
         VERSION_ID => row.version_id = Some(text()?),
@@ -494,6 +499,7 @@ mod tests {
             }],
             sequence_number: 42,
             sealed: true,
+            appended_blocks: 50_000,
             lease: Some(crate::lease::Lease {
                 id: "lease".into(),
                 duration: -1,

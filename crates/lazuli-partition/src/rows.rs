@@ -105,6 +105,11 @@ pub struct BlobRow {
     /// Append blobs: sealed (read-only).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sealed: bool,
+    /// Append blobs: how many Append Block calls were committed, once small appended blocks
+    /// have been merged into fewer `blocks` (see `append.rs`); 0 while there is one block per
+    /// call.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub appended_blocks: u64,
     /// The blob's lease, if one was ever acquired (see `lease.rs`); never on snapshots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<crate::lease::Lease>,
@@ -140,6 +145,15 @@ fn is_zero(value: &u64) -> bool {
 }
 
 impl BlobRow {
+    /// The committed block count clients see (`x-ms-blob-committed-block-count`).
+    pub fn committed_block_count(&self) -> u64 {
+        if self.appended_blocks > 0 {
+            self.appended_blocks
+        } else {
+            self.blocks.len() as u64
+        }
+    }
+
     pub fn segments(&self) -> impl Iterator<Item = &Segment> {
         self.blocks
             .iter()

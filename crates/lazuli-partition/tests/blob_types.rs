@@ -196,6 +196,105 @@ fn append_blob_grows_by_blocks_and_seals() {
     restart(&store, &partition);
 }
 
+/// Small appended blocks are merged into larger ones so that the row stays small however many
+/// appends a blob takes, while the bytes, the committed block count and the segment
+/// references stay exact, across restarts and garbage collection.
+#[test]
+fn many_small_appends_keep_the_row_small_and_the_bytes_exact() {
+    use lazuli_partition::{MERGED_BLOCK_BYTES_MIN, MERGE_RUN_BLOCKS};
+    // Segments of 64 KiB (not the other tests' 200 bytes), so that merged blocks become few
+    // segments as they do with the default 4 MiB.
+    let open = |store: Arc<MemStore>| {
+        let options = PartitionOptions {
+            segment_bytes_max: 64 * 1024,
+            ..options()
+        };
+        Partition::open(store, options).expect("open")
+    };
+    let restart = |store: &Arc<MemStore>, partition: &Partition| {
+        let live = partition.data_usage().1;
+        let store = store.crash_process();
+        let reopened = open(store.clone());
+        assert_eq!(reopened.data_usage().1, live, "reference counts drifted from the rows");
+        (store, reopened)
+    };
+    let store = MemStore::new();
+    let partition = open(store.clone());
+    partition.create_container(A, "c", vec![], None).expect("container");
+    partition
+        .create_append_blob(A, "c", "log", HttpHeaders::default(), vec![], vec![], &none())
+        .expect("create");
+    let mut expected = Vec::new();
+    let mut seed = 7u64;
+    let mut next = || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed >> 33
+    };
+    let (mut store, mut partition) = (store, partition);
+    for call in 1..=600u64 {
+        // Mostly small bodies, inline or in segments, now and then one past the merge size.
+        let len = match next() % 50 {
+            0 => MERGED_BLOCK_BYTES_MIN as usize + (next() % 1000) as usize,
+            n if n < 25 => 1 + (next() % 15) as usize,
+            _ => 17 + (next() % 3000) as usize,
+        };
+        let data: Vec<u8> = (0..len).map(|i| (call as usize * 31 + i) as u8).collect();
+        let body = if len <= 16 {
+            inline(&data)
+        } else {
+            upload(&partition, &data)
+        };
+        let appended = partition
+            .append_block(A, "c", "log", body, &none(), &AppendConditions::default())
+            .expect("append");
+        assert_eq!(appended.1, expected.len() as u64, "append offset of call {call}");
+        expected.extend_from_slice(&data);
+        let current = row(&partition, "log");
+        assert_eq!(current.committed_block_count(), call);
+        let small_at_end = current
+            .blocks
+            .iter()
+            .rev()
+            .take_while(|b| b.size < MERGED_BLOCK_BYTES_MIN)
+            .count();
+        assert!(
+            small_at_end < MERGE_RUN_BLOCKS,
+            "call {call}: {small_at_end} small blocks at the end"
+        );
+        let large = current
+            .blocks
+            .iter()
+            .filter(|b| b.size >= MERGED_BLOCK_BYTES_MIN)
+            .count();
+        assert!(
+            current.blocks.len() <= 2 * large + MERGE_RUN_BLOCKS,
+            "call {call}: {} blocks, {large} large",
+            current.blocks.len()
+        );
+        if call % 150 == 0 {
+            assert_eq!(read_all(&partition, "log"), expected, "after call {call}");
+            for (start, len) in [
+                (0, 1),
+                (expected.len() as u64 / 3, 5000),
+                (expected.len() as u64 - 7, 7),
+            ] {
+                let bytes = partition.read_blob_bytes(&current, start, len).expect("range");
+                assert_eq!(bytes, &expected[start as usize..(start + len) as usize]);
+            }
+            assert_live_is_exactly(&partition, &["log"]);
+            (store, partition) = restart(&store, &partition);
+            assert_eq!(row(&partition, "log").committed_block_count(), call);
+        }
+    }
+    let blocks = &row(&partition, "log").blocks;
+    assert!(blocks.len() < 100, "600 appends merged into {} blocks", blocks.len());
+    let segments: usize = blocks.iter().map(|b| b.segments.len()).sum();
+    assert!(segments < 250, "{segments} segments");
+    partition.collect_garbage().expect("gc");
+    assert_eq!(read_all(&partition, "log"), expected);
+    assert_live_is_exactly(&partition, &["log"]);
+}
+
 #[test]
 fn page_blob_writes_clears_and_sequence_numbers() {
     let (store, partition) = setup();

@@ -286,6 +286,34 @@ fn append_flush_positions_and_restart() {
     assert_eq!(p.data_usage().1, 0, "every segment released");
 }
 
+/// A file written by many small append-and-flush rounds keeps a short block list (small
+/// blocks are merged, as for append blobs) and reads back exactly, before and after a
+/// restart, with every segment accounted for.
+#[test]
+fn many_small_flushes_keep_the_row_small() {
+    let (store, p) = setup();
+    touch(&p, "log");
+    let mut expected = Vec::new();
+    for round in 0..100u32 {
+        let line = format!("round {round:03} {}\n", "x".repeat((round * 7 % 500) as usize));
+        p.append_path(A, FS, "log", expected.len() as u64, upload(&p, line.as_bytes()))
+            .expect("append");
+        expected.extend_from_slice(line.as_bytes());
+        p.flush_path(A, FS, "log", expected.len() as u64, false, None, &none())
+            .expect("flush");
+    }
+    let row = p.get_blob(A, FS, "log", &none()).expect("get").expect("not 304");
+    assert!(row.blocks.len() < 32, "{} blocks after 100 flushes", row.blocks.len());
+    assert_eq!(read(&p, "log"), expected);
+    let live = p.data_usage().1;
+    let referenced: std::collections::HashSet<_> = row.segments().copied().collect();
+    assert_eq!(live, referenced.iter().map(|s| s.len as u64).sum::<u64>());
+    drop(p);
+    let p = open(store.crash_process());
+    assert_eq!(p.data_usage().1, live);
+    assert_eq!(read(&p, "log"), expected);
+}
+
 /// A directory rename is one batch whatever it holds: concurrent listers see the whole tree
 /// at the old path or at the new one, never split. `LAZULI_HNS_RENAME_FILES` sets the size
 /// (default 100,000).

@@ -86,7 +86,11 @@ pub async fn append_block(
     let mut r = response(StatusCode::CREATED, empty());
     write_headers(&mut r, &row);
     set_header(&mut r, "x-ms-blob-append-offset", offset.to_string());
-    set_header(&mut r, "x-ms-blob-committed-block-count", row.blocks.len().to_string());
+    set_header(
+        &mut r,
+        "x-ms-blob-committed-block-count",
+        row.committed_block_count().to_string(),
+    );
     if parts.headers.contains_key("content-md5") {
         set_header(&mut r, names::CONTENT_MD5, md5_to_header(&md5_value));
     } else {

@@ -372,7 +372,11 @@ fn property_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
     set_static_header(r, names::X_MS_SERVER_ENCRYPTED, "true");
     set_static_header(r, header::ACCEPT_RANGES, "bytes");
     if row.blob_type == "AppendBlob" || row.blocks.iter().any(|b| !b.id.is_empty()) {
-        set_header(r, "x-ms-blob-committed-block-count", row.blocks.len().to_string());
+        set_header(
+            r,
+            "x-ms-blob-committed-block-count",
+            row.committed_block_count().to_string(),
+        );
     }
     match row.blob_type.as_str() {
         "PageBlob" => set_header(r, "x-ms-blob-sequence-number", row.sequence_number.to_string()),

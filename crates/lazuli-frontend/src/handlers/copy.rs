@@ -1014,7 +1014,11 @@ pub async fn append_block_from_url(
         rfc1123(lazuli_partition::time_from_nanos(row.last_modified)),
     );
     set_header(&mut r, "x-ms-blob-append-offset", offset.to_string());
-    set_header(&mut r, "x-ms-blob-committed-block-count", row.blocks.len().to_string());
+    set_header(
+        &mut r,
+        "x-ms-blob-committed-block-count",
+        row.committed_block_count().to_string(),
+    );
     set_header(&mut r, names::X_MS_REQUEST_SERVER_ENCRYPTED, "true");
     Ok(r)
 }
