@@ -65,6 +65,12 @@ def test_many_small_appends_read_back_exactly_with_their_count(container):
     assert blob.get_blob_properties().append_blob_committed_block_count == 80
     assert blob.download_blob().readall() == expected
     assert blob.download_blob(offset=300, length=300 * KIB).readall() == expected[300:300 + 300 * KIB]
+    copy = container.get_blob_client("many-copy")
+    copy.start_copy_from_url(blob.url)
+    props = copy.get_blob_properties()
+    assert (props.blob_type, props.append_blob_committed_block_count) == ("AppendBlob", 80)
+    assert copy.append_block(b"more")["blob_committed_block_count"] == 81
+    assert copy.download_blob().readall() == expected + b"more"
 
 
 def test_append_conditions(container):

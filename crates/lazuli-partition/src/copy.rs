@@ -264,6 +264,7 @@ impl Partition {
                 headers: headers.clone().unwrap_or_else(|| src.headers.clone()),
                 metadata: metadata.clone().unwrap_or_else(|| src.metadata.clone()),
                 blocks: src.blocks.clone(),
+                appended_blocks: src.appended_blocks,
                 inline: src.inline.clone(),
                 pages: src.pages.clone(),
                 sequence_number: src.sequence_number,
