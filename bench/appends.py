@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
-"""Does Append Block slow down as an append blob grows? Many small appends to one blob.
+"""Do small writes slow down as one blob grows? Many Append Blocks (or Put Pages) to one blob.
 
     python3 bench/appends.py --lazuli A [B ...] [--appends 16000] [--size 1024] [--step 2000]
+                             [--op append|pages-in-order|pages-at-random]
                              [--azurite bench/.azurite/node_modules/.bin/azurite-blob]
 
-Each build (and Azurite, if given) gets a fresh server and data directory; one client appends
---size bytes --appends times to one append blob over a keep-alive connection and prints, for
-every --step appends, the rate and the server's CPU per append, then the bytes the data
-directory holds. A server that rewrites a growing block list on every append shows a falling
-rate and a data directory far larger than what was appended. Stops what it started.
+Each build (and Azurite, if given) gets a fresh server and data directory; one client writes
+--size bytes --appends times to one blob over a keep-alive connection: Append Block to an
+append blob, or Put Page to a 256 MiB page blob at consecutive offsets or at random 4 KiB-aligned
+ones (--size is then rounded up to whole pages). It prints, for every --step writes, the rate
+and the server's CPU per write, then the bytes the data directory holds. A server that rewrites
+a growing block list or page map on every write shows a falling rate and a data directory far
+larger than what was written. Stops what it started.
 """
 import argparse
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -37,28 +41,45 @@ def start_azurite(executable, tmp):
     return bench.Server("azurite", argv, port, os.path.join(tmp, "azurite.log"))
 
 
-def run(srv, tmp, label, appends, size, step):
+PAGE_BLOB_BYTES = 256 << 20
+
+
+def run(srv, tmp, label, op, appends, size, step):
     cl = bench.Client(srv.port)
     bench.create_container(cl, "appends")
     sas = azsas.container_sas("appends")
     path = f"/{bench.ACCOUNT}/appends/log"
-    cl.request("PUT", path, sas, headers={"x-ms-blob-type": "AppendBlob"})
+    if op == "append":
+        cl.request("PUT", path, sas, headers={"x-ms-blob-type": "AppendBlob"})
+    else:
+        size = -(-size // 4096) * 4096
+        cl.request("PUT", path, sas, headers={"x-ms-blob-type": "PageBlob",
+                                              "x-ms-blob-content-length": str(PAGE_BLOB_BYTES)})
     body = os.urandom(size)
+    slots = PAGE_BLOB_BYTES // size
+    offsets = random.Random(1)
     rates = []
     started, cpu0 = time.perf_counter(), srv.cpu_s()
     for i in range(1, appends + 1):
-        cl.request("PUT", path, sas + "&comp=appendblock", body=body)
+        if op == "append":
+            cl.request("PUT", path, sas + "&comp=appendblock", body=body)
+        else:
+            slot = (i - 1) % slots if op == "pages-in-order" else offsets.randrange(slots)
+            cl.request("PUT", path, sas + "&comp=page", body=body,
+                       headers={"x-ms-page-write": "update",
+                                "x-ms-range": f"bytes={slot * size}-{(slot + 1) * size - 1}"})
         if i % step == 0:
             now, cpu = time.perf_counter(), srv.cpu_s()
             rates.append(step / (now - started))
-            print(f"{label:>10} {i:7} appends: {rates[-1]:7.0f} appends/s, "
-                  f"server CPU {(cpu - cpu0) / step * 1e6:6.0f} us per append", flush=True)
+            print(f"{label:>10} {i:7} writes: {rates[-1]:7.0f} writes/s, "
+                  f"server CPU {(cpu - cpu0) / step * 1e6:6.0f} us per write", flush=True)
             started, cpu0 = now, cpu
-    _, resp, _ = cl.request("HEAD", path, sas)
-    length = int(resp.getheader("Content-Length"))
-    assert length == appends * size, (length, appends * size)
+    if op == "append":
+        _, resp, _ = cl.request("HEAD", path, sas)
+        length = int(resp.getheader("Content-Length"))
+        assert length == appends * size, (length, appends * size)
     print(f"{label:>10} last/first rate {rates[-1] / rates[0]:.2f}; "
-          f"data directory {dir_bytes(tmp) / 2**20:.0f} MiB for {appends * size / 2**20:.0f} MiB appended")
+          f"data directory {dir_bytes(tmp) / 2**20:.0f} MiB for {appends * size / 2**20:.0f} MiB written")
 
 
 def main():
@@ -68,6 +89,7 @@ def main():
     p.add_argument("--appends", type=int, default=16000)
     p.add_argument("--size", type=int, default=1024)
     p.add_argument("--step", type=int, default=2000)
+    p.add_argument("--op", choices=["append", "pages-in-order", "pages-at-random"], default="append")
     a = p.parse_args()
     servers = [(os.path.basename(b), lambda tmp, b=b: bench.start_lazuli(b, tmp)) for b in a.lazuli]
     if a.azurite:
@@ -76,7 +98,7 @@ def main():
         tmp = tempfile.mkdtemp(prefix="lazuli-appends-")
         srv = start(tmp)
         try:
-            run(srv, tmp, label, a.appends, a.size, a.step)
+            run(srv, tmp, label, a.op, a.appends, a.size, a.step)
         finally:
             srv.close()
             shutil.rmtree(tmp, ignore_errors=True)

@@ -295,6 +295,29 @@ def test_page_ranges_of_a_snapshot_and_diff(container):
     assert pages == [[(512, False), (KIB + 512, True)], [(6 * KIB, False)]]
 
 
+def test_many_page_writes_in_order_then_a_diff(container):
+    # More writes in order than the server merges into one run (32), then a snapshot: the pages
+    # written after it, next to merged ones, are all the diff names.
+    blob = container.get_blob_client("seqdisk")
+    blob.create_page_blob(size=256 * KIB)
+    expected = bytearray(256 * KIB)
+    for i in range(40):
+        data = os.urandom(4 * KIB)
+        blob.upload_page(data, offset=i * 4 * KIB, length=4 * KIB)
+        expected[i * 4 * KIB:(i + 1) * 4 * KIB] = data
+    snap = blob.create_snapshot()["snapshot"]
+    for i in range(40, 60):
+        data = os.urandom(4 * KIB)
+        blob.upload_page(data, offset=i * 4 * KIB, length=4 * KIB)
+        expected[i * 4 * KIB:(i + 1) * 4 * KIB] = data
+    assert blob.download_blob().readall() == bytes(expected)
+    assert [(r.start, r.end) for r in blob.list_page_ranges()] == [(0, 240 * KIB - 1)]
+    diff = [(r.start, r.end, r.cleared) for r in blob.list_page_ranges(previous_snapshot=snap)]
+    assert diff == [(160 * KIB, 240 * KIB - 1, False)]
+    snapshot = container.get_blob_client("seqdisk", snapshot=snap)
+    assert snapshot.download_blob().readall() == bytes(expected[:160 * KIB]) + bytes(96 * KIB)
+
+
 def test_tags_on_create(container):
     log = container.get_blob_client("tagged-log")
     log.create_append_blob(tags={"kind": "log"})

@@ -83,6 +83,18 @@ impl Partition {
         Ok(out)
     }
 
+    /// Whether a blob has any sub-row (a snapshot, a version, a soft-deleted base): rows that
+    /// may share its segments.
+    pub(crate) fn has_subrows(&self, account: &str, container: &str, blob: &str) -> Result<bool, AzureError> {
+        let prefix = keys::blob_subrows_prefix(account, container, blob);
+        let end = keys::prefix_end(&prefix);
+        let found = self
+            .table
+            .scan(&prefix, end.as_deref(), 1)
+            .map_err(PartitionError::from)?;
+        Ok(!found.is_empty())
+    }
+
     /// Runs `change` under the blob's locks (after checking the container exists); it returns
     /// the batch to write and the segments whose references the batch drops (deleted rows').
     pub(crate) fn with_blob_locked<T>(

@@ -295,6 +295,71 @@ fn many_small_appends_keep_the_row_small_and_the_bytes_exact() {
     assert_live_is_exactly(&partition, &["log"]);
 }
 
+/// Small sequential page writes are merged into few extents, so the row stays small; the
+/// bytes, the page ranges and the references stay exact. With a snapshot, pages it shares are
+/// not copied: the diff against it names only what was written since.
+#[test]
+fn sequential_page_writes_merge_except_what_a_snapshot_shares() {
+    use lazuli_partition::MERGE_RUN_BLOCKS;
+    let open = |store: Arc<MemStore>| {
+        let options = PartitionOptions {
+            segment_bytes_max: 64 * 1024,
+            ..options()
+        };
+        Partition::open(store, options).expect("open")
+    };
+    let store = MemStore::new();
+    let partition = open(store.clone());
+    partition.create_container(A, "c", vec![], None).expect("container");
+    let size = 1024 * PAGE;
+    partition
+        .create_page_blob(A, "c", "d", size, 0, HttpHeaders::default(), vec![], vec![], &none())
+        .expect("create");
+    let no_seq = SequenceConditions::default();
+    let mut expected = vec![0u8; size as usize];
+    let write = |partition: &Partition, page: u64, pages: u64, expected: &mut Vec<u8>| {
+        let data: Vec<u8> = (0..pages * PAGE).map(|i| (i / 7 + page * 3) as u8).collect();
+        let at = page * PAGE;
+        partition
+            .write_pages(A, "c", "d", at, upload(partition, &data), &none(), &no_seq)
+            .expect("write");
+        expected[at as usize..(at + data.len() as u64) as usize].copy_from_slice(&data);
+    };
+    for page in 0..300 {
+        write(&partition, page, 1, &mut expected);
+        assert!(
+            row(&partition, "d").pages.len() < MERGE_RUN_BLOCKS + 4,
+            "after page {page}"
+        );
+    }
+    // An overwrite in the middle of merged pages, and one two pages long.
+    write(&partition, 100, 1, &mut expected);
+    write(&partition, 299, 2, &mut expected);
+    assert_eq!(read_all(&partition, "d"), expected);
+    assert_eq!(page_ranges(&partition, "d", None), vec![(0, 301 * PAGE - 1)]);
+    assert_live_is_exactly(&partition, &["d"]);
+
+    let (snapshot, _) = partition
+        .create_snapshot(A, "c", "d", vec![], &none())
+        .expect("snapshot");
+    for page in 301..400 {
+        write(&partition, page, 1, &mut expected);
+    }
+    let diff = partition
+        .get_page_ranges(A, "c", "d", &BlobVersion::Base, Some(&snapshot), &none(), None)
+        .expect("diff")
+        .expect("not 304")
+        .1;
+    assert_eq!(diff, vec![(301 * PAGE, 400 * PAGE - 1, false)]);
+    assert_eq!(read_all(&partition, "d"), expected);
+
+    let live = partition.data_usage().1;
+    drop(partition);
+    let partition = open(store.crash_process());
+    assert_eq!(partition.data_usage().1, live, "reference counts drifted from the rows");
+    assert_eq!(read_all(&partition, "d"), expected);
+}
+
 #[test]
 fn page_blob_writes_clears_and_sequence_numbers() {
     let (store, partition) = setup();
