@@ -422,8 +422,14 @@ impl Partition {
             piece.clear();
             Ok(())
         };
+        // Neighbouring extents are often slices of one segment (a large write split by later
+        // small ones): read it once for all of them.
+        let mut last_read: Option<(Segment, Vec<u8>)> = None;
         for extent in extents {
-            let bytes = self.read_segment(extent.segment)?;
+            if last_read.as_ref().is_none_or(|(segment, _)| *segment != extent.segment) {
+                last_read = Some((extent.segment, self.read_segment(extent.segment)?));
+            }
+            let bytes = last_read.as_ref().map_or(&[][..], |(_, bytes)| bytes.as_slice());
             let from = extent.skip as usize;
             let mut part = bytes
                 .get(from..from + extent.len as usize)
