@@ -196,21 +196,23 @@ fn append_blob_grows_by_blocks_and_seals() {
     restart(&store, &partition);
 }
 
+/// A partition whose segments are 64 KiB (not the other tests' 200 bytes), so that merged
+/// blocks and pages become few segments, as they do with the default 4 MiB.
+fn open_with_large_segments(store: Arc<MemStore>) -> Arc<Partition> {
+    let options = PartitionOptions {
+        segment_bytes_max: 64 * 1024,
+        ..options()
+    };
+    Partition::open(store, options).expect("open")
+}
+
 /// Small appended blocks are merged into larger ones so that the row stays small however many
 /// appends a blob takes, while the bytes, the committed block count and the segment
 /// references stay exact, across restarts and garbage collection.
 #[test]
 fn many_small_appends_keep_the_row_small_and_the_bytes_exact() {
     use lazuli_partition::{MERGED_BLOCK_BYTES_MIN, MERGE_RUN_BLOCKS};
-    // Segments of 64 KiB (not the other tests' 200 bytes), so that merged blocks become few
-    // segments as they do with the default 4 MiB.
-    let open = |store: Arc<MemStore>| {
-        let options = PartitionOptions {
-            segment_bytes_max: 64 * 1024,
-            ..options()
-        };
-        Partition::open(store, options).expect("open")
-    };
+    let open = open_with_large_segments;
     let restart = |store: &Arc<MemStore>, partition: &Partition| {
         let live = partition.data_usage().1;
         let store = store.crash_process();
@@ -301,13 +303,7 @@ fn many_small_appends_keep_the_row_small_and_the_bytes_exact() {
 #[test]
 fn sequential_page_writes_merge_except_what_a_snapshot_shares() {
     use lazuli_partition::MERGE_RUN_BLOCKS;
-    let open = |store: Arc<MemStore>| {
-        let options = PartitionOptions {
-            segment_bytes_max: 64 * 1024,
-            ..options()
-        };
-        Partition::open(store, options).expect("open")
-    };
+    let open = open_with_large_segments;
     let store = MemStore::new();
     let partition = open(store.clone());
     partition.create_container(A, "c", vec![], None).expect("container");
