@@ -139,7 +139,7 @@ async fn delete_blob(addr: SocketAddr, name: &str) -> bool {
 /// Appends to (or creates) the writer's append blob `log`; false once the server is gone.
 async fn append_once(addr: SocketAddr, model: &Mutex<Model>, log: &str, rng: &mut impl Rng) -> bool {
     let current = model.lock().expect("model").logs.get(log).cloned();
-    let (next, ok) = match current {
+    let (next, appended) = match current {
         None => (Vec::new(), None),
         Some(content) => {
             let piece = piece(rng);
@@ -154,7 +154,7 @@ async fn append_once(addr: SocketAddr, model: &Mutex<Model>, log: &str, rng: &mu
         .entry(log.to_owned())
         .or_default()
         .push(new_state);
-    let acknowledged = match &ok {
+    let acknowledged = match &appended {
         None => create_append_blob(addr, log).await,
         Some(piece) => append_block(addr, log, piece).await,
     };
