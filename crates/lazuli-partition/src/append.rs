@@ -220,37 +220,19 @@ impl Partition {
         Ok(())
     }
 
-    /// One block holding the bytes of `blocks`, copied into new segments (each as large as the
-    /// partition's segment limit allows) on which `held` takes the caller's references. The
-    /// old segments lose the row's references when the row is replaced.
+    /// One block holding the bytes of `blocks`, copied into new segments on which `held` takes
+    /// the caller's references. The old segments lose the row's references when the row is
+    /// replaced.
     fn merge_blocks(&self, blocks: &[CommittedBlock], held: &mut Vec<Segment>) -> Result<CommittedBlock, AzureError> {
-        let size: u64 = blocks.iter().map(|block| block.size).sum();
-        let piece_max = self.options.segment_bytes_max.max(1);
-        let mut segments = Vec::new();
-        let mut piece = Vec::with_capacity((size as usize).min(piece_max));
-        for segment in blocks.iter().flat_map(|block| &block.segments) {
-            let mut bytes = &self.read_segment(*segment)?[..];
-            while !bytes.is_empty() {
-                let take = bytes.len().min(piece_max - piece.len());
-                piece.extend_from_slice(&bytes[..take]);
-                bytes = &bytes[take..];
-                if piece.len() == piece_max {
-                    let segment = self.append_segment(&piece)?;
-                    held.push(segment);
-                    segments.push(segment);
-                    piece.clear();
-                }
-            }
-        }
-        if !piece.is_empty() {
-            let segment = self.append_segment(&piece)?;
-            held.push(segment);
-            segments.push(segment);
-        }
+        let slices: Vec<_> = blocks
+            .iter()
+            .flat_map(|block| &block.segments)
+            .map(|segment| (*segment, 0..segment.len as usize))
+            .collect();
         Ok(CommittedBlock {
             id: String::new(),
-            size,
-            segments,
+            size: blocks.iter().map(|block| block.size).sum(),
+            segments: self.copy_into_segments(&slices, held)?,
         })
     }
 

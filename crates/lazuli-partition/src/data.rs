@@ -81,6 +81,49 @@ impl Partition {
         Ok(segment)
     }
 
+    /// Copies `slices` (a segment and the bytes of it to keep, in order) into new segments as
+    /// large as the segment limit allows, reading a segment once for consecutive slices of it;
+    /// `held` takes the caller's references on the new segments, which are returned in order.
+    /// Merging small appended blocks and page extents copies through here.
+    pub(crate) fn copy_into_segments(
+        &self,
+        slices: &[(Segment, std::ops::Range<usize>)],
+        held: &mut Vec<Segment>,
+    ) -> Result<Vec<Segment>, PartitionError> {
+        let piece_max = self.options.segment_bytes_max.clamp(1, u32::MAX as usize);
+        let mut copies = Vec::new();
+        let mut piece = Vec::new();
+        let mut flush = |piece: &mut Vec<u8>| -> Result<(), PartitionError> {
+            let segment = self.append_segment(piece)?;
+            held.push(segment);
+            copies.push(segment);
+            piece.clear();
+            Ok(())
+        };
+        let mut last_read: Option<(Segment, Vec<u8>)> = None;
+        for (segment, range) in slices {
+            if last_read.as_ref().is_none_or(|(read, _)| read != segment) {
+                last_read = Some((*segment, self.read_segment(*segment)?));
+            }
+            let bytes = last_read.as_ref().map_or(&[][..], |(_, bytes)| bytes.as_slice());
+            let mut part = bytes
+                .get(range.clone())
+                .ok_or_else(|| PartitionError::Corrupt("a copied slice reaches past its segment".into()))?;
+            while !part.is_empty() {
+                let take = part.len().min(piece_max - piece.len());
+                piece.extend_from_slice(&part[..take]);
+                part = &part[take..];
+                if piece.len() == piece_max {
+                    flush(&mut piece)?;
+                }
+            }
+        }
+        if !piece.is_empty() {
+            flush(&mut piece)?;
+        }
+        Ok(copies)
+    }
+
     /// Takes one reference on each distinct segment.
     pub fn reference_segments<'a>(&self, segments: impl IntoIterator<Item = &'a Segment>) {
         let unique: HashSet<Segment> = segments.into_iter().copied().collect();

@@ -394,58 +394,32 @@ impl Partition {
         result
     }
 
-    /// The bytes of contiguous `extents` copied into new segments (as large as the segment
-    /// limit allows), as the extents that replace them; `held` takes the caller's references
-    /// on the new segments.
+    /// The bytes of contiguous `extents` copied into new segments, as the extents that replace
+    /// them; `held` takes the caller's references on the new segments.
     fn merge_page_extents(
         &self,
         extents: &[PageExtent],
         held: &mut Vec<Segment>,
     ) -> Result<Vec<PageExtent>, AzureError> {
-        let piece_max = self
-            .options
-            .segment_bytes_max
-            .clamp(PAGE_BYTES as usize, u32::MAX as usize);
+        let slices: Vec<_> = extents
+            .iter()
+            .map(|e| (e.segment, e.skip as usize..e.skip as usize + e.len as usize))
+            .collect();
         let mut offset = extents.first().map_or(0, |e| e.offset);
-        let mut merged = Vec::new();
-        let mut piece = Vec::new();
-        let mut flush = |piece: &mut Vec<u8>, merged: &mut Vec<PageExtent>| -> Result<(), AzureError> {
-            let segment = self.append_segment(piece)?;
-            held.push(segment);
-            merged.push(PageExtent {
-                offset,
-                len: piece.len() as u32,
-                segment,
-                skip: 0,
-            });
-            offset += piece.len() as u64;
-            piece.clear();
-            Ok(())
-        };
-        // Neighbouring extents are often slices of one segment (a large write split by later
-        // small ones): read it once for all of them.
-        let mut last_read: Option<(Segment, Vec<u8>)> = None;
-        for extent in extents {
-            if last_read.as_ref().is_none_or(|(segment, _)| *segment != extent.segment) {
-                last_read = Some((extent.segment, self.read_segment(extent.segment)?));
-            }
-            let bytes = last_read.as_ref().map_or(&[][..], |(_, bytes)| bytes.as_slice());
-            let from = extent.skip as usize;
-            let mut part = bytes
-                .get(from..from + extent.len as usize)
-                .ok_or_else(|| AzureError::internal("a page extent reaches past its segment"))?;
-            while !part.is_empty() {
-                let take = part.len().min(piece_max - piece.len());
-                piece.extend_from_slice(&part[..take]);
-                part = &part[take..];
-                if piece.len() == piece_max {
-                    flush(&mut piece, &mut merged)?;
-                }
-            }
-        }
-        if !piece.is_empty() {
-            flush(&mut piece, &mut merged)?;
-        }
+        let merged = self
+            .copy_into_segments(&slices, held)?
+            .into_iter()
+            .map(|segment| {
+                let extent = PageExtent {
+                    offset,
+                    len: segment.len,
+                    segment,
+                    skip: 0,
+                };
+                offset += u64::from(segment.len);
+                extent
+            })
+            .collect();
         Ok(merged)
     }
 
