@@ -1169,13 +1169,7 @@ impl Partition {
 
     /// Whether directory `id` has any child row.
     fn has_children(&self, account: &str, fs: &str, id: u64) -> Result<bool, AzureError> {
-        let prefix = keys::path_children_prefix(account, fs, id);
-        let end = keys::prefix_end(&prefix);
-        let first = self
-            .table
-            .scan(&prefix, end.as_deref(), 1)
-            .map_err(PartitionError::from)?;
-        Ok(!first.is_empty())
+        Ok(self.any_row_under(&keys::path_children_prefix(account, fs, id))?)
     }
 
     /// The name a blob's lock is taken by: on an HNS account, the path without empty

@@ -176,6 +176,12 @@ impl Partition {
         &self.options
     }
 
+    /// Whether any row's key starts with `prefix` (one row read at most).
+    pub(crate) fn any_row_under(&self, prefix: &[u8]) -> Result<bool, PartitionError> {
+        let end = keys::prefix_end(prefix);
+        Ok(!self.table.scan(prefix, end.as_deref(), 1)?.is_empty())
+    }
+
     pub fn table(&self) -> &Arc<Table> {
         &self.table
     }

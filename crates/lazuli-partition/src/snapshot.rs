@@ -86,13 +86,7 @@ impl Partition {
     /// Whether a blob has any sub-row (a snapshot, a version, a soft-deleted base): rows that
     /// may share its segments.
     pub(crate) fn has_subrows(&self, account: &str, container: &str, blob: &str) -> Result<bool, AzureError> {
-        let prefix = keys::blob_subrows_prefix(account, container, blob);
-        let end = keys::prefix_end(&prefix);
-        let found = self
-            .table
-            .scan(&prefix, end.as_deref(), 1)
-            .map_err(PartitionError::from)?;
-        Ok(!found.is_empty())
+        Ok(self.any_row_under(&keys::blob_subrows_prefix(account, container, blob))?)
     }
 
     /// Runs `change` under the blob's locks (after checking the container exists); it returns

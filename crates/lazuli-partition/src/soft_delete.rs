@@ -182,8 +182,7 @@ impl Partition {
     }
 
     pub(crate) fn note_soft_deleted_containers(&self) -> Result<(), PartitionError> {
-        let end = keys::prefix_end(b"c");
-        if !self.table.scan(b"c", end.as_deref(), 1)?.is_empty() {
+        if self.any_row_under(b"c")? {
             self.containers_soft_deleted
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
