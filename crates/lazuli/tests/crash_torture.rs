@@ -59,13 +59,14 @@ fn content(rng: &mut impl Rng) -> Vec<u8> {
         .collect()
 }
 
-async fn put_blob(addr: SocketAddr, name: &str, body: &[u8]) -> bool {
+/// Put Blob of `blob_type` (`BlockBlob` with `body`, or an empty `AppendBlob`).
+async fn put_blob(addr: SocketAddr, name: &str, blob_type: &str, body: &[u8]) -> bool {
     let path = format!("/devstoreaccount1/torture/{name}");
     let reply = try_send_to(
         addr,
         Method::PUT,
         &path,
-        &[("x-ms-blob-type", "BlockBlob")],
+        &[("x-ms-blob-type", blob_type)],
         body,
         Auth::SharedKey,
     )
@@ -96,20 +97,6 @@ async fn put_block_list(addr: SocketAddr, name: &str, body: &[u8]) -> bool {
     try_send_to(addr, Method::PUT, &path, &[], list.as_bytes(), Auth::SharedKey)
         .await
         .is_ok_and(|r| r.status == 201)
-}
-
-async fn create_append_blob(addr: SocketAddr, name: &str) -> bool {
-    let path = format!("/devstoreaccount1/torture/{name}");
-    let reply = try_send_to(
-        addr,
-        Method::PUT,
-        &path,
-        &[("x-ms-blob-type", "AppendBlob")],
-        b"",
-        Auth::SharedKey,
-    )
-    .await;
-    reply.is_ok_and(|r| r.status == 201)
 }
 
 async fn append_block(addr: SocketAddr, name: &str, body: &[u8]) -> bool {
@@ -155,7 +142,7 @@ async fn append_once(addr: SocketAddr, model: &Mutex<Model>, log: &str, rng: &mu
         .or_default()
         .push(new_state);
     let acknowledged = match &appended {
-        None => create_append_blob(addr, log).await,
+        None => put_blob(addr, log, "AppendBlob", b"").await,
         Some(piece) => append_block(addr, log, piece).await,
     };
     if !acknowledged {
@@ -200,7 +187,7 @@ async fn writer(addr: SocketAddr, model: Arc<Mutex<Model>>, seed: u64, names: Ve
         } else if rng.gen_bool(0.3) {
             put_block_list(addr, &name, &body).await
         } else {
-            put_blob(addr, &name, &body).await
+            put_blob(addr, &name, "BlockBlob", &body).await
         };
         if !ok {
             // The server is gone (or refused): leave the state pending for the checker.
