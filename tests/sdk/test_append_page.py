@@ -318,6 +318,82 @@ def test_many_page_writes_in_order_then_a_diff(container):
     assert snapshot.download_blob().readall() == bytes(expected[:160 * KIB]) + bytes(96 * KIB)
 
 
+def random_page_writes_across_chunks(container, rename=None):
+    """Writes at random offsets of a 12 MiB blob, some across the server's 4 MiB page map
+    chunks: the bytes, the ranges and a diff against a snapshot; then `rename(old, new)` of the
+    blob, if given, and a write to it under its new name."""
+    import random
+    rng = random.Random(3)
+    mib = 1024 * KIB
+    blob = container.get_blob_client("randisk")
+    blob.create_page_blob(size=12 * mib)
+    expected = bytearray(12 * mib)
+    written = set()
+
+    def write(client, offset, length):
+        data = os.urandom(length)
+        client.upload_page(data, offset=offset, length=length)
+        expected[offset:offset + length] = data
+        written.update(range(offset // 512, (offset + length) // 512))
+
+    for boundary in (4 * mib, 8 * mib):
+        write(blob, boundary - 1024, 4 * KIB)
+    for _ in range(60):
+        write(blob, rng.randrange(0, 12 * mib // 512 - 16) * 512, rng.randrange(1, 17) * 512)
+
+    def ranges(pages):
+        out = []
+        for page in sorted(pages):
+            if out and out[-1][1] + 1 == page * 512:
+                out[-1][1] = page * 512 + 511
+            else:
+                out.append([page * 512, page * 512 + 511])
+        return [tuple(r) for r in out]
+
+    assert blob.download_blob().readall() == bytes(expected)
+    assert [(r.start, r.end) for r in blob.list_page_ranges()] == ranges(written)
+    snap = blob.create_snapshot()["snapshot"]
+    before = bytes(expected)
+    since = set()
+    for offset in (4 * mib - 512, 9 * mib + 4 * KIB):
+        write(blob, offset, 1024)
+        since.update(range(offset // 512, offset // 512 + 2))
+    diff = [(r.start, r.end, r.cleared) for r in blob.list_page_ranges(previous_snapshot=snap)]
+    assert diff == [(a, b, False) for a, b in ranges(since)]
+    snapshot = container.get_blob_client("randisk", snapshot=snap)
+    assert snapshot.download_blob().readall() == before
+    window = blob.download_blob(offset=4 * mib - 2048, length=4096).readall()
+    assert window == bytes(expected[4 * mib - 2048:4 * mib + 2048])
+    if rename:
+        blob.delete_blob(delete_snapshots="include")
+        blob.create_page_blob(size=12 * mib)
+        expected[:] = bytes(12 * mib)
+        written.clear()
+        for offset in (0, 4 * mib - 512, 11 * mib):
+            write(blob, offset, 2 * KIB)
+        rename("randisk", "moved/randisk")
+        moved = container.get_blob_client("moved/randisk")
+        assert moved.download_blob().readall() == bytes(expected)
+        write(moved, 8 * mib, 512)
+        assert moved.download_blob().readall() == bytes(expected)
+        assert [(r.start, r.end) for r in moved.list_page_ranges()] == ranges(written)
+
+
+def test_random_page_writes_across_chunks_and_a_rename(server, container):
+    datalake = pytest.importorskip("azure.storage.filedatalake")
+    dls = datalake.DataLakeServiceClient.from_connection_string(server.conn_str, **sdkutil.SDK_CLIENT_KWARGS)
+    fs = dls.get_file_system_client(container.container_name)
+
+    def rename(old, new):
+        fs.get_file_client(old).rename_file(f"{container.container_name}/{new}")
+
+    random_page_writes_across_chunks(container, rename)
+
+
+def test_random_page_writes_across_chunks_flat(flat_container):
+    random_page_writes_across_chunks(flat_container)
+
+
 def test_tags_on_create(container):
     log = container.get_blob_client("tagged-log")
     log.create_append_blob(tags={"kind": "log"})

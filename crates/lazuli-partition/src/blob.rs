@@ -34,6 +34,9 @@ pub struct PreparedWrite<'p> {
     pub(crate) referenced: Vec<Vec<Segment>>,
     /// Segment references dropped once committed.
     pub(crate) released: Vec<Segment>,
+    /// References dropped once committed by rows that go (page map chunks): one per distinct
+    /// segment per row.
+    pub(crate) released_rows: Vec<Vec<Segment>>,
     /// The references the request's upload holds (among `released`: the new row takes them
     /// over on commit); dropped if the commit fails, as the blocking path drops them.
     pub(crate) upload: Vec<Segment>,
@@ -126,15 +129,29 @@ fn invalid_block_list() -> AzureError {
 }
 
 impl Partition {
+    /// The blob's current row, a page blob's pages loaded (see `page.rs`).
     pub(crate) fn read_blob_row(
         &self,
         account: &str,
         container: &str,
         blob: &str,
     ) -> Result<Option<BlobRow>, AzureError> {
+        self.read_blob_row_within(account, container, blob, None)
+    }
+
+    /// [`Partition::read_blob_row`] loading only the chunks of a page blob's map within the
+    /// chunk-aligned `pages_within` (all of them when `None`): for a write that changes only
+    /// those.
+    pub(crate) fn read_blob_row_within(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        pages_within: Option<&std::ops::Range<u64>>,
+    ) -> Result<Option<BlobRow>, AzureError> {
         // HNS accounts: the RFC's resolver finds the path row.
         if self.is_hns(account) {
-            return self.hns_blob_row(account, container, blob);
+            return self.hns_blob_row(account, container, blob, pages_within);
         }
         if !self.blobs_reachable(account, container)? {
             return Ok(None);
@@ -144,7 +161,11 @@ impl Partition {
             .get(&keys::blob(account, container, blob))
             .map_err(PartitionError::from)?
         {
-            Some(bytes) => Ok(Some(rows::decode_blob_shared(&bytes)?)),
+            Some(bytes) => {
+                let mut row = rows::decode_blob_shared(&bytes)?;
+                self.load_pages(account, container, blob, &mut row, pages_within)?;
+                Ok(Some(row))
+            }
             None => Ok(None),
         }
     }
@@ -210,7 +231,20 @@ impl Partition {
         blob: &str,
         change: impl FnOnce(Option<&BlobRow>) -> ChangedRow,
     ) -> Result<Option<BlobRow>, AzureError> {
-        let prepared = self.prepare_blob_write(account, container, blob, change)?;
+        self.modify_blob_within(account, container, blob, None, change)
+    }
+
+    /// [`Partition::modify_blob`] of a page write that changes only the pages within the
+    /// chunk-aligned `pages_within`: `change` sees only those (see `page.rs`).
+    pub(crate) fn modify_blob_within(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        pages_within: Option<std::ops::Range<u64>>,
+        change: impl FnOnce(Option<&BlobRow>) -> ChangedRow,
+    ) -> Result<Option<BlobRow>, AzureError> {
+        let prepared = self.prepare_blob_write_within(account, container, blob, pages_within, change)?;
         self.table.write(&prepared.batch).map_err(PartitionError::from)?;
         Ok(self.finish_write(prepared))
     }
@@ -245,6 +279,9 @@ impl Partition {
             self.reference_segments(row);
         }
         self.release_segments(&prepared.released);
+        for row in &prepared.released_rows {
+            self.release_segments(row);
+        }
         prepared.new_row
     }
 
@@ -259,19 +296,37 @@ impl Partition {
         blob: &str,
         change: impl FnOnce(Option<&BlobRow>) -> ChangedRow,
     ) -> Result<PreparedWrite<'_>, AzureError> {
+        self.prepare_blob_write_within(account, container, blob, None, change)
+    }
+
+    /// [`Partition::prepare_blob_write`], the current row's pages loaded within
+    /// `pages_within` only (see [`Partition::read_blob_row_within`]).
+    pub(crate) fn prepare_blob_write_within(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        pages_within: Option<std::ops::Range<u64>>,
+        change: impl FnOnce(Option<&BlobRow>) -> ChangedRow,
+    ) -> Result<PreparedWrite<'_>, AzureError> {
         if self.is_hns(account) {
-            return self.prepare_hns_blob_write(account, container, blob, change);
+            return self.prepare_hns_blob_write(account, container, blob, pages_within, change);
         }
         let container_guard = self.locks.acquire_container_shared(account, container)?;
         if !self.container_exists(account, container)? {
             return Err(container_not_found());
         }
         let blob_guard = self.locks.acquire_blob(account, container, blob)?;
-        let current = self.read_blob_row(account, container, blob)?;
+        let current = self.read_blob_row_within(account, container, blob, pages_within.as_ref())?;
         let (mut new_row, mut batch, mut released) = change(current.as_ref())?;
         // Leases and versions (see `version.rs`): may add a previous-version row to the batch.
         let kept_version =
             self.before_blob_write(account, container, blob, current.as_ref(), new_row.as_mut(), &mut batch)?;
+        if kept_version.is_some() && pages_within.is_some() {
+            return Err(AzureError::internal(
+                "a partly loaded page map would be kept as a version",
+            ));
+        }
         // The tag index changes in the same atomic batch as the row (see `tags.rs`).
         crate::tags::index_changes(
             &mut batch,
@@ -281,18 +336,40 @@ impl Partition {
             current.as_ref().map_or(&[][..], |row| &row.tags),
             new_row.as_ref().map_or(&[][..], |row| &row.tags),
         );
-        let key = keys::blob(account, container, blob);
-        match &new_row {
-            Some(row) => batch.put(key, rows::encode_blob(row)),
-            None => batch.delete(key),
-        };
-        let referenced = kept_version
+        let mut referenced: Vec<Vec<Segment>> = kept_version
             .iter()
-            .chain(new_row.iter())
             .map(|row| row.segments().copied().collect())
             .collect();
+        let mut released_rows = Vec::new();
+        self.store_page_map(
+            account,
+            container,
+            blob,
+            current.as_ref(),
+            pages_within.as_ref(),
+            new_row.as_mut(),
+            &mut batch,
+            &mut referenced,
+            &mut released_rows,
+        )?;
+        let key = keys::blob(account, container, blob);
+        match &mut new_row {
+            Some(row) => {
+                // A map in chunk rows is stored without its pages; the caller gets them back.
+                let chunked_pages = (row.page_map != 0).then(|| std::mem::take(&mut row.pages));
+                batch.put(key, rows::encode_blob(row));
+                referenced.push(row.segments().copied().collect());
+                if let Some(pages) = chunked_pages {
+                    row.pages = pages;
+                    row.loaded_page_map = std::mem::take(&mut row.page_map);
+                }
+            }
+            None => {
+                batch.delete(key);
+            }
+        };
         if let Some(old) = &current {
-            released.extend(old.segments().copied());
+            released.extend(old.stored_segments());
         }
         Ok(PreparedWrite {
             _locks: WriteLocks {
@@ -304,6 +381,7 @@ impl Partition {
             new_row,
             referenced,
             released,
+            released_rows,
             upload: Vec::new(),
         })
     }

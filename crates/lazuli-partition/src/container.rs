@@ -159,11 +159,12 @@ impl Partition {
         Ok(())
     }
 
-    /// Deletes every blob and block row of a container, in bounded batches.
+    /// Deletes every blob, page map chunk and block row of a container, in bounded batches.
     pub(crate) fn remove_container_contents(&self, account: &str, container: &str) -> Result<(), AzureError> {
         for prefix in [
             keys::blobs_prefix(account, container),
             keys::container_blocks_prefix(account, container),
+            keys::container_page_chunks_prefix(account, container),
             // The hierarchical namespace of an HNS account (`hns.rs`).
             keys::paths_prefix(account, container),
             keys::filesystem_staged_prefix(account, container),

@@ -22,9 +22,9 @@ use crate::{keys, Partition, PartitionError};
 /// comes with its value, which for a small blob is its body (up to 64 KiB): 4096 rows could
 /// hold a quarter of a GiB at once while a server opens.
 const REBUILD_SCAN_ROWS: usize = 256;
-/// Kinds of rows that hold segment references: blobs and their sub-rows, uncommitted blocks,
-/// and, of HNS accounts (`hns.rs`), paths and their staged appends.
-const REFERENCING_KINDS: [&[u8]; 4] = [b"B", b"K", b"P", b"Q"];
+/// Kinds of rows that hold segment references: blobs and their sub-rows, page map chunks,
+/// uncommitted blocks, and, of HNS accounts (`hns.rs`), paths and their staged appends.
+const REFERENCING_KINDS: [&[u8]; 5] = [b"B", b"G", b"K", b"P", b"Q"];
 /// A sealed extent whose live bytes fall below this fraction of its size is rewritten: its
 /// live segments are copied to the open extent so that the whole extent can be dropped.
 /// At one half, each live byte is copied at most once per halving of its extent, bounding
@@ -166,12 +166,16 @@ impl Partition {
         }
     }
 
-    /// The data segments a blob or block row references.
+    /// The data segments a blob, page map chunk or block row references.
     pub(crate) fn segments_of_row(&self, key: &[u8], value: &[u8]) -> Result<Vec<Segment>, PartitionError> {
         match key.first() {
             // The `_parts` decoders leave a small body where it is (`decode_blob` would copy
             // it): only the segments are wanted, at start-up for every row.
             Some(b'B') => Ok(rows::decode_blob_parts(value)?.0.segments().copied().collect()),
+            Some(b'G') => Ok(crate::row_codec::decode_page_chunk(value)?
+                .iter()
+                .map(|page| page.segment)
+                .collect()),
             Some(b'K') | Some(b'Q') => Ok(rows::decode::<BlockRow>(value)?.0.segments),
             Some(b'P') => Ok(rows::decode_path_parts(value)?.0.blob.segments().copied().collect()),
             _ => Ok(Vec::new()),
@@ -279,14 +283,16 @@ impl Partition {
     }
 
     fn rewrite_row(&self, key: &[u8], extents: &HashSet<ExtentId>) -> Result<u64, PartitionError> {
-        // Blob rows change under their blob's lock; path rows and staged appends under the
-        // filesystem's namespace lock (held exclusively here: collection is rare).
+        // Blob rows change under their blob's lock; path rows, staged appends and the page map
+        // chunks of HNS files (keyed without a name) under the filesystem's namespace lock
+        // (held exclusively here: collection is rare).
         let (account, container, blob) = match key.first() {
             Some(b'P' | b'Q') => match keys::parse_path_scope(key) {
                 Some((account, fs)) => (account, fs, None),
                 None => return Ok(0),
             },
             _ => match keys::parse_blob_key(key) {
+                Some((account, container, blob)) if blob.is_empty() => (account, container, None),
                 Some((account, container, blob)) => (account, container, Some(blob)),
                 None => return Ok(0),
             },
@@ -327,6 +333,13 @@ impl Partition {
                 let mut row = crate::hns::decode_path(&value)?;
                 relocate_blob(&mut row.blob, &mut relocate)?;
                 crate::hns::encode_path(&row)
+            }
+            Some(b'G') => {
+                let mut pages = crate::row_codec::decode_page_chunk(&value)?;
+                for page in &mut pages {
+                    relocate(&mut page.segment)?;
+                }
+                crate::row_codec::encode_page_chunk(&pages)
             }
             Some(b'K' | b'Q') => {
                 let (mut row, _): (BlockRow, _) = rows::decode(&value)?;

@@ -408,6 +408,16 @@ fn is_folder_marker(row: &BlobRow) -> bool {
             .any(|(name, value)| name.eq_ignore_ascii_case(FOLDER_METADATA) && value.eq_ignore_ascii_case("true"))
 }
 
+/// How a blob row written through the Blob API is stored in its path row: without its pages
+/// when they are in chunk rows (see `page.rs`).
+fn stored_blob(new: &BlobRow) -> BlobRow {
+    let mut blob = new.clone();
+    if blob.page_map != 0 {
+        blob.pages = Vec::new();
+    }
+    blob
+}
+
 /// The Blob API's view of a path: directories are empty blobs with `hdi_isfolder=true`.
 pub(crate) fn blob_view(row: &PathRow) -> BlobRow {
     into_blob_view(row.clone())
@@ -585,15 +595,26 @@ impl Partition {
 
     /// The Blob API's view of a path (Get Blob, Get Blob Properties on an HNS account):
     /// directories are empty blobs with `hdi_isfolder=true`.
-    pub(crate) fn hns_blob_row(&self, account: &str, fs: &str, path: &str) -> Result<Option<BlobRow>, AzureError> {
+    /// A page blob's pages are loaded within `pages_within` (all when `None`; see
+    /// [`Partition::read_blob_row_within`]).
+    pub(crate) fn hns_blob_row(
+        &self,
+        account: &str,
+        fs: &str,
+        path: &str,
+        pages_within: Option<&std::ops::Range<u64>>,
+    ) -> Result<Option<BlobRow>, AzureError> {
         // As for flat blobs: a deleted filesystem's paths are gone with it, so only a
         // soft-deleted one needs its row read (every Get comes through here).
         if !self.blobs_reachable(account, fs)? {
             return Ok(None);
         }
-        Ok(self
-            .resolve_visible(account, fs, path)?
-            .map(|found| into_blob_view(found.row)))
+        let Some(found) = self.resolve_visible(account, fs, path)? else {
+            return Ok(None);
+        };
+        let mut view = into_blob_view(found.row);
+        self.load_pages(account, fs, path, &mut view, pages_within)?;
+        Ok(Some(view))
     }
 
     /// The Blob API's read-modify-write of one path (`modify_blob` on an HNS account):
@@ -603,11 +624,13 @@ impl Partition {
     /// takes the namespace exclusively. A zero-length blob with `hdi_isfolder=true` is a
     /// directory, as the service treats it; a directory's row keeps being a directory (only
     /// its properties change), and data written onto it is a conflict.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn prepare_hns_blob_write(
         &self,
         account: &str,
         fs: &str,
         blob: &str,
+        pages_within: Option<std::ops::Range<u64>>,
         change: impl FnOnce(Option<&BlobRow>) -> crate::blob::ChangedRow,
     ) -> Result<crate::blob::PreparedWrite<'_>, AzureError> {
         let parts = components(blob);
@@ -641,10 +664,22 @@ impl Partition {
                 None => None,
             },
         };
-        let current = found.as_ref().filter(|f| !f.row.hidden()).map(|f| blob_view(&f.row));
+        let current = match found.as_ref().filter(|f| !f.row.hidden()) {
+            Some(found) => {
+                let mut view = blob_view(&found.row);
+                self.load_pages(account, fs, &normalized, &mut view, pages_within.as_ref())?;
+                Some(view)
+            }
+            None => None,
+        };
         let (mut new_row, mut batch, mut released) = change(current.as_ref())?;
         let kept_version =
             self.before_blob_write(account, fs, &normalized, current.as_ref(), new_row.as_mut(), &mut batch)?;
+        if kept_version.is_some() && pages_within.is_some() {
+            return Err(AzureError::internal(
+                "a partly loaded page map would be kept as a version",
+            ));
+        }
         crate::tags::index_changes(
             &mut batch,
             account,
@@ -653,6 +688,29 @@ impl Partition {
             current.as_ref().map_or(&[][..], |row| &row.tags),
             new_row.as_ref().map_or(&[][..], |row| &row.tags),
         );
+        let mut referenced: Vec<Vec<Segment>> = kept_version
+            .iter()
+            .map(|row| row.segments().copied().collect())
+            .collect();
+        let mut released_rows = Vec::new();
+        // A page blob's map in chunk rows (`page.rs`): a hidden file's goes with its row; a
+        // visible file's changes as `current` becomes `new_row`. Directories have none.
+        if let Some(hidden) = found.as_ref().filter(|f| f.row.hidden()) {
+            self.drop_file_page_map(account, fs, &hidden.row, &mut batch, &mut released_rows)?;
+        }
+        if found.as_ref().is_none_or(|f| !f.row.is_directory) {
+            self.store_page_map(
+                account,
+                fs,
+                &normalized,
+                current.as_ref(),
+                pages_within.as_ref(),
+                new_row.as_mut(),
+                &mut batch,
+                &mut referenced,
+                &mut released_rows,
+            )?;
+        }
         let mut old_data = Vec::new();
         let written = match (found, new_row.as_mut()) {
             (Some(found), Some(new)) if found.row.is_directory => {
@@ -680,7 +738,7 @@ impl Partition {
                     row.pending = false;
                 }
                 old_data.extend(row.blob.segments().copied());
-                row.blob = new.clone();
+                row.blob = stored_blob(new);
                 batch.put(found.key, encode_path(&row));
                 row
             }
@@ -705,7 +763,7 @@ impl Partition {
                     new.metadata.push((FOLDER_METADATA.into(), "true".into()));
                     format!("{last}/")
                 } else {
-                    row.blob = new.clone();
+                    row.blob = stored_blob(new);
                     last.to_string()
                 };
                 batch.put(keys::path(account, fs, parent.id, &name), encode_path(&row));
@@ -725,11 +783,11 @@ impl Partition {
             }
             (None, None) => PathRow::default(),
         };
-        let referenced = kept_version
-            .iter()
-            .chain([&written.blob])
-            .map(|row| row.segments().copied().collect())
-            .collect();
+        referenced.push(written.blob.segments().copied().collect());
+        if let Some(new) = new_row.as_mut() {
+            // The caller's row has its pages, as a row read through the partition does.
+            new.loaded_page_map = std::mem::take(&mut new.page_map);
+        }
         released.extend(old_data);
         Ok(crate::blob::PreparedWrite {
             _locks: crate::blob::WriteLocks {
@@ -741,6 +799,7 @@ impl Partition {
             new_row,
             referenced,
             released,
+            released_rows,
             upload: Vec::new(),
         })
     }
@@ -759,12 +818,14 @@ impl Partition {
     ) -> Result<(), AzureError> {
         use crate::snapshot::DeleteSnapshots;
         let name = components(blob).join("/");
-        let mut released = Vec::new();
+        let (mut added, mut released) = (Vec::new(), Vec::new());
         self.with_namespace(account, fs, || {
             let found = self
                 .resolve_visible(account, fs, blob)?
                 .ok_or_else(crate::blob::blob_not_found)?;
-            let base = blob_view(&found.row);
+            let mut base = blob_view(&found.row);
+            // A page map in chunk rows is loaded: a kept row holds the pages itself.
+            self.load_pages(account, fs, &name, &mut base, None)?;
             Self::check_write_conditions(Some(&base), conditions)?;
             let mut batch = WriteBatch::new();
             self.delete_snapshots_of(account, fs, &name, options, deletion, &mut batch, &mut released)?;
@@ -781,12 +842,25 @@ impl Partition {
                     // `retire_base` keeps the row as a deleted or previous-version sub-row
                     // (its references move with it) or releases its data.
                     let key = keys::blob(account, fs, &name);
-                    self.retire_base(account, fs, &name, &mut batch, &mut released, key, base, deletion)?;
+                    self.retire_base(
+                        account,
+                        fs,
+                        &name,
+                        &mut batch,
+                        &mut added,
+                        &mut released,
+                        key,
+                        base,
+                        deletion,
+                    )?;
                 }
             }
             self.table.write(&batch).map_err(PartitionError::from)?;
             Ok(())
         })?;
+        for segments in &added {
+            self.reference_segments(segments);
+        }
         for segments in &released {
             self.release_segments(segments);
         }
@@ -940,7 +1014,7 @@ impl Partition {
         use crate::snapshot::is_kind;
         use crate::soft_delete::restore_deleted_snapshots;
         let name = components(blob).join("/");
-        if self.hns_blob_row(account, fs, blob)?.is_some() {
+        if self.hns_blob_row(account, fs, blob, None)?.is_some() {
             // The path exists: only its soft-deleted snapshots come back.
             return self.with_blob_locked(account, fs, blob, || {
                 let mut batch = WriteBatch::new();
@@ -1331,6 +1405,7 @@ impl Partition {
             return Err(path_conflict());
         };
         let mut released = Vec::new();
+        let mut page_rows = Vec::new();
         let row = self.with_namespace(account, fs, || {
             let mut batch = WriteBatch::new();
             let mut next_id = self.next_path_id(account, fs)?;
@@ -1377,6 +1452,7 @@ impl Partition {
                 if !found.row.is_directory {
                     released.extend(found.row.blob.segments().copied());
                     released.extend(self.discard_staged(account, fs, found.row.id, &mut batch)?);
+                    self.drop_file_page_map(account, fs, &found.row, &mut batch, &mut page_rows)?;
                 }
             }
             batch.put(keys::path(account, fs, parent.id, &name), encode_path(&row));
@@ -1385,7 +1461,26 @@ impl Partition {
             Ok(row)
         })?;
         self.release_segments(&released);
+        for segments in &page_rows {
+            self.release_segments(segments);
+        }
         Ok(row)
+    }
+
+    /// Deletes the chunk rows of a file's page map, if its map is in chunk rows (`page.rs`),
+    /// into `batch`, with the references they hold (one list per row).
+    pub(crate) fn drop_file_page_map(
+        &self,
+        account: &str,
+        fs: &str,
+        row: &PathRow,
+        batch: &mut WriteBatch,
+        released: &mut Vec<Vec<Segment>>,
+    ) -> Result<(), AzureError> {
+        if row.blob.page_map != 0 {
+            self.drop_page_map(account, fs, "", row.blob.page_map, batch, released)?;
+        }
+        Ok(())
     }
 
     /// Deletes the staged append rows of a file into `batch`; returns their references.
@@ -1430,6 +1525,7 @@ impl Partition {
         conditions: &Conditions,
     ) -> Result<(), AzureError> {
         let mut released = Vec::new();
+        let mut page_rows = Vec::new();
         self.with_namespace(account, fs, || {
             let found = self.resolve_visible(account, fs, path)?.ok_or_else(path_not_found)?;
             check_path_write(&found.row, conditions)?;
@@ -1445,6 +1541,7 @@ impl Partition {
             } else {
                 released.extend(found.row.blob.segments().copied());
                 released.extend(self.discard_staged(account, fs, found.row.id, &mut batch)?);
+                self.drop_file_page_map(account, fs, &found.row, &mut batch, &mut page_rows)?;
                 let name = components(path).join("/");
                 crate::tags::index_changes(&mut batch, account, fs, &name, &found.row.blob.tags, &[]);
             }
@@ -1452,6 +1549,9 @@ impl Partition {
             Ok(())
         })?;
         self.release_segments(&released);
+        for segments in &page_rows {
+            self.release_segments(segments);
+        }
         Ok(())
     }
 
@@ -1510,6 +1610,7 @@ impl Partition {
             } else {
                 released.push(row.blob.segments().copied().collect::<Vec<_>>());
                 released.push(self.discard_staged(account, fs, row.id, &mut batch)?);
+                self.drop_file_page_map(account, fs, &row, &mut batch, &mut released)?;
             }
         }
         if children.len() < SCAN_ROWS {
@@ -1539,6 +1640,7 @@ impl Partition {
             return Err(path_conflict());
         };
         let mut released = Vec::new();
+        let mut page_rows = Vec::new();
         let row = self.with_namespace(account, fs, || {
             let found = self.resolve_visible(account, fs, source)?.ok_or_else(|| {
                 AzureError::new(
@@ -1580,6 +1682,7 @@ impl Partition {
                 batch.delete(existing.key.clone());
                 released.extend(existing.row.blob.segments().copied());
                 released.extend(self.discard_staged(account, fs, existing.row.id, &mut batch)?);
+                self.drop_file_page_map(account, fs, &existing.row, &mut batch, &mut page_rows)?;
                 crate::tags::index_changes(
                     &mut batch,
                     account,
@@ -1610,6 +1713,9 @@ impl Partition {
             Ok(row)
         })?;
         self.release_segments(&released);
+        for segments in &page_rows {
+            self.release_segments(segments);
+        }
         Ok(row)
     }
 

@@ -9,6 +9,7 @@
 //! | uncommitted block | `K` account `/` container `/` blob name `\0` block id | [`crate::rows::BlockRow`] |
 //! | soft-deleted container | `c` account `/` container | [`crate::rows::ContainerRow`] |
 //! | blob sub-row | `B` account `/` container `/` blob name `\0` kind id | [`crate::rows::BlobRow`] |
+//! | page map chunk | `G` account `/` container `/` blob name `\0` map id chunk | pages of a page blob (`page.rs`) |
 //!
 //! Blob sub-rows sort right after their blob's row and before any other blob name (blob names
 //! never contain NUL, and NUL sorts first): kind `D` a soft-deleted base blob (id: the
@@ -69,6 +70,26 @@ pub fn container_blocks_prefix(account: &str, container: &str) -> Vec<u8> {
     key(b'K', &[account.as_bytes(), container.as_bytes()], &[b"/"])
 }
 
+/// One chunk of a page blob's page map (`page.rs`): the map id and the chunk index, 16 hex
+/// digits each, so that a map's chunks sort by offset and one map is one range.
+pub fn page_chunk(account: &str, container: &str, blob: &str, map: u64, chunk: u64) -> Vec<u8> {
+    let mut key = page_map_prefix(account, container, blob, map);
+    key.extend_from_slice(&hex16(chunk));
+    key
+}
+
+pub fn page_map_prefix(account: &str, container: &str, blob: &str, map: u64) -> Vec<u8> {
+    key(
+        b'G',
+        &[account.as_bytes(), container.as_bytes(), blob.as_bytes()],
+        &[b"\0", &hex16(map)],
+    )
+}
+
+pub fn container_page_chunks_prefix(account: &str, container: &str) -> Vec<u8> {
+    key(b'G', &[account.as_bytes(), container.as_bytes()], &[b"/"])
+}
+
 /// Kinds of blob sub-rows (see the module documentation).
 pub const SUBROW_DELETED: char = 'D';
 pub const SUBROW_SNAPSHOT: char = 'S';
@@ -108,7 +129,8 @@ pub fn split_blob_name(name: &str) -> (&str, Option<(char, &str)>) {
     }
 }
 
-/// (account, container, blob) of a blob row key or an uncommitted block row key.
+/// (account, container, blob) of a blob row key, an uncommitted block row key or a page map
+/// chunk key.
 pub fn parse_blob_key(key: &[u8]) -> Option<(String, String, String)> {
     let (kind, rest) = key.split_first()?;
     let rest = std::str::from_utf8(rest).ok()?;
@@ -116,7 +138,7 @@ pub fn parse_blob_key(key: &[u8]) -> Option<(String, String, String)> {
     let (container, blob) = rest.split_once('/')?;
     let blob = match kind {
         b'B' => split_blob_name(blob).0,
-        b'K' => blob.split_once('\0')?.0,
+        b'K' | b'G' => blob.split_once('\0')?.0,
         _ => return None,
     };
     Some((account.to_string(), container.to_string(), blob.to_string()))
@@ -288,7 +310,7 @@ mod tests {
     fn keys_are_the_documented_bytes() {
         let (a, c, b, f) = ("acct", "cnt", "dir/blöb", "fs");
         for id in [0, 1, 0xabc, u64::MAX, 1 << 63] {
-            let cases: [(Vec<u8>, String); 26] = [
+            let cases: [(Vec<u8>, String); 29] = [
                 (account_setting(a, "props"), format!("A{a}/props")),
                 (container(a, c), format!("C{a}/{c}")),
                 (deleted_container(a, c), format!("c{a}/{c}")),
@@ -299,6 +321,9 @@ mod tests {
                 (block(a, c, b, "id=="), format!("K{a}/{c}/{b}\0id==")),
                 (blocks_prefix(a, c, b), format!("K{a}/{c}/{b}\0")),
                 (container_blocks_prefix(a, c), format!("K{a}/{c}/")),
+                (page_chunk(a, c, b, id, 3), format!("G{a}/{c}/{b}\0{id:016x}{:016x}", 3)),
+                (page_map_prefix(a, c, b, id), format!("G{a}/{c}/{b}\0{id:016x}")),
+                (container_page_chunks_prefix(a, c), format!("G{a}/{c}/")),
                 (
                     blob_subrow(a, c, b, SUBROW_SNAPSHOT, "2026"),
                     format!("B{a}/{c}/{b}\0S2026"),
@@ -348,6 +373,7 @@ mod tests {
         let parsed = parse_blob_key(&block("a", "c", "x/y", "id")).unwrap();
         assert_eq!(parsed, ("a".into(), "c".into(), "x/y".into()));
         assert_eq!(parse_blob_key(&blob("a", "c", "x/y")).unwrap().2, "x/y");
+        assert_eq!(parse_blob_key(&page_chunk("a", "c", "x/y", 7, 9)).unwrap(), parsed);
     }
 
     #[test]

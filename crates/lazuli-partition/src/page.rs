@@ -1,22 +1,36 @@
 //! Page blobs: a sparse array of 512-byte pages.
 //!
-//! The written pages live in the blob row as an interval map (`BlobRow::pages`): disjoint
-//! extents sorted by blob offset, each naming a slice of one blob-data segment. A write
-//! appends its bytes to the blob-data stream and splices new extents into the map, trimming
-//! or splitting the extents it overlaps (newer writes shadow older ones); a clear only trims.
-//! Unwritten pages take no space and read as zeros. Earlier data is never copied: a
-//! partially overwritten segment stays referenced by the slices that still use it, and a
-//! segment that no extent names any more loses the row's reference when the row is replaced
-//! (`modify_blob` takes the new row's references and drops the old row's).
+//! The written pages are an interval map (`BlobRow::pages`): disjoint extents sorted by blob
+//! offset, each naming a slice of one blob-data segment. A write appends its bytes to the
+//! blob-data stream and splices new extents into the map, trimming or splitting the extents
+//! it overlaps (newer writes shadow older ones); a clear only trims. Unwritten pages take no
+//! space and read as zeros. Earlier data is never copied: a partially overwritten segment
+//! stays referenced by the slices that still use it, and a segment that no extent names any
+//! more loses the row's reference when the row is replaced (`modify_blob` takes the new row's
+//! references and drops the old row's).
 //!
-//! Every write rewrites the row, so a map that grew by one extent per write made small
+//! Every write rewrites the map, so a map that grew by one extent per write made small
 //! sequential writes quadratic (12,000 writes of 4 KiB in a row: 1,016 → 327 writes/s). Once a
 //! write leaves a run of [`MERGE_RUN_BLOCKS`] or more contiguous extents under
 //! [`MERGED_BLOCK_BYTES_MIN`] around it, their bytes are copied into new segments and the run
 //! becomes a few extents (as append blobs merge their small blocks). Not while the blob has
 //! snapshots or versions: Get Page Ranges Diff tells unchanged pages by the segment they name,
-//! and a copy would report them as rewritten. Writes that land apart from each other still
-//! add an extent each.
+//! and a copy would report them as rewritten.
+//!
+//! Writes that land apart from each other add an extent each, and the map of a blob written
+//! at random offsets grows with every write. So the map is stored in chunk rows
+//! (`keys::page_chunk`), one per [`PAGE_CHUNK_BYTES`] of blob offsets that hold written
+//! pages; the blob row (or an HNS file's path row) names the map (`BlobRow::page_map`) and
+//! holds no pages. A write reads and rewrites only the chunks it touches, whatever the blob's
+//! size or history. Reading the row through the partition loads the pages (all of them, or
+//! the chunks a write needs), so every other operation sees the whole map as before; a
+//! snapshot, version or deleted copy of the blob holds its pages in its own row. Whatever
+//! removes the row removes its chunk rows in the same batch. Each chunk row holds one
+//! reference per distinct segment, like any row. Rows written before chunk rows keep their
+//! map inline until their next write moves it out.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 
 use lazuli_table::WriteBatch;
 use lazuli_types::conditions::Conditions;
@@ -27,7 +41,7 @@ use crate::append::{MERGED_BLOCK_BYTES_MIN, MERGE_RUN_BLOCKS};
 use crate::blob::{blob_not_found, UploadedBody};
 use crate::rows::{BlobRow, HttpHeaders, Segment};
 use crate::snapshot::BlobVersion;
-use crate::{now_nanos, Partition};
+use crate::{keys, now_nanos, Partition, PartitionError};
 
 /// Page size: offsets and lengths of page blobs are multiples of it.
 pub const PAGE_BYTES: u64 = 512;
@@ -35,6 +49,11 @@ pub const PAGE_BYTES: u64 = 512;
 pub const PAGE_BLOB_BYTES_MAX: u64 = 8 * 1024 * 1024 * 1024 * 1024;
 /// Put Page writes at most 4 MiB per request.
 pub const PAGE_WRITE_BYTES_MAX: u64 = 4 * 1024 * 1024;
+/// Blob offsets per page map chunk row: a chunk holds at most 8,192 extents (1,024 if every
+/// write is 4 KiB), and a write of up to 4 MiB touches at most two chunks.
+pub const PAGE_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
+/// Chunk rows read per scan when loading a map.
+const PAGE_CHUNK_SCAN_ROWS: usize = 64;
 /// Sequence numbers are 63-bit.
 pub const SEQUENCE_NUMBER_MAX: u64 = i64::MAX as u64;
 
@@ -217,6 +236,33 @@ pub fn diff_ranges(current: &[PageExtent], previous: &[PageExtent], start: u64, 
     out
 }
 
+/// The map split into chunk rows' contents, by chunk index: an extent that crosses a chunk
+/// boundary is cut there (both parts name the same segment).
+pub fn chunks_of(pages: &[PageExtent]) -> BTreeMap<u64, Vec<PageExtent>> {
+    let mut chunks: BTreeMap<u64, Vec<PageExtent>> = BTreeMap::new();
+    for page in pages {
+        let mut at = page.offset;
+        while at < page.end() {
+            let chunk = at / PAGE_CHUNK_BYTES;
+            let to = page.end().min((chunk + 1) * PAGE_CHUNK_BYTES);
+            chunks.entry(chunk).or_default().push(page.slice(at, to));
+            at = to;
+        }
+    }
+    chunks
+}
+
+/// The chunk-aligned offsets whose chunks hold `[start, end)`.
+pub fn chunk_window(start: u64, end: u64) -> Range<u64> {
+    let first = start / PAGE_CHUNK_BYTES * PAGE_CHUNK_BYTES;
+    let last = end.div_ceil(PAGE_CHUNK_BYTES) * PAGE_CHUNK_BYTES;
+    first..last.max(first + PAGE_CHUNK_BYTES)
+}
+
+fn segments_of(pages: &[PageExtent]) -> Vec<Segment> {
+    pages.iter().map(|page| page.segment).collect()
+}
+
 /// `x-ms-if-sequence-number-le/lt/eq`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SequenceConditions {
@@ -287,6 +333,175 @@ pub fn check_page_blob_size(size: u64) -> Result<(), AzureError> {
 }
 
 impl Partition {
+    /// The blob name a page map's chunk rows are keyed by. A file of an HNS account can be
+    /// renamed, so its chunk rows are keyed by the filesystem and the map id alone (an empty
+    /// name, which no blob has).
+    fn page_map_owner<'a>(&self, account: &str, blob: &'a str) -> &'a str {
+        if self.is_hns(account) {
+            ""
+        } else {
+            blob
+        }
+    }
+
+    /// Loads the pages of a row read from the table whose map is in chunk rows, within the
+    /// chunk-aligned `window` (all of them when `None`); see [`BlobRow::loaded_page_map`].
+    pub(crate) fn load_pages(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        row: &mut BlobRow,
+        window: Option<&Range<u64>>,
+    ) -> Result<(), PartitionError> {
+        if row.page_map != 0 {
+            row.pages = self.load_page_map(account, container, blob, row.page_map, window)?;
+            row.loaded_page_map = std::mem::take(&mut row.page_map);
+        }
+        Ok(())
+    }
+
+    /// The pages of map `map` within the chunk-aligned `window` (all of them when `None`).
+    fn load_page_map(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        map: u64,
+        window: Option<&Range<u64>>,
+    ) -> Result<Vec<PageExtent>, PartitionError> {
+        let blob = self.page_map_owner(account, blob);
+        let (mut start, end) = match window {
+            Some(window) => (
+                keys::page_chunk(account, container, blob, map, window.start / PAGE_CHUNK_BYTES),
+                Some(keys::page_chunk(
+                    account,
+                    container,
+                    blob,
+                    map,
+                    window.end / PAGE_CHUNK_BYTES,
+                )),
+            ),
+            None => {
+                let prefix = keys::page_map_prefix(account, container, blob, map);
+                let end = keys::prefix_end(&prefix);
+                (prefix, end)
+            }
+        };
+        let mut pages = Vec::new();
+        loop {
+            let found = self.table.scan(&start, end.as_deref(), PAGE_CHUNK_SCAN_ROWS)?;
+            for (_, value) in &found {
+                pages.extend(crate::row_codec::decode_page_chunk(value)?);
+            }
+            match found.last() {
+                Some((last, _)) if found.len() == PAGE_CHUNK_SCAN_ROWS => start = [last.as_slice(), &[0]].concat(),
+                _ => break,
+            }
+        }
+        Ok(pages)
+    }
+
+    /// Stores the map of a page blob written by a flat-namespace write into chunk rows: the
+    /// chunks that differ from `current`'s (whose pages cover `window`, or all of them) are
+    /// put or deleted in `batch`, with the references the new chunk rows take and the old
+    /// ones drop. `new_row` gets the map's id in `page_map` (the caller stores it without its
+    /// pages). When the blob stops being a page blob or goes, its chunk rows go (`current`
+    /// must then hold the whole map).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn store_page_map(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        current: Option<&BlobRow>,
+        window: Option<&Range<u64>>,
+        new_row: Option<&mut BlobRow>,
+        batch: &mut WriteBatch,
+        referenced: &mut Vec<Vec<Segment>>,
+        released: &mut Vec<Vec<Segment>>,
+    ) -> Result<(), AzureError> {
+        let current_map = current.map_or(0, |row| row.loaded_page_map);
+        let Some(row) = new_row.filter(|row| row.blob_type == "PageBlob") else {
+            if current_map != 0 {
+                if window.is_some() {
+                    return Err(AzureError::internal("a partly loaded page map cannot be dropped"));
+                }
+                self.drop_page_map(account, container, blob, current_map, batch, released)?;
+            }
+            return Ok(());
+        };
+        // Chunk rows written before the current map (only by a fault) can never be read.
+        let map = if current_map != 0 {
+            current_map
+        } else {
+            self.unique_tick().max(1)
+        };
+        let old = match current {
+            Some(current) if current_map != 0 => chunks_of(&current.pages),
+            _ => BTreeMap::new(),
+        };
+        let new = chunks_of(&row.pages);
+        if current_map != 0 {
+            if let Some(window) = window {
+                let (first, end) = (window.start / PAGE_CHUNK_BYTES, window.end / PAGE_CHUNK_BYTES);
+                if new.keys().any(|chunk| *chunk < first || *chunk >= end) {
+                    return Err(AzureError::internal("a page write reached past the chunks it loaded"));
+                }
+            }
+        }
+        let owner = self.page_map_owner(account, blob);
+        let touched: BTreeSet<u64> = old.keys().chain(new.keys()).copied().collect();
+        for chunk in touched {
+            let (before, after) = (old.get(&chunk), new.get(&chunk));
+            if before == after {
+                continue;
+            }
+            let key = keys::page_chunk(account, container, owner, map, chunk);
+            match after {
+                Some(pages) => {
+                    batch.put(key, crate::row_codec::encode_page_chunk(pages));
+                    referenced.push(segments_of(pages));
+                }
+                None => {
+                    batch.delete(key);
+                }
+            }
+            if let Some(pages) = before {
+                released.push(segments_of(pages));
+            }
+        }
+        row.page_map = map;
+        Ok(())
+    }
+
+    /// Deletes every chunk row of page map `map` into `batch`, with the references they hold
+    /// into `released` (one list per row).
+    pub(crate) fn drop_page_map(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        map: u64,
+        batch: &mut WriteBatch,
+        released: &mut Vec<Vec<Segment>>,
+    ) -> Result<(), PartitionError> {
+        let prefix = keys::page_map_prefix(account, container, self.page_map_owner(account, blob), map);
+        let end = keys::prefix_end(&prefix);
+        let mut start = prefix;
+        loop {
+            let found = self.table.scan(&start, end.as_deref(), PAGE_CHUNK_SCAN_ROWS)?;
+            for (key, value) in &found {
+                released.push(segments_of(&crate::row_codec::decode_page_chunk(value)?));
+                batch.delete(key.clone());
+            }
+            match found.last() {
+                Some((last, _)) if found.len() == PAGE_CHUNK_SCAN_ROWS => start = [last.as_slice(), &[0]].concat(),
+                _ => return Ok(()),
+            }
+        }
+    }
+
     /// Put Blob with `x-ms-blob-type: PageBlob`: a new blob of `size` zero bytes (with `tags`,
     /// from `x-ms-tags`).
     #[allow(clippy::too_many_arguments)]
@@ -377,7 +592,8 @@ impl Partition {
             if offset != end {
                 return Err(AzureError::internal("page body length disagrees with its segments"));
             }
-            self.change_pages(account, container, blob, conditions, sequence, |row| {
+            let window = chunk_window(start, end);
+            self.change_pages(account, container, blob, window, conditions, sequence, |row| {
                 check_page_range(start, end, Some(row.content_length))?;
                 write_range(&mut row.pages, &extents);
                 if let Some(run) = merge_run(&row.pages, start, end) {
@@ -436,23 +652,35 @@ impl Partition {
         sequence: &SequenceConditions,
     ) -> Result<BlobRow, AzureError> {
         check_page_range(start, end, None)?;
-        self.change_pages(account, container, blob, conditions, sequence, |row| {
-            check_page_range(start, end, Some(row.content_length))?;
-            remove_range(&mut row.pages, start, end);
-            Ok(())
-        })
+        self.change_pages(
+            account,
+            container,
+            blob,
+            chunk_window(start, end),
+            conditions,
+            sequence,
+            |row| {
+                check_page_range(start, end, Some(row.content_length))?;
+                remove_range(&mut row.pages, start, end);
+                Ok(())
+            },
+        )
     }
 
+    /// A write of the pages within the chunk-aligned `window`: only its chunks are read (the
+    /// row `change` sees holds no pages outside it) and rewritten.
+    #[allow(clippy::too_many_arguments)]
     fn change_pages(
         &self,
         account: &str,
         container: &str,
         blob: &str,
+        window: Range<u64>,
         conditions: &Conditions,
         sequence: &SequenceConditions,
         change: impl FnOnce(&mut BlobRow) -> Result<(), AzureError>,
     ) -> Result<BlobRow, AzureError> {
-        let row = self.modify_blob(account, container, blob, |current| {
+        let row = self.modify_blob_within(account, container, blob, Some(window), |current| {
             let current = current.ok_or_else(blob_not_found)?;
             Self::check_write_conditions(Some(current), conditions)?;
             require_page_blob(current)?;

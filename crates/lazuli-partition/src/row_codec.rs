@@ -20,6 +20,15 @@ use crate::PartitionError;
 pub(crate) const BLOB_FORMAT: u8 = 2;
 /// The first byte of a binary `PathRow`.
 pub(crate) const PATH_FORMAT: u8 = 3;
+/// The first byte of a binary `BlobRow` whose page map lives in chunk rows (`page_map` set):
+/// a format of its own so that a version that does not know chunk rows refuses the row as
+/// corrupt rather than serving the blob as all zeros.
+pub(crate) const BLOB_PAGE_MAP_FORMAT: u8 = 4;
+/// The first byte of a page map chunk row (`page.rs`).
+pub(crate) const PAGE_CHUNK_FORMAT: u8 = 5;
+/// The first byte of a binary `PathRow` whose file's page map lives in chunk rows, for the
+/// reason of [`BLOB_PAGE_MAP_FORMAT`].
+pub(crate) const PATH_PAGE_MAP_FORMAT: u8 = 6;
 
 // BlobRow fields. Numbers are part of the on-disk format: never reuse one.
 const BLOB_TYPE: u8 = 1;
@@ -47,6 +56,7 @@ const TIER: u8 = 22;
 const COPY: u8 = 23;
 const EXPIRES_ON: u8 = 24;
 const APPENDED_BLOCKS: u8 = 25;
+const PAGE_MAP: u8 = 26;
 // PathRow fields.
 const PATH_ID: u8 = 64;
 const IS_DIRECTORY: u8 = 65;
@@ -138,6 +148,15 @@ fn put_segment(out: &mut Vec<u8>, segment: &Segment) {
     put_varint(out, segment.len.into());
 }
 
+fn put_pages(out: &mut Vec<u8>, pages: &[PageExtent]) {
+    for page in pages {
+        put_varint(out, page.offset.into());
+        put_varint(out, page.len.into());
+        put_segment(out, &page.segment);
+        put_varint(out, page.skip.into());
+    }
+}
+
 fn json_field<T: Serialize>(out: &mut Vec<u8>, tag: u8, value: Option<&T>) {
     if let Some(value) = value {
         // Serializing plain structs of strings and numbers cannot fail.
@@ -174,14 +193,10 @@ fn put_blob_fields(out: &mut Vec<u8>, row: &BlobRow) {
         });
     }
     if !row.pages.is_empty() {
-        field(out, PAGES, |out| {
-            for page in &row.pages {
-                put_varint(out, page.offset.into());
-                put_varint(out, page.len.into());
-                put_segment(out, &page.segment);
-                put_varint(out, page.skip.into());
-            }
-        });
+        field(out, PAGES, |out| put_pages(out, &row.pages));
+    }
+    if row.page_map != 0 {
+        int_field(out, PAGE_MAP, row.page_map.into());
     }
     if row.sequence_number != 0 {
         int_field(out, SEQUENCE_NUMBER, row.sequence_number.into());
@@ -216,12 +231,42 @@ fn frame(format: u8, write_fields: impl FnOnce(&mut Vec<u8>), inline: Option<&[u
 }
 
 pub(crate) fn encode_blob(row: &BlobRow) -> Vec<u8> {
-    frame(BLOB_FORMAT, |out| put_blob_fields(out, row), row.inline.as_deref())
+    let format = if row.page_map != 0 {
+        BLOB_PAGE_MAP_FORMAT
+    } else {
+        BLOB_FORMAT
+    };
+    frame(format, |out| put_blob_fields(out, row), row.inline.as_deref())
+}
+
+/// A page map chunk row: the framing, then the extents as the `pages` field's payload.
+pub(crate) fn encode_page_chunk(pages: &[PageExtent]) -> Vec<u8> {
+    frame(PAGE_CHUNK_FORMAT, |out| put_pages(out, pages), None)
+}
+
+pub(crate) fn decode_page_chunk(bytes: &[u8]) -> Result<Vec<PageExtent>, PartitionError> {
+    if bytes.first() != Some(&PAGE_CHUNK_FORMAT) {
+        return Err(corrupt("not a page map chunk"));
+    }
+    let fields_len = bytes
+        .get(1..5)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_le_bytes)
+        .ok_or_else(|| corrupt("short page map chunk"))?;
+    let fields = bytes
+        .get(5..5 + fields_len as usize)
+        .ok_or_else(|| corrupt("page map chunk length"))?;
+    pages(fields)
 }
 
 pub(crate) fn encode_path(row: &PathRow) -> Vec<u8> {
+    let format = if row.blob.page_map != 0 {
+        PATH_PAGE_MAP_FORMAT
+    } else {
+        PATH_FORMAT
+    };
     frame(
-        PATH_FORMAT,
+        format,
         |out| {
             int_field(out, PATH_ID, row.id.into());
             flag_field(out, IS_DIRECTORY, row.is_directory);
@@ -387,6 +432,7 @@ fn blob_field(row: &mut BlobRow, tag: u8, payload: &[u8]) -> Result<(), Partitio
         SEQUENCE_NUMBER => row.sequence_number = whole_int(payload)?,
         SEALED => row.sealed = true,
         APPENDED_BLOCKS => row.appended_blocks = whole_int(payload)?,
+        PAGE_MAP => row.page_map = whole_int(payload)?,
         LEASE => row.lease = json(payload)?,
         SNAPSHOT => row.snapshot = Some(text()?),
         VERSION_ID => row.version_id = Some(text()?),
@@ -497,6 +543,8 @@ mod tests {
                 },
                 skip: 512,
             }],
+            page_map: 0,
+            loaded_page_map: 0,
             sequence_number: 42,
             sealed: true,
             appended_blocks: 50_000,
@@ -621,6 +669,69 @@ mod tests {
         ];
         assert_eq!(encode_blob(&row), expected);
         assert_eq!(crate::rows::decode_blob(expected).unwrap(), row);
+    }
+
+    /// A page blob row whose map is in chunk rows has a format of its own (so that a version
+    /// without chunk rows refuses it), and chunk rows have stable bytes.
+    #[test]
+    fn page_map_rows_and_chunk_rows() {
+        let row = BlobRow {
+            blob_type: "PageBlob".into(),
+            content_length: 1 << 30,
+            page_map: 0x1234,
+            ..Default::default()
+        };
+        let bytes = encode_blob(&row);
+        assert_eq!(bytes[0], BLOB_PAGE_MAP_FORMAT);
+        assert_eq!(crate::rows::decode_blob(&bytes).unwrap(), row);
+        let path = PathRow {
+            id: 5,
+            blob: row.clone(),
+            ..Default::default()
+        };
+        let path_bytes = encode_path(&path);
+        assert_eq!(path_bytes[0], PATH_PAGE_MAP_FORMAT);
+        assert_eq!(crate::hns::decode_path(&path_bytes).unwrap(), path);
+        assert!(crate::rows::decode_blob(&path_bytes).is_err());
+        assert!(crate::hns::decode_path(&bytes).is_err());
+        let inline_map = BlobRow { page_map: 0, ..row };
+        assert_eq!(encode_blob(&inline_map)[0], BLOB_FORMAT);
+
+        let pages = [
+            PageExtent {
+                offset: 512,
+                len: 1024,
+                segment: Segment {
+                    extent: 9,
+                    offset: 77,
+                    len: 4096,
+                },
+                skip: 512,
+            },
+            PageExtent {
+                offset: 4096,
+                len: 1,
+                segment: Segment {
+                    extent: 1,
+                    offset: 0,
+                    len: 1,
+                },
+                skip: 0,
+            },
+        ];
+        let expected: &[u8] = &[
+            5, 17, 0, 0, 0, // format, fields length
+            0x80, 0x04, 0x80, 0x08, 9, 77, 0x80, 0x20, 0x80, 0x04, // 512, 1024, (9, 77, 4096), 512
+            0x80, 0x20, 1, 1, 0, 1, 0, // 4096, 1, (1, 0, 1), 0
+        ];
+        let chunk = encode_page_chunk(&pages);
+        assert_eq!(chunk, expected);
+        assert_eq!(decode_page_chunk(&chunk).unwrap(), pages);
+        assert_eq!(decode_page_chunk(&encode_page_chunk(&[])).unwrap(), vec![]);
+        assert!(decode_page_chunk(&bytes).is_err(), "a blob row is not a chunk");
+        for cut in 0..chunk.len() {
+            assert!(decode_page_chunk(&chunk[..cut]).is_err(), "cut at {cut}");
+        }
     }
 
     #[test]

@@ -99,6 +99,16 @@ pub struct BlobRow {
     /// Page blobs: the written pages, sorted by offset and disjoint (see `page.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pages: Vec<crate::page::PageExtent>,
+    /// Page blobs of flat-namespace accounts, as stored: the id of the map whose chunk rows
+    /// hold the written pages (`pages` is then empty in the row; see `page.rs`). A row read
+    /// through the partition has its pages loaded and this at 0, so that a copy of it (a
+    /// snapshot, a version) holds its pages itself; the id it was loaded from is in
+    /// `loaded_page_map`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub page_map: u64,
+    /// The page map a base row's `pages` were loaded from (never stored).
+    #[serde(skip)]
+    pub loaded_page_map: u64,
     /// Page blobs: the sequence number.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub sequence_number: u64,
@@ -159,6 +169,18 @@ impl BlobRow {
             .iter()
             .flat_map(|block| block.segments.iter())
             .chain(self.pages.iter().map(|page| &page.segment))
+    }
+
+    /// The segments the stored row itself references: all of [`BlobRow::segments`], but for
+    /// a base row whose pages were loaded from chunk rows (which hold their own references),
+    /// its blocks alone.
+    pub(crate) fn stored_segments(&self) -> impl Iterator<Item = Segment> + '_ {
+        let pages: &[crate::page::PageExtent] = if self.loaded_page_map != 0 { &[] } else { &self.pages };
+        self.blocks
+            .iter()
+            .flat_map(|block| block.segments.iter())
+            .chain(pages.iter().map(|page| &page.segment))
+            .copied()
     }
 
     /// Whether the bytes after the row's fields are its body: not when it has committed
@@ -227,8 +249,12 @@ fn decode_binary_or_json<T: for<'de> Deserialize<'de>>(
 }
 
 /// A blob row without its inline body (which stays `None`), and the inline bytes: binary
-/// rows (format 2) and the JSON rows of earlier versions.
+/// rows (format 2, or 4 with a page map in chunk rows) and the JSON rows of earlier versions.
 pub fn decode_blob_parts(bytes: &[u8]) -> Result<(BlobRow, &[u8]), PartitionError> {
+    if bytes.first() == Some(&crate::row_codec::BLOB_PAGE_MAP_FORMAT) {
+        let (_, fields, inline) = split_row(bytes)?;
+        return Ok((crate::row_codec::decode_blob_fields(fields)?, inline));
+    }
     decode_binary_or_json(
         bytes,
         crate::row_codec::BLOB_FORMAT,
@@ -256,6 +282,10 @@ fn decode_blob_with(bytes: &[u8], body: impl FnOnce(&[u8]) -> Bytes) -> Result<B
 
 /// A path row without its inline body, and the inline bytes (as [`decode_blob_parts`]).
 pub(crate) fn decode_path_parts(bytes: &[u8]) -> Result<(crate::hns::PathRow, &[u8]), PartitionError> {
+    if bytes.first() == Some(&crate::row_codec::PATH_PAGE_MAP_FORMAT) {
+        let (_, fields, inline) = split_row(bytes)?;
+        return Ok((crate::row_codec::decode_path_fields(fields)?, inline));
+    }
     decode_binary_or_json(
         bytes,
         crate::row_codec::PATH_FORMAT,

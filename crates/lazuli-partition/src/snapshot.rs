@@ -268,14 +268,24 @@ impl Partition {
                     .ok_or_else(blob_not_found)?;
                 Self::check_write_conditions(Some(&base), conditions)?;
                 let mut batch = WriteBatch::new();
-                let mut released = Vec::new();
+                let (mut added, mut released) = (Vec::new(), Vec::new());
                 self.delete_snapshots_of(account, container, blob, options, deletion, &mut batch, &mut released)?;
                 if options.snapshots != DeleteSnapshots::Only {
                     released.push(self.discard_uncommitted(account, container, blob, &mut batch)?);
                     let key = keys::blob(account, container, blob);
-                    self.retire_base(account, container, blob, &mut batch, &mut released, key, base, deletion)?;
+                    self.retire_base(
+                        account,
+                        container,
+                        blob,
+                        &mut batch,
+                        &mut added,
+                        &mut released,
+                        key,
+                        base,
+                        deletion,
+                    )?;
                 }
-                Ok(((), batch, Vec::new(), released))
+                Ok(((), batch, added, released))
             }),
         }
     }
@@ -343,7 +353,9 @@ pub(crate) fn soft_or_hard_delete(
 impl Partition {
     /// Removes the blob's current row: with soft delete it moves to a deleted sub-row (the
     /// same segments, so references are unchanged); else it is gone. With versioning on, the
-    /// current version is kept as a previous version instead.
+    /// current version is kept as a previous version instead. A page map in chunk rows goes
+    /// with the row: the row that keeps the blob holds the pages itself and takes `added`
+    /// references on them.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn retire_base(
         &self,
@@ -351,6 +363,7 @@ impl Partition {
         container: &str,
         blob: &str,
         batch: &mut WriteBatch,
+        added: &mut Vec<Vec<Segment>>,
         released: &mut Vec<Vec<Segment>>,
         key: Vec<u8>,
         mut base: BlobRow,
@@ -358,16 +371,16 @@ impl Partition {
     ) -> Result<(), AzureError> {
         batch.delete(key);
         base.lease = None;
+        let chunked = base.loaded_page_map != 0;
+        if chunked {
+            self.drop_page_map(account, container, blob, base.loaded_page_map, batch, released)?;
+        }
         // Only current blobs are found by their tags.
         crate::tags::index_changes(batch, account, container, blob, &base.tags, &[]);
-        if let Some(version_id) = base.version_id.clone() {
-            // Versioning keeps every version; the row's references move with it.
-            let key = keys::blob_subrow(account, container, blob, keys::SUBROW_VERSION, &version_id);
-            batch.put(key, rows::encode_blob(&base));
-            return Ok(());
-        }
-        match deletion {
-            Some(deletion) => {
+        let kept_key = match (&base.version_id, deletion) {
+            // Versioning keeps every version.
+            (Some(version_id), _) => keys::blob_subrow(account, container, blob, keys::SUBROW_VERSION, version_id),
+            (None, Some(deletion)) => {
                 base.deleted = Some(deletion);
                 let id = iso8601_7(time_from_nanos(deletion.time));
                 let key = keys::blob_subrow(account, container, blob, SUBROW_DELETED, &id);
@@ -375,10 +388,19 @@ impl Partition {
                 if let Some(old) = self.table.get(&key).map_err(PartitionError::from)? {
                     released.push(rows::decode_blob(&old)?.segments().copied().collect());
                 }
-                batch.put(key, rows::encode_blob(&base));
+                key
             }
-            None => released.push(base.segments().copied().collect()),
+            (None, None) => {
+                released.push(base.stored_segments().collect());
+                return Ok(());
+            }
+        };
+        // The kept row's references are the base row's, moved with it; pages it takes from
+        // chunk rows (which released theirs) it references itself.
+        if chunked {
+            added.push(base.segments().copied().collect());
         }
+        batch.put(kept_key, rows::encode_blob(&base));
         Ok(())
     }
 }

@@ -552,6 +552,9 @@ enum Op {
 }
 
 const MODEL_PAGES: u64 = 12;
+/// The model's pages start six pages before the first page map chunk boundary, so that
+/// writes, clears and resizes cross it.
+const MODEL_BASE: u64 = lazuli_partition::page::PAGE_CHUNK_BYTES - 6 * PAGE;
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
@@ -565,13 +568,14 @@ fn op() -> impl Strategy<Value = Op> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
-    /// Writes, clears and resizes of a page blob read back like a plain byte vector, report
-    /// the pages written, and keep exactly the overwritten-but-still-used segments live.
+    /// Writes, clears and resizes of a page blob (across a page map chunk boundary) read back
+    /// like a plain byte vector, report the pages written, and keep exactly the
+    /// overwritten-but-still-used segments live.
     #[test]
     fn page_blob_matches_a_byte_vector(ops in proptest::collection::vec(op(), 1..40)) {
         let (mut store, mut partition) = setup();
         partition
-            .create_page_blob(A, "c", "p", MODEL_PAGES * PAGE, 0, HttpHeaders::default(), vec![], vec![], &none())
+            .create_page_blob(A, "c", "p", MODEL_BASE + MODEL_PAGES * PAGE, 0, HttpHeaders::default(), vec![], vec![], &none())
             .expect("create");
         let mut bytes = vec![0u8; (MODEL_PAGES * PAGE) as usize];
         let mut written = vec![false; MODEL_PAGES as usize];
@@ -582,7 +586,7 @@ proptest! {
                 Op::Write { page, pages, byte } => {
                     // Distinct bytes within a write, so that misplaced slices show.
                     let data: Vec<u8> = (0..pages * PAGE).map(|i| byte.wrapping_add((i / 7) as u8)).collect();
-                    let result = partition.write_pages(A, "c", "p", page * PAGE, upload(&partition, &data), &none(), &no_seq);
+                    let result = partition.write_pages(A, "c", "p", MODEL_BASE + page * PAGE, upload(&partition, &data), &none(), &no_seq);
                     if page + pages > size_pages {
                         prop_assert_eq!(result.unwrap_err().code, ErrorCode::InvalidPageRange);
                     } else {
@@ -592,7 +596,7 @@ proptest! {
                     }
                 }
                 Op::Clear { page, pages } => {
-                    let result = partition.clear_pages(A, "c", "p", page * PAGE, (page + pages) * PAGE, &none(), &no_seq);
+                    let result = partition.clear_pages(A, "c", "p", MODEL_BASE + page * PAGE, MODEL_BASE + (page + pages) * PAGE, &none(), &no_seq);
                     if page + pages > size_pages {
                         prop_assert_eq!(result.unwrap_err().code, ErrorCode::InvalidPageRange);
                     } else {
@@ -603,7 +607,7 @@ proptest! {
                 }
                 Op::Resize { pages } => {
                     partition
-                        .set_page_blob_properties(A, "c", "p", &none(), None, Some(pages * PAGE), None)
+                        .set_page_blob_properties(A, "c", "p", &none(), None, Some(MODEL_BASE + pages * PAGE), None)
                         .expect("resize");
                     bytes.resize((pages * PAGE) as usize, 0);
                     written.resize(pages as usize, false);
@@ -612,18 +616,20 @@ proptest! {
                     (store, partition) = restart(&store, &partition);
                 }
             }
-            prop_assert_eq!(read_all(&partition, "p"), bytes.clone(), "content after op {}", n);
-            // A few ranged reads that straddle page and segment boundaries.
             let row = row(&partition, "p");
+            let model_len = row.content_length - MODEL_BASE;
+            let got = partition.read_blob_bytes(&row, MODEL_BASE, model_len).expect("read");
+            prop_assert_eq!(got, bytes.clone(), "content after op {}", n);
+            // A few ranged reads that straddle page, segment and chunk boundaries.
             for (start, len) in [(100u64, 1000u64), (511, 2), (1000, 3000)] {
-                let got = partition.read_blob_bytes(&row, start, len).expect("read range");
+                let got = partition.read_blob_bytes(&row, MODEL_BASE + start, len).expect("read range");
                 let from = (start as usize).min(bytes.len());
                 let to = ((start + len) as usize).min(bytes.len());
                 prop_assert_eq!(got, bytes[from..to].to_vec());
             }
             let mut model_ranges: Vec<(u64, u64)> = Vec::new();
             for (page, _) in written.iter().enumerate().filter(|(_, w)| **w) {
-                let (first, last) = (page as u64 * PAGE, (page as u64 + 1) * PAGE - 1);
+                let (first, last) = (MODEL_BASE + page as u64 * PAGE, MODEL_BASE + (page as u64 + 1) * PAGE - 1);
                 match model_ranges.last_mut() {
                     Some(range) if range.1 + 1 == first => range.1 = last,
                     _ => model_ranges.push((first, last)),
@@ -635,6 +641,314 @@ proptest! {
         }
         restart(&store, &partition);
     }
+}
+
+/// The page map chunk rows of blob `d` (see `page.rs`), key to bytes.
+fn page_chunk_rows(partition: &Partition) -> std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
+    let prefix = b"Gacct/c/d\0".to_vec();
+    let end = lazuli_partition::keys::prefix_end(&prefix);
+    partition
+        .table()
+        .scan(&prefix, end.as_deref(), 100_000)
+        .expect("scan")
+        .into_iter()
+        .collect()
+}
+
+/// The chunk index a chunk row's key names (its last 16 hex digits).
+fn chunk_of_key(key: &[u8]) -> u64 {
+    u64::from_str_radix(std::str::from_utf8(&key[key.len() - 16..]).expect("hex"), 16).expect("hex")
+}
+
+/// Pages written at random offsets of a large page blob: each write rewrites only the chunk
+/// rows of the offsets it touches and the blob row never holds the map, whatever the number of
+/// writes; the bytes, page ranges, diffs and references stay exact across restarts, garbage
+/// collection, snapshots, soft delete and undelete, versions, overwrites and deletes. A blob
+/// whose map a build before chunk rows kept in its row moves it out on its next write.
+#[test]
+fn random_page_writes_rewrite_only_their_chunks() {
+    use lazuli_partition::page::PAGE_CHUNK_BYTES;
+    let chunks = 12u64;
+    let size = chunks * PAGE_CHUNK_BYTES;
+    let (mut store, mut partition) = setup();
+    partition
+        .create_page_blob(A, "c", "d", size, 0, HttpHeaders::default(), vec![], vec![], &none())
+        .expect("create");
+    let no_seq = SequenceConditions::default();
+    let mut expected = vec![0u8; size as usize];
+    let mut written = vec![false; (size / PAGE) as usize];
+    let mut seed = 11u64;
+    let mut next = move || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed >> 33
+    };
+    let stored_row_len = |partition: &Partition| {
+        let key = lazuli_partition::keys::blob(A, "c", "d");
+        partition.table().get(&key).expect("get").expect("row").len()
+    };
+    let model_ranges = |written: &[bool]| {
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
+        for (page, _) in written.iter().enumerate().filter(|(_, w)| **w) {
+            let (first, last) = (page as u64 * PAGE, (page as u64 + 1) * PAGE - 1);
+            match ranges.last_mut() {
+                Some(range) if range.1 + 1 == first => range.1 = last,
+                _ => ranges.push((first, last)),
+            }
+        }
+        ranges
+    };
+    for n in 0..400u64 {
+        let pages = 1 + next() % 8;
+        // Every tenth write ends exactly on a chunk boundary or crosses one.
+        let page = if n % 10 == 0 {
+            (1 + next() % (chunks - 1)) * (PAGE_CHUNK_BYTES / PAGE) - 1 - next() % pages
+        } else {
+            next() % (size / PAGE - pages)
+        };
+        let (start, end) = (page * PAGE, (page + pages) * PAGE);
+        let before = page_chunk_rows(&partition);
+        if n % 7 == 3 {
+            partition
+                .clear_pages(A, "c", "d", start, end, &none(), &no_seq)
+                .expect("clear");
+            expected[start as usize..end as usize].fill(0);
+            written[page as usize..(page + pages) as usize].fill(false);
+        } else {
+            let data: Vec<u8> = (0..end - start).map(|i| (i / 5 + n * 13) as u8).collect();
+            partition
+                .write_pages(A, "c", "d", start, upload(&partition, &data), &none(), &no_seq)
+                .expect("write");
+            expected[start as usize..end as usize].copy_from_slice(&data);
+            written[page as usize..(page + pages) as usize].fill(true);
+        }
+        let after = page_chunk_rows(&partition);
+        let (first, last) = (start / PAGE_CHUNK_BYTES, (end - 1) / PAGE_CHUNK_BYTES);
+        for key in before.keys().chain(after.keys()) {
+            if before.get(key) != after.get(key) {
+                let chunk = chunk_of_key(key);
+                assert!(
+                    (first..=last).contains(&chunk),
+                    "write {n} of [{start}, {end}) changed chunk {chunk}"
+                );
+            }
+        }
+        assert!(stored_row_len(&partition) < 200, "the blob row holds no pages");
+        if n % 100 == 99 {
+            assert_eq!(read_all(&partition, "d"), expected, "after write {n}");
+            assert_eq!(page_ranges(&partition, "d", None), model_ranges(&written));
+            let (start, end) = (PAGE_CHUNK_BYTES - 3 * PAGE, 2 * PAGE_CHUNK_BYTES + 5 * PAGE);
+            let clipped: Vec<(u64, u64)> = model_ranges(&written)
+                .into_iter()
+                .filter(|r| r.1 >= start && r.0 < end)
+                .map(|(a, b)| (a.max(start), b.min(end - 1)))
+                .collect();
+            assert_eq!(page_ranges(&partition, "d", Some((start, end))), clipped);
+            assert_live_is_exactly(&partition, &["d"]);
+            (store, partition) = restart(&store, &partition);
+        }
+    }
+    assert!(page_chunk_rows(&partition).len() as u64 <= chunks);
+    // A write reads no chunk row but its own: with another one damaged, it still succeeds
+    // (and a read of the whole blob does not).
+    let rows = page_chunk_rows(&partition);
+    let (far_key, far_value) = rows
+        .iter()
+        .find(|(key, _)| chunk_of_key(key) >= 2)
+        .expect("a far chunk");
+    let mut batch = lazuli_table::WriteBatch::new();
+    batch.put(far_key.clone(), b"damaged".to_vec());
+    partition.table().write(&batch).expect("damage");
+    let data = vec![0xaa; PAGE as usize];
+    partition
+        .write_pages(A, "c", "d", 3 * PAGE, upload(&partition, &data), &none(), &no_seq)
+        .expect("a write of chunk 0");
+    expected[3 * PAGE as usize..4 * PAGE as usize].copy_from_slice(&data);
+    let whole = partition.get_blob(A, "c", "d", &none());
+    assert_eq!(whole.expect_err("damaged map").code, ErrorCode::InternalError);
+    let mut batch = lazuli_table::WriteBatch::new();
+    batch.put(far_key.clone(), far_value.clone());
+    partition.table().write(&batch).expect("mend");
+    assert_eq!(read_all(&partition, "d"), expected);
+    partition.collect_garbage().expect("gc");
+    assert_eq!(read_all(&partition, "d"), expected, "after collection");
+
+    // A snapshot holds the pages in its own row; writes after it show in the diff alone.
+    let (snapshot, _) = partition
+        .create_snapshot(A, "c", "d", vec![], &none())
+        .expect("snapshot");
+    let at_snapshot = expected.clone();
+    let mut since = vec![false; written.len()];
+    for n in 0..20u64 {
+        let page = next() % (size / PAGE - 2);
+        let data = vec![n as u8 + 1; 2 * PAGE as usize];
+        partition
+            .write_pages(A, "c", "d", page * PAGE, upload(&partition, &data), &none(), &no_seq)
+            .expect("write");
+        expected[(page * PAGE) as usize..((page + 2) * PAGE) as usize].copy_from_slice(&data);
+        since[page as usize..page as usize + 2].fill(true);
+    }
+    let diff = partition
+        .get_page_ranges(A, "c", "d", &BlobVersion::Base, Some(&snapshot), &none(), None)
+        .expect("diff")
+        .expect("not 304")
+        .1;
+    let expected_diff: Vec<(u64, u64, bool)> = model_ranges(&since).into_iter().map(|(a, b)| (a, b, false)).collect();
+    assert_eq!(diff, expected_diff);
+    let snapshot_row = partition
+        .get_blob_version(A, "c", "d", &BlobVersion::Snapshot(snapshot.clone()), &none())
+        .expect("snapshot")
+        .expect("not 304");
+    assert_eq!(
+        partition.read_blob_bytes(&snapshot_row, 0, size).expect("read"),
+        at_snapshot
+    );
+    (store, partition) = restart(&store, &partition);
+
+    // Soft delete keeps the pages in the deleted row; undelete brings them back in it.
+    let delete = |partition: &Partition, retention_days| {
+        let options = lazuli_partition::DeleteOptions {
+            snapshots: lazuli_partition::DeleteSnapshots::Include,
+            retention_days,
+        };
+        partition
+            .delete_blob_with(A, "c", "d", &BlobVersion::Base, &options, &none())
+            .expect("delete");
+    };
+    delete(&partition, Some(1));
+    assert!(
+        page_chunk_rows(&partition).is_empty(),
+        "chunk rows go with the base row"
+    );
+    (store, partition) = restart(&store, &partition);
+    partition.undelete_blob(A, "c", "d").expect("undelete");
+    assert_eq!(read_all(&partition, "d"), expected, "after undelete");
+    // The next write moves the map back out of the row.
+    let data = vec![9u8; PAGE as usize];
+    partition
+        .write_pages(A, "c", "d", PAGE, upload(&partition, &data), &none(), &no_seq)
+        .expect("write");
+    expected[PAGE as usize..2 * PAGE as usize].copy_from_slice(&data);
+    assert!(stored_row_len(&partition) < 200);
+    assert!(!page_chunk_rows(&partition).is_empty());
+    assert_eq!(read_all(&partition, "d"), expected);
+    (store, partition) = restart(&store, &partition);
+
+    // With versioning, a new version of the blob keeps the pages in the previous version.
+    partition.set_versioning(A, true).expect("versioning");
+    let set_metadata = |partition: &Partition, value: &str| {
+        partition
+            .update_blob(A, "c", "d", &none(), |row| {
+                row.metadata = vec![("k".into(), value.into())]
+            })
+            .expect("metadata")
+            .version_id
+            .expect("version id")
+    };
+    let version = set_metadata(&partition, "v");
+    assert_ne!(set_metadata(&partition, "w"), version);
+    let previous = partition
+        .get_blob_version(A, "c", "d", &BlobVersion::Version(version), &none())
+        .expect("version")
+        .expect("not 304");
+    assert_eq!(partition.read_blob_bytes(&previous, 0, size).expect("read"), expected);
+    partition.set_versioning(A, false).expect("versioning");
+    assert_eq!(read_all(&partition, "d"), expected);
+    (store, partition) = restart(&store, &partition);
+
+    // A block blob written over it drops its chunk rows; so does a delete of a page blob.
+    partition
+        .put_blob(A, "c", "d", inline(b"block"), HttpHeaders::default(), vec![], &none())
+        .expect("put");
+    assert!(page_chunk_rows(&partition).is_empty());
+    assert_eq!(read_all(&partition, "d"), b"block");
+    partition
+        .create_page_blob(A, "c", "d", size, 0, HttpHeaders::default(), vec![], vec![], &none())
+        .expect("create");
+    assert_eq!(
+        page_ranges(&partition, "d", None),
+        vec![],
+        "no pages of the earlier blob"
+    );
+    partition
+        .write_pages(A, "c", "d", 0, upload(&partition, &data), &none(), &no_seq)
+        .expect("write");
+    assert_eq!(page_chunk_rows(&partition).len(), 1);
+    delete(&partition, None);
+    assert!(page_chunk_rows(&partition).is_empty());
+    (_, partition) = restart(&store, &partition);
+    partition.collect_garbage().expect("gc");
+    let (_, live) = partition.data_usage();
+    // What stays is the previous version's row, holding its pages itself.
+    let subrows = partition
+        .table()
+        .scan(b"Bacct/c/d\0", Some(b"Bacct/c/d\x01"), 1000)
+        .expect("scan");
+    assert!(!subrows.is_empty(), "the previous version stays");
+    let kept: HashSet<lazuli_partition::Segment> = subrows
+        .iter()
+        .flat_map(|(_, value)| {
+            let row = lazuli_partition::rows::decode_blob(value).expect("row");
+            row.segments().copied().collect::<Vec<_>>()
+        })
+        .collect();
+    let kept: u64 = kept.iter().map(|s| s.len as u64).sum();
+    assert_eq!(live, kept, "live bytes are exactly the sub-rows' segments");
+}
+
+/// A page blob whose map an earlier build kept in its row reads as before and moves its map
+/// into chunk rows on its next write, keeping its bytes and references exact.
+#[test]
+fn page_maps_written_in_the_row_move_to_chunk_rows() {
+    use lazuli_partition::page::PAGE_CHUNK_BYTES;
+    let (store, partition) = setup();
+    let size = 3 * PAGE_CHUNK_BYTES;
+    partition
+        .create_page_blob(A, "c", "d", size, 0, HttpHeaders::default(), vec![], vec![], &none())
+        .expect("create");
+    let no_seq = SequenceConditions::default();
+    let mut expected = vec![0u8; size as usize];
+    for (n, page) in [0u64, 9000, 8191, 17_000].into_iter().enumerate() {
+        let data = vec![n as u8 + 1; 3 * PAGE as usize];
+        partition
+            .write_pages(A, "c", "d", page * PAGE, upload(&partition, &data), &none(), &no_seq)
+            .expect("write");
+        expected[(page * PAGE) as usize..(page * PAGE) as usize + data.len()].copy_from_slice(&data);
+    }
+    // The row as an earlier build wrote it: the whole map inline, no chunk rows.
+    let legacy = row(&partition, "d");
+    let mut batch = lazuli_table::WriteBatch::new();
+    for key in page_chunk_rows(&partition).keys() {
+        batch.delete(key.clone());
+    }
+    batch.put(
+        lazuli_partition::keys::blob(A, "c", "d"),
+        lazuli_partition::rows::encode_blob(&legacy),
+    );
+    partition.table().write(&batch).expect("write legacy row");
+    let store = store.crash_process();
+    let partition = open(store.clone());
+    assert!(page_chunk_rows(&partition).is_empty());
+    assert_eq!(read_all(&partition, "d"), expected);
+    assert_live_is_exactly(&partition, &["d"]);
+    let data = vec![7u8; PAGE as usize];
+    partition
+        .write_pages(
+            A,
+            "c",
+            "d",
+            2 * PAGE_CHUNK_BYTES + PAGE,
+            upload(&partition, &data),
+            &none(),
+            &no_seq,
+        )
+        .expect("write");
+    let at = (2 * PAGE_CHUNK_BYTES + PAGE) as usize;
+    expected[at..at + PAGE as usize].copy_from_slice(&data);
+    assert_eq!(page_chunk_rows(&partition).len(), 3, "every chunk of the map moved out");
+    assert_eq!(read_all(&partition, "d"), expected);
+    assert_live_is_exactly(&partition, &["d"]);
+    let (_, partition) = restart(&store, &partition);
+    assert_eq!(read_all(&partition, "d"), expected);
 }
 
 /// Get Page Ranges Diff against a snapshot, which shares the blob's segments until the blob

@@ -565,3 +565,136 @@ fn index_tags_follow_renamed_and_deleted_files() {
     p.delete_path(A, FS, "d/other", false, &none()).expect("delete");
     assert_eq!(found(&p), vec!["e/renamed"]);
 }
+
+/// A page blob of an HNS account keeps its map in chunk rows keyed by the filesystem and a
+/// map id (not by name), so the pages follow a rename; a write reads and rewrites only its
+/// chunks; Path Create over the file, a rename over it, Path Delete, a recursive delete once
+/// collected, and Delete Blob drop the chunk rows, and soft delete moves the pages into the
+/// deleted row, from which undelete brings them back; live bytes stay exact throughout.
+#[test]
+fn page_blob_maps_follow_renames_and_go_with_their_files() {
+    use lazuli_partition::page::PAGE_CHUNK_BYTES;
+    use lazuli_partition::{BlobVersion, DeleteOptions, DeleteSnapshots, HttpHeaders, SequenceConditions};
+    let (store, p) = setup();
+    let size = 3 * PAGE_CHUNK_BYTES;
+    let create = |p: &Partition, path: &str| {
+        p.create_page_blob(A, FS, path, size, 0, HttpHeaders::default(), vec![], vec![], &none())
+            .expect("create page blob");
+    };
+    let write = |p: &Partition, path: &str, at: u64, byte: u8, expected: &mut Vec<u8>| {
+        let data: Vec<u8> = (0..1024u32).map(|i| byte.wrapping_add((i / 3) as u8)).collect();
+        p.write_pages(
+            A,
+            FS,
+            path,
+            at,
+            upload(p, &data),
+            &none(),
+            &SequenceConditions::default(),
+        )
+        .expect("write pages");
+        expected[at as usize..at as usize + data.len()].copy_from_slice(&data);
+    };
+    let chunk_rows = |p: &Partition| {
+        let prefix = format!("G{A}/{FS}/").into_bytes();
+        let end = lazuli_partition::keys::prefix_end(&prefix);
+        p.table().scan(&prefix, end.as_deref(), 1000).expect("scan")
+    };
+    let restart = |store: &Arc<MemStore>, p: &Partition| {
+        let (_, live) = p.data_usage();
+        let store = store.crash_process();
+        let reopened = open(store.clone());
+        assert_eq!(reopened.data_usage().1, live, "reference counts drifted from the rows");
+        (store, reopened)
+    };
+
+    create(&p, "d/disk");
+    let mut expected = vec![0u8; size as usize];
+    // The second write crosses the first chunk boundary.
+    for (n, at) in [0, PAGE_CHUNK_BYTES - 512, 2 * PAGE_CHUNK_BYTES + 4096]
+        .into_iter()
+        .enumerate()
+    {
+        write(&p, "d/disk", at, n as u8 + 1, &mut expected);
+    }
+    assert_eq!(chunk_rows(&p).len(), 3);
+    let stored = p.get_path(A, FS, "d/disk").expect("path");
+    assert!(
+        stored.blob.pages.is_empty() && stored.blob.page_map != 0,
+        "the path row holds no pages"
+    );
+    assert_eq!(read(&p, "d/disk"), expected);
+
+    // A write reads only its chunks: with the last one damaged, a write to the first works.
+    let (far_key, far_value) = chunk_rows(&p).pop().expect("a chunk row");
+    let mut batch = lazuli_table::WriteBatch::new();
+    batch.put(far_key.clone(), b"damaged".to_vec());
+    p.table().write(&batch).expect("damage");
+    write(&p, "d/disk", 8192, 7, &mut expected);
+    let mut batch = lazuli_table::WriteBatch::new();
+    batch.put(far_key, far_value);
+    p.table().write(&batch).expect("mend");
+    assert_eq!(read(&p, "d/disk"), expected);
+
+    p.rename_path(A, FS, "d/disk", "e/disk", &none(), &none())
+        .expect("rename");
+    assert_eq!(read(&p, "e/disk"), expected);
+    write(&p, "e/disk", PAGE_CHUNK_BYTES + 8192, 9, &mut expected);
+    assert_eq!(chunk_rows(&p).len(), 3);
+    let (store, p) = restart(&store, &p);
+    assert_eq!(read(&p, "e/disk"), expected);
+    p.collect_garbage().expect("gc");
+    assert_eq!(read(&p, "e/disk"), expected);
+
+    // Another page blob renamed over it: the first's chunk rows go.
+    create(&p, "f");
+    let mut other = vec![0u8; size as usize];
+    write(&p, "f", 0, 40, &mut other);
+    p.rename_path(A, FS, "f", "e/disk", &none(), &none())
+        .expect("rename over");
+    assert_eq!(chunk_rows(&p).len(), 1);
+    assert_eq!(read(&p, "e/disk"), other);
+    // Path Create over a file replaces it.
+    p.create_path(A, FS, "e/disk", false, &NewPath::default(), &none())
+        .expect("create over");
+    assert!(chunk_rows(&p).is_empty());
+    assert_eq!(read(&p, "e/disk"), Vec::<u8>::new());
+
+    // Path Delete, and a recursive delete once collected.
+    create(&p, "g/one");
+    create(&p, "g/h/two");
+    write(&p, "g/one", 0, 1, &mut other);
+    write(&p, "g/h/two", 2 * PAGE_CHUNK_BYTES, 2, &mut other);
+    assert_eq!(chunk_rows(&p).len(), 2);
+    p.delete_path(A, FS, "g/one", false, &none()).expect("delete");
+    assert_eq!(chunk_rows(&p).len(), 1);
+    p.delete_path(A, FS, "g", true, &none()).expect("delete recursive");
+    p.collect_deleted_paths().expect("collect");
+    assert!(chunk_rows(&p).is_empty());
+
+    // Delete Blob with soft delete keeps the pages in the deleted row; undelete restores them.
+    create(&p, "s");
+    let mut soft = vec![0u8; size as usize];
+    write(&p, "s", PAGE_CHUNK_BYTES - 512, 5, &mut soft);
+    let delete = |p: &Partition, retention_days| {
+        let options = DeleteOptions {
+            snapshots: DeleteSnapshots::Include,
+            retention_days,
+        };
+        p.delete_blob_with(A, FS, "s", &BlobVersion::Base, &options, &none())
+            .expect("delete blob");
+    };
+    delete(&p, Some(1));
+    assert!(chunk_rows(&p).is_empty());
+    let (store, p) = restart(&store, &p);
+    p.undelete_blob(A, FS, "s").expect("undelete");
+    assert_eq!(read(&p, "s"), soft);
+    assert_eq!(chunk_rows(&p).len(), 2, "the restored pages are in chunk rows again");
+    write(&p, "s", 0, 6, &mut soft);
+    assert_eq!(read(&p, "s"), soft);
+    delete(&p, None);
+    assert!(chunk_rows(&p).is_empty());
+    p.delete_path(A, FS, "e/disk", false, &none()).expect("delete");
+    let (_, p) = restart(&store, &p);
+    assert_eq!(p.data_usage().1, 0, "nothing is referenced once every file is gone");
+}
