@@ -156,18 +156,24 @@ impl Partition {
         if !self.blobs_reachable(account, container)? {
             return Ok(None);
         }
-        match self
-            .table
-            .get(&keys::blob(account, container, blob))
-            .map_err(PartitionError::from)?
-        {
-            Some(bytes) => {
-                let mut row = rows::decode_blob_shared(&bytes)?;
-                self.load_pages(account, container, blob, &mut row, pages_within)?;
-                Ok(Some(row))
+        let key = keys::blob(account, container, blob);
+        for _ in 0..crate::page::PAGE_MAP_READ_ATTEMPTS {
+            let Some(bytes) = self.table.get(&key).map_err(PartitionError::from)? else {
+                return Ok(None);
+            };
+            let mut row = rows::decode_blob_shared(&bytes)?;
+            if row.page_map == 0 {
+                return Ok(Some(row));
             }
-            None => Ok(None),
+            self.load_pages(account, container, blob, &mut row, pages_within)?;
+            // The chunk rows are read apart from the row, maybe without the blob's lock: every
+            // write that changes them also gives the row a new ETag, so the row unchanged
+            // after the chunks vouches that they belong to it.
+            if self.table.get(&key).map_err(PartitionError::from)?.as_deref() == Some(&bytes[..]) {
+                return Ok(Some(row));
+            }
         }
+        Err(crate::page::page_map_busy())
     }
 
     fn uncommitted_blocks(

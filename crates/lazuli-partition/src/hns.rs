@@ -609,12 +609,23 @@ impl Partition {
         if !self.blobs_reachable(account, fs)? {
             return Ok(None);
         }
-        let Some(found) = self.resolve_visible(account, fs, path)? else {
-            return Ok(None);
-        };
-        let mut view = into_blob_view(found.row);
-        self.load_pages(account, fs, path, &mut view, pages_within)?;
-        Ok(Some(view))
+        for _ in 0..crate::page::PAGE_MAP_READ_ATTEMPTS {
+            let Some(found) = self.resolve_visible(account, fs, path)? else {
+                return Ok(None);
+            };
+            if found.row.blob.page_map == 0 {
+                return Ok(Some(into_blob_view(found.row)));
+            }
+            let mut view = blob_view(&found.row);
+            self.load_pages(account, fs, path, &mut view, pages_within)?;
+            // As for flat blobs (`read_blob_row_within`): the path row unchanged after its
+            // chunk rows were read vouches for them.
+            let again = self.resolve_visible(account, fs, path)?;
+            if again.is_some_and(|again| again.key == found.key && again.row == found.row) {
+                return Ok(Some(view));
+            }
+        }
+        Err(crate::page::page_map_busy())
     }
 
     /// The Blob API's read-modify-write of one path (`modify_blob` on an HNS account):
@@ -1438,7 +1449,9 @@ impl Partition {
             let mut row = match &current {
                 // A directory keeps its id (its children stay); a file gets a fresh one so its
                 // old staged appends are left behind and deleted below.
-                Some(found) if is_directory => self.new_row(found.row.id, true, new, &parent)?,
+                Some(found) if is_directory && found.row.is_directory => {
+                    self.new_row(found.row.id, true, new, &parent)?
+                }
                 _ => {
                     let row = self.new_row(next_id, is_directory, new, &parent)?;
                     next_id += 1;
@@ -1455,7 +1468,12 @@ impl Partition {
                     self.drop_file_page_map(account, fs, &found.row, &mut batch, &mut page_rows)?;
                 }
             }
-            batch.put(keys::path(account, fs, parent.id, &name), encode_path(&row));
+            let key = keys::path(account, fs, parent.id, &name);
+            // A directory over a hidden file (pending, expired) has another key: the file goes.
+            if let Some(found) = current.as_ref().filter(|found| found.key != key) {
+                batch.delete(found.key.clone());
+            }
+            batch.put(key, encode_path(&row));
             batch.put(keys::path_id_counter(account, fs), (next_id - 1).to_le_bytes().to_vec());
             self.table.write(&batch).map_err(PartitionError::from)?;
             Ok(row)
@@ -1591,6 +1609,9 @@ impl Partition {
         // shared lock keeps the two apart, and the tombstone is re-read under it so that a
         // stale one never touches a re-created filesystem whose ids start again at 1.
         let _container_guard = self.locks.container_shared(account, fs);
+        // Garbage collection rewrites path, staged and chunk rows under the namespace lock
+        // (exclusive): without it here, a row copied there while deleted here would come back.
+        let _namespace_guard = self.locks.namespace_shared(account, fs);
         if self.table.get(tombstone).map_err(PartitionError::from)?.is_none() {
             return Ok(0);
         }

@@ -54,6 +54,9 @@ pub const PAGE_WRITE_BYTES_MAX: u64 = 4 * 1024 * 1024;
 pub const PAGE_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
 /// Chunk rows read per scan when loading a map.
 const PAGE_CHUNK_SCAN_ROWS: usize = 64;
+/// Reads of a row and its chunk rows made before a reader racing writes of the same blob
+/// gives up (each write in between makes it read again).
+pub(crate) const PAGE_MAP_READ_ATTEMPTS: usize = 16;
 /// Sequence numbers are 63-bit.
 pub const SEQUENCE_NUMBER_MAX: u64 = i64::MAX as u64;
 
@@ -261,6 +264,15 @@ pub fn chunk_window(start: u64, end: u64) -> Range<u64> {
 
 fn segments_of(pages: &[PageExtent]) -> Vec<Segment> {
     pages.iter().map(|page| page.segment).collect()
+}
+
+/// A reader that kept finding the page map rewritten under it (see
+/// [`PAGE_MAP_READ_ATTEMPTS`]): the service's answer to a request to retry.
+pub(crate) fn page_map_busy() -> AzureError {
+    AzureError::new(
+        ErrorCode::ServerBusy,
+        "The server is currently unable to receive requests. Please retry your request.",
+    )
 }
 
 /// `x-ms-if-sequence-number-le/lt/eq`.

@@ -395,10 +395,12 @@ impl Partition {
                 return Ok(());
             }
         };
-        // The kept row's references are the base row's, moved with it; pages it takes from
-        // chunk rows (which released theirs) it references itself.
+        // The kept row's references are the base row's, moved with it; the segments of pages
+        // it takes from chunk rows (which released theirs) it references itself.
         if chunked {
-            added.push(base.segments().copied().collect());
+            let moved: std::collections::HashSet<Segment> = base.stored_segments().collect();
+            let pages = base.pages.iter().map(|page| page.segment);
+            added.push(pages.filter(|segment| !moved.contains(segment)).collect());
         }
         batch.put(kept_key, rows::encode_blob(&base));
         Ok(())

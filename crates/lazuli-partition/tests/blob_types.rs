@@ -895,6 +895,59 @@ fn random_page_writes_rewrite_only_their_chunks() {
     assert_eq!(live, kept, "live bytes are exactly the sub-rows' segments");
 }
 
+/// A read of a page blob sees the pages of the row it returns, though it reads the chunk rows
+/// apart from the row and without the blob's lock, while Put Pages that cross a chunk boundary
+/// land concurrently: the bytes always belong to the ETag they come with.
+#[test]
+fn reads_see_the_pages_of_the_row_they_return() {
+    use lazuli_partition::page::PAGE_CHUNK_BYTES;
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+    use std::time::Instant;
+    let (_store, partition) = setup();
+    let size = 2 * PAGE_CHUNK_BYTES;
+    partition
+        .create_page_blob(A, "c", "d", size, 0, HttpHeaders::default(), vec![], vec![], &none())
+        .expect("create");
+    let at = PAGE_CHUNK_BYTES - PAGE;
+    let generations: Mutex<HashMap<String, u8>> = Mutex::new(HashMap::new());
+    let done = AtomicBool::new(false);
+    let (mut checked, mut mixed) = (0, 0);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let started = Instant::now();
+            for generation in 1..=600u32 {
+                if started.elapsed() > Duration::from_secs(5) {
+                    break;
+                }
+                let byte = generation as u8;
+                let body = upload(&partition, &[byte; 2 * PAGE as usize]);
+                let row = partition
+                    .write_pages(A, "c", "d", at, body, &none(), &SequenceConditions::default())
+                    .expect("write");
+                generations.lock().expect("lock").insert(row.etag, byte);
+            }
+            done.store(true, Ordering::Relaxed);
+        });
+        while !done.load(Ordering::Relaxed) {
+            let row = row(&partition, "d");
+            let bytes = partition.read_blob_bytes(&row, at, 2 * PAGE).expect("read");
+            if bytes[0] != bytes[bytes.len() - 1] {
+                mixed += 1;
+            }
+            if let Some(byte) = generations.lock().expect("lock").get(&row.etag) {
+                checked += 1;
+                if bytes[0] != *byte {
+                    mixed += 1;
+                }
+            }
+        }
+    });
+    assert_eq!(mixed, 0, "reads whose pages were not their row's ({checked} checked)");
+    assert!(checked > 0, "no read was checked against its write");
+}
+
 /// A page blob whose map an earlier build kept in its row reads as before and moves its map
 /// into chunk rows on its next write, keeping its bytes and references exact.
 #[test]

@@ -698,3 +698,61 @@ fn page_blob_maps_follow_renames_and_go_with_their_files() {
     let (_, p) = restart(&store, &p);
     assert_eq!(p.data_usage().1, 0, "nothing is referenced once every file is gone");
 }
+
+/// A page blob file that also took DFS appends (blocks and pages in one row) and is deleted
+/// with soft delete, restored and deleted for good leaves no reference behind.
+#[test]
+fn soft_deleted_page_blob_with_blocks_keeps_exact_references() {
+    use lazuli_partition::page::PAGE_CHUNK_BYTES;
+    use lazuli_partition::{BlobVersion, DeleteOptions, DeleteSnapshots, HttpHeaders, SequenceConditions};
+    let (store, p) = setup();
+    let size = 2 * PAGE_CHUNK_BYTES;
+    p.create_page_blob(A, FS, "m", size, 0, HttpHeaders::default(), vec![], vec![], &none())
+        .expect("create");
+    p.write_pages(
+        A,
+        FS,
+        "m",
+        PAGE_CHUNK_BYTES - 512,
+        upload(&p, &[3u8; 1024]),
+        &none(),
+        &SequenceConditions::default(),
+    )
+    .expect("write");
+    p.append_path(A, FS, "m", size, upload(&p, &[4u8; 700]))
+        .expect("append");
+    p.flush_path(A, FS, "m", size + 700, false, None, &none())
+        .expect("flush");
+    let delete = |p: &Partition, retention_days| {
+        let options = DeleteOptions {
+            snapshots: DeleteSnapshots::Include,
+            retention_days,
+        };
+        p.delete_blob_with(A, FS, "m", &BlobVersion::Base, &options, &none())
+            .expect("delete");
+    };
+    delete(&p, Some(1));
+    p.undelete_blob(A, FS, "m").expect("undelete");
+    delete(&p, None);
+    let live = p.data_usage().1;
+    let p = open(store.crash_process());
+    assert_eq!(p.data_usage().1, live, "reference counts drifted from the rows");
+    assert_eq!(live, 0, "nothing is referenced once the file is gone");
+}
+
+/// A directory created where a file only appends made so far (pending) replaces it: the file
+/// row goes, and the directory is what the path resolves to.
+#[test]
+fn directory_created_over_a_pending_file_replaces_it() {
+    let (store, p) = setup();
+    p.append_path(A, FS, "x", 0, upload(&p, &[1u8; 300])).expect("append");
+    mkdir(&p, "x");
+    assert!(p.get_path(A, FS, "x").expect("path").is_directory);
+    write_file(&p, "x/inner", &[2u8; 50]);
+    assert_eq!(names(&p, "", true), ["x", "x/inner"]);
+    let live = p.data_usage().1;
+    let p = open(store.crash_process());
+    assert_eq!(p.data_usage().1, live, "reference counts drifted from the rows");
+    assert_eq!(live, 50, "only the inner file's bytes are live");
+    assert_eq!(read(&p, "x/inner"), vec![2u8; 50]);
+}
