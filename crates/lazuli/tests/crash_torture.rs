@@ -1,6 +1,7 @@
-//! Crash torture: a load generator writes and deletes blobs (small, segmented, block lists)
-//! and appends to append blobs (whose small blocks the server merges as they accumulate)
-//! through HTTP while the server is killed with SIGKILL at random moments, again and again.
+//! Crash torture: a load generator writes and deletes blobs (small, segmented, block lists),
+//! appends to append blobs (whose small blocks the server merges as they accumulate) and
+//! writes pages at random offsets of page blobs (whose page maps span two chunk rows) through
+//! HTTP while the server is killed with SIGKILL at random moments, again and again.
 //! After every restart each acknowledged write reads back byte-exact and each acknowledged
 //! delete stays deleted; an operation cut off by the kill may have happened or not, but only
 //! entirely. The server must be serving again within a bound.
@@ -37,7 +38,14 @@ struct Model {
     /// The content of each append blob as last acknowledged (or found after a restart), which
     /// its next append extends.
     logs: HashMap<String, Vec<u8>>,
+    /// The content of each page blob, likewise, which its next Put Page overwrites in part.
+    disks: HashMap<String, Vec<u8>>,
+    /// Put Pages acknowledged over the whole run.
+    page_writes: usize,
 }
+
+/// Page blobs span the first page map chunk boundary (4 MiB) of the server.
+const DISK_BYTES: usize = 4 * 1024 * 1024 + 512 * 1024;
 
 fn fingerprint(bytes: &[u8]) -> (usize, u64) {
     // FNV-1a: enough to tell contents apart in a test.
@@ -160,16 +168,90 @@ async fn append_once(addr: SocketAddr, model: &Mutex<Model>, log: &str, rng: &mu
     true
 }
 
+/// Creates the writer's page blob `disk`, or writes pages of it at a random offset (one write
+/// in four across the 4 MiB chunk boundary); false once the server is gone.
+async fn page_once(addr: SocketAddr, model: &Mutex<Model>, disk: &str, rng: &mut impl Rng) -> bool {
+    let current = model.lock().expect("model").disks.get(disk).cloned();
+    let path = format!("/devstoreaccount1/torture/{disk}");
+    let (next, request) = match current {
+        None => (vec![0u8; DISK_BYTES], None),
+        Some(mut content) => {
+            let len = rng.gen_range(1..=32usize) * 512;
+            let start = if rng.gen_range(0..4) == 0 {
+                4 * 1024 * 1024 - rng.gen_range(1..len / 512 + 1) * 512
+            } else {
+                rng.gen_range(0..(DISK_BYTES - len) / 512) * 512
+            };
+            let seed: u8 = rng.gen();
+            let data: Vec<u8> = (0..len)
+                .map(|i| (i as u8).wrapping_mul(13).wrapping_add(seed))
+                .collect();
+            content[start..start + len].copy_from_slice(&data);
+            (content, Some((start, data)))
+        }
+    };
+    let new_state = Some(fingerprint(&next));
+    model
+        .lock()
+        .expect("model")
+        .pending
+        .entry(disk.to_owned())
+        .or_default()
+        .push(new_state);
+    let acknowledged = match &request {
+        None => {
+            let size = DISK_BYTES.to_string();
+            let headers = [
+                ("x-ms-blob-type", "PageBlob"),
+                ("x-ms-blob-content-length", size.as_str()),
+            ];
+            let reply = try_send_to(addr, Method::PUT, &path, &headers, b"", Auth::SharedKey).await;
+            reply.is_ok_and(|r| r.status == 201)
+        }
+        Some((start, data)) => {
+            let range = format!("bytes={}-{}", start, start + data.len() - 1);
+            let headers = [("x-ms-page-write", "update"), ("x-ms-range", range.as_str())];
+            let path = format!("{path}?comp=page");
+            let reply = try_send_to(addr, Method::PUT, &path, &headers, data, Auth::SharedKey).await;
+            reply.is_ok_and(|r| r.status == 201)
+        }
+    };
+    if !acknowledged {
+        return false;
+    }
+    let mut model = model.lock().expect("model");
+    model.acknowledged += 1;
+    model.page_writes += usize::from(request.is_some());
+    model.acked.insert(disk.to_owned(), new_state);
+    model.disks.insert(disk.to_owned(), next);
+    if let Some(pending) = model.pending.get_mut(disk) {
+        if let Some(at) = pending.iter().position(|s| *s == new_state) {
+            pending.remove(at);
+        }
+    }
+    true
+}
+
 /// One writer: random operations until the server dies under it.
 async fn writer(addr: SocketAddr, model: Arc<Mutex<Model>>, seed: u64, names: Vec<String>) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let log = format!("log-{}", names[0]);
+    let disk = format!("disk-{}", names[0]);
     loop {
-        if rng.gen_bool(0.5) {
-            if !append_once(addr, &model, &log, &mut rng).await {
-                return;
+        match rng.gen_range(0..10) {
+            0..=4 => {
+                if !append_once(addr, &model, &log, &mut rng).await {
+                    return;
+                }
+                continue;
             }
-            continue;
+            5..=6 => {
+                if !page_once(addr, &model, &disk, &mut rng).await {
+                    return;
+                }
+                continue;
+            }
+            _ => {}
         }
         let name = names[rng.gen_range(0..names.len())].clone();
         let delete = rng.gen_range(0..5) == 0;
@@ -228,10 +310,17 @@ async fn check(addr: SocketAddr, model: &mut Model) {
             "{name}: found {found:?}, acknowledged {acked:?}, in flight {pending:?}"
         );
         // Whatever is there now is the truth the next cycle builds on.
-        if name.starts_with("log-") {
+        let contents = if name.starts_with("log-") {
+            Some(&mut model.logs)
+        } else if name.starts_with("disk-") {
+            Some(&mut model.disks)
+        } else {
+            None
+        };
+        if let Some(contents) = contents {
             match found {
-                Some(_) => model.logs.insert(name.clone(), reply.body.to_vec()),
-                None => model.logs.remove(&name),
+                Some(_) => contents.insert(name.clone(), reply.body.to_vec()),
+                None => contents.remove(&name),
             };
         }
         model.acked.insert(name, found);
@@ -324,9 +413,10 @@ async fn acknowledged_writes_survive_sigkill() {
         "no append blob took enough appends to be merged ({most_appends})"
     );
     println!(
-        "{cycles} kill cycles, {} acknowledged operations checked, none lost",
-        model.acknowledged
+        "{cycles} kill cycles, {} acknowledged operations ({} Put Pages) checked, none lost",
+        model.acknowledged, model.page_writes
     );
+    assert!(model.page_writes > 0, "no Put Page was acknowledged");
     assert!(
         model.acknowledged > cycles,
         "the load generator made too little progress to prove anything"
