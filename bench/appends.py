@@ -2,7 +2,7 @@
 """Do small writes slow down as one blob grows? Many Append Blocks (or Put Pages) to one blob.
 
     python3 bench/appends.py --lazuli A [B ...] [--appends 16000] [--size 1024] [--step 2000]
-                             [--op append|pages-in-order|pages-at-random]
+                             [--op append|pages-in-order|pages-at-random] [--reads N]
                              [--azurite bench/.azurite/node_modules/.bin/azurite-blob]
 
 Each build (and Azurite, if given) gets a fresh server and data directory; one client writes
@@ -11,7 +11,10 @@ append blob, or Put Page to a 256 MiB page blob at consecutive offsets or at ran
 ones (--size is then rounded up to whole pages). It prints, for every --step writes, the rate
 and the server's CPU per write, then the bytes the data directory holds. A server that rewrites
 a growing block list or page map on every write shows a falling rate and a data directory far
-larger than what was written. Stops what it started.
+larger than what was written. With --reads, the same client then reads --size bytes at N
+random offsets of the blob (ranged Get Blob) and N times its properties (HEAD), and prints
+both rates: a server that reads a whole block list or page map for a small range or for the
+properties shows it there. Stops what it started.
 """
 import argparse
 import os
@@ -44,7 +47,7 @@ def start_azurite(executable, tmp):
 PAGE_BLOB_BYTES = 256 << 20
 
 
-def run(srv, tmp, label, op, appends, size, step):
+def run(srv, tmp, label, op, appends, size, step, reads):
     cl = bench.Client(srv.port)
     bench.create_container(cl, "appends")
     sas = azsas.container_sas("appends")
@@ -79,7 +82,27 @@ def run(srv, tmp, label, op, appends, size, step):
         length = int(resp.getheader("Content-Length"))
         assert length == appends * size, (length, appends * size)
     print(f"{label:>10} last/first rate {rates[-1] / rates[0]:.2f}; "
-          f"data directory {dir_bytes(tmp) / 2**20:.0f} MiB for {appends * size / 2**20:.0f} MiB written")
+          f"data directory {dir_bytes(tmp) / 2**20:.0f} MiB for {appends * size / 2**20:.0f} MiB written",
+          flush=True)
+    if not reads:
+        return
+    _, resp, _ = cl.request("HEAD", path, sas)
+    length = int(resp.getheader("Content-Length"))
+    at = random.Random(2)
+    started, cpu0 = time.perf_counter(), srv.cpu_s()
+    for _ in range(reads):
+        start = at.randrange(length // size) * size
+        _, resp, got = cl.request("GET", path, sas, headers={"x-ms-range": f"bytes={start}-{start + size - 1}"})
+        assert resp.status == 206 and len(got) == size, (resp.status, len(got))
+    now, cpu = time.perf_counter(), srv.cpu_s()
+    print(f"{label:>10} {reads} ranged reads of {size} B: {reads / (now - started):7.0f} reads/s, "
+          f"server CPU {(cpu - cpu0) / reads * 1e6:6.0f} us per read", flush=True)
+    started, cpu0 = now, cpu
+    for _ in range(reads):
+        cl.request("HEAD", path, sas)
+    now, cpu = time.perf_counter(), srv.cpu_s()
+    print(f"{label:>10} {reads} Get Blob Properties: {reads / (now - started):7.0f} /s, "
+          f"server CPU {(cpu - cpu0) / reads * 1e6:6.0f} us each", flush=True)
 
 
 def main():
@@ -90,6 +113,7 @@ def main():
     p.add_argument("--size", type=int, default=1024)
     p.add_argument("--step", type=int, default=2000)
     p.add_argument("--op", choices=["append", "pages-in-order", "pages-at-random"], default="append")
+    p.add_argument("--reads", type=int, default=0, help="ranged reads and HEADs after the writes")
     a = p.parse_args()
     servers = [(os.path.basename(b), lambda tmp, b=b: bench.start_lazuli(b, tmp)) for b in a.lazuli]
     if a.azurite:
@@ -98,7 +122,7 @@ def main():
         tmp = tempfile.mkdtemp(prefix="lazuli-appends-")
         srv = start(tmp)
         try:
-            run(srv, tmp, label, a.op, a.appends, a.size, a.step)
+            run(srv, tmp, label, a.op, a.appends, a.size, a.step, a.reads)
         finally:
             srv.close()
             shutil.rmtree(tmp, ignore_errors=True)

@@ -205,7 +205,22 @@ impl Partition {
         blob: &str,
         conditions: &Conditions,
     ) -> Result<Option<BlobRow>, AzureError> {
-        let Some(row) = self.read_blob_row(account, container, blob)? else {
+        self.get_blob_within(account, container, blob, conditions, None)
+    }
+
+    /// [`Partition::get_blob`] for a read of bytes `pages_for` only (`Some(0..0)`: properties
+    /// alone): a page blob's map is loaded for the chunks that hold them, not whole, and the
+    /// row's `pages` hold no others.
+    pub fn get_blob_within(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        conditions: &Conditions,
+        pages_for: Option<std::ops::Range<u64>>,
+    ) -> Result<Option<BlobRow>, AzureError> {
+        let window = pages_for.map(crate::page::read_window);
+        let Some(row) = self.read_blob_row_within(account, container, blob, window.as_ref())? else {
             if !self.container_exists(account, container)? {
                 return Err(container_not_found());
             }

@@ -262,6 +262,16 @@ pub fn chunk_window(start: u64, end: u64) -> Range<u64> {
     first..last.max(first + PAGE_CHUNK_BYTES)
 }
 
+/// The chunk-aligned window whose chunks hold bytes `range` of a blob for a read: empty for an
+/// empty range (a read of properties needs no pages), and within the largest page blob.
+pub fn read_window(range: Range<u64>) -> Range<u64> {
+    let end = range.end.min(PAGE_BLOB_BYTES_MAX);
+    if range.start >= end {
+        return 0..0;
+    }
+    chunk_window(range.start, end)
+}
+
 fn segments_of(pages: &[PageExtent]) -> Vec<Segment> {
     pages.iter().map(|page| page.segment).collect()
 }
@@ -775,7 +785,9 @@ impl Partition {
         conditions: &Conditions,
         range: Option<(u64, u64)>,
     ) -> Result<Option<(BlobRow, Vec<(u64, u64, bool)>)>, AzureError> {
-        let Some(row) = self.get_blob_version(account, container, blob, version, conditions)? else {
+        // A range needs only the chunks that hold it.
+        let pages_for = range.map(|(start, end)| start..end);
+        let Some(row) = self.get_blob_version_within(account, container, blob, version, conditions, pages_for)? else {
             return Ok(None);
         };
         require_page_blob(&row)?;

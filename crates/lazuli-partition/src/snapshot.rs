@@ -183,8 +183,22 @@ impl Partition {
         version: &BlobVersion,
         conditions: &Conditions,
     ) -> Result<Option<BlobRow>, AzureError> {
+        self.get_blob_version_within(account, container, blob, version, conditions, None)
+    }
+
+    /// [`Partition::get_blob_version`] for a read of bytes `pages_for` only (see
+    /// [`Partition::get_blob_within`]).
+    pub fn get_blob_version_within(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        version: &BlobVersion,
+        conditions: &Conditions,
+        pages_for: Option<std::ops::Range<u64>>,
+    ) -> Result<Option<BlobRow>, AzureError> {
         let row = match version {
-            BlobVersion::Base => return self.get_blob(account, container, blob, conditions),
+            BlobVersion::Base => return self.get_blob_within(account, container, blob, conditions, pages_for),
             BlobVersion::Snapshot(id) => self.read_subrow(account, container, blob, SUBROW_SNAPSHOT, id)?,
             BlobVersion::Version(id) => self.read_version(account, container, blob, id)?,
         };

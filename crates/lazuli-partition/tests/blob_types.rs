@@ -763,8 +763,43 @@ fn random_page_writes_rewrite_only_their_chunks() {
         .write_pages(A, "c", "d", 3 * PAGE, upload(&partition, &data), &none(), &no_seq)
         .expect("a write of chunk 0");
     expected[3 * PAGE as usize..4 * PAGE as usize].copy_from_slice(&data);
+    written[3] = true;
     let whole = partition.get_blob(A, "c", "d", &none());
     assert_eq!(whole.expect_err("damaged map").code, ErrorCode::InternalError);
+    // So does a read of a range in other chunks, or of the properties alone.
+    let near = 2 * PAGE..6 * PAGE;
+    let ranged = partition
+        .get_blob_within(A, "c", "d", &none(), Some(near.clone()))
+        .expect("a read of chunk 0")
+        .expect("not 304");
+    let bytes = partition
+        .read_blob_bytes(&ranged, near.start, near.end - near.start)
+        .expect("read");
+    assert_eq!(bytes, &expected[near.start as usize..near.end as usize]);
+    let properties = partition
+        .get_blob_within(A, "c", "d", &none(), Some(0..0))
+        .expect("properties")
+        .expect("not 304");
+    assert!(properties.pages.is_empty() && properties.content_length == size);
+    let ranges = partition
+        .get_page_ranges(
+            A,
+            "c",
+            "d",
+            &BlobVersion::Base,
+            None,
+            &none(),
+            Some((0, PAGE_CHUNK_BYTES)),
+        )
+        .expect("ranges of chunk 0")
+        .expect("not 304")
+        .1;
+    let chunk0: Vec<(u64, u64, bool)> = model_ranges(&written)
+        .into_iter()
+        .filter(|r| r.0 < PAGE_CHUNK_BYTES)
+        .map(|(a, b)| (a, b.min(PAGE_CHUNK_BYTES - 1), false))
+        .collect();
+    assert_eq!(ranges, chunk0);
     let mut batch = lazuli_table::WriteBatch::new();
     batch.put(far_key.clone(), far_value.clone());
     partition.table().write(&batch).expect("mend");

@@ -388,26 +388,33 @@ fn property_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
     }
 }
 
-/// The blob (base, snapshot or version) a read request names, if the conditions allow.
+/// The blob (base, snapshot or version) a read request names, if the conditions allow; of a
+/// page blob, with the pages of bytes `pages_for` (all when `None`, none when empty).
 async fn read_blob(
     frontend: &Arc<Frontend>,
     ctx: &Ctx,
     conditions: lazuli_types::conditions::Conditions,
+    pages_for: Option<std::ops::Range<u64>>,
 ) -> Result<Option<BlobRow>, AzureError> {
     let (account, container, blob) = ctx.blob_names();
     let version = super::snapshot::blob_version(ctx)?;
     // A hot row (memtable or cached block) is read right here: the hand-off to a blocking
     // thread and back costs more than the read.
     let in_memory = lazuli_partition::memory_only(|| {
-        frontend
-            .partition
-            .get_blob_version(&account, &container, &blob, &version, &conditions)
+        frontend.partition.get_blob_version_within(
+            &account,
+            &container,
+            &blob,
+            &version,
+            &conditions,
+            pages_for.clone(),
+        )
     });
     match in_memory {
         Some(found) => found,
         None => {
             blocking(frontend, move |p| {
-                p.get_blob_version(&account, &container, &blob, &version, &conditions)
+                p.get_blob_version_within(&account, &container, &blob, &version, &conditions, pages_for)
             })
             .await
         }
@@ -431,13 +438,19 @@ pub async fn get_blob(
     if want_md5 && want_crc64 {
         return Err(AzureError::header("x-ms-range-get-content-crc64", "true"));
     }
-    let found = read_blob(frontend, ctx, conditions).await?;
+    let head = parts.method == http::Method::HEAD;
+    // Of a page blob, only the pages the response sends are read.
+    let pages_for = if head {
+        Some(0..0)
+    } else {
+        range.map(|range| range.start..range.end.map_or(u64::MAX, |end| end.saturating_add(1)))
+    };
+    let found = read_blob(frontend, ctx, conditions, pages_for).await?;
     let Some(row) = found else {
         let mut r = response(StatusCode::NOT_MODIFIED, empty());
         set_header(&mut r, "x-ms-error-code", "ConditionNotMet");
         return Ok(r);
     };
-    let head = parts.method == http::Method::HEAD;
     if !head {
         super::tier::refuse_archived(&row)?;
     }
@@ -530,7 +543,7 @@ pub async fn get_metadata(
     parts: &Parts,
 ) -> Result<Response<ResponseBody>, AzureError> {
     let conditions = http_util::conditions(&parts.headers)?;
-    let found = read_blob(frontend, ctx, conditions).await?;
+    let found = read_blob(frontend, ctx, conditions, Some(0..0)).await?;
     let Some(row) = found else {
         return Ok(response(StatusCode::NOT_MODIFIED, empty()));
     };
