@@ -23,7 +23,8 @@
 //! pages; the blob row (or an HNS file's path row) names the map (`BlobRow::page_map`) and
 //! holds no pages. A write reads and rewrites only the chunks it touches, whatever the blob's
 //! size or history. Reading the row through the partition loads the pages (all of them, or
-//! the chunks a write needs), so every other operation sees the whole map as before; a
+//! the chunks a write or a ranged read needs, or none for properties), so every other
+//! operation sees the whole map as before; a
 //! snapshot, version or deleted copy of the blob holds its pages in its own row. Whatever
 //! removes the row removes its chunk rows in the same batch. Each chunk row holds one
 //! reference per distinct segment, like any row. Rows written before chunk rows keep their
