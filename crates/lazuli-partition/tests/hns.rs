@@ -500,10 +500,42 @@ fn garbage_collection_relocates_path_data() {
 /// once) or purged (then its tree and data are collected).
 #[test]
 fn soft_deleted_directory_is_restored_or_purged() {
+    use lazuli_partition::page::PAGE_CHUNK_BYTES;
     use lazuli_partition::soft_delete::Deletion;
+    use lazuli_partition::{HttpHeaders, SequenceConditions};
     let (_store, p) = setup();
     write_file(&p, "keep/a/b.txt", b"deep data");
     write_file(&p, "keep/c.txt", b"c");
+    // A page blob whose map is in chunk rows keeps them while its directory is soft-deleted.
+    p.create_page_blob(
+        A,
+        FS,
+        "keep/disk",
+        2 * PAGE_CHUNK_BYTES,
+        0,
+        HttpHeaders::default(),
+        vec![],
+        vec![],
+        &none(),
+    )
+    .expect("create page blob");
+    p.write_pages(
+        A,
+        FS,
+        "keep/disk",
+        PAGE_CHUNK_BYTES - 512,
+        upload(&p, &[6u8; 1024]),
+        &none(),
+        &SequenceConditions::default(),
+    )
+    .expect("write pages");
+    let disk = read(&p, "keep/disk");
+    let chunk_rows = |p: &Partition| {
+        let prefix = format!("G{A}/{FS}/").into_bytes();
+        let end = lazuli_partition::keys::prefix_end(&prefix);
+        p.table().scan(&prefix, end.as_deref(), 100).expect("scan").len()
+    };
+    assert_eq!(chunk_rows(&p), 2);
     let now = lazuli_partition::now_nanos();
     p.soft_delete_directory(A, FS, "keep", true, Deletion::new(now, 7), &none())
         .expect("soft delete");
@@ -511,7 +543,11 @@ fn soft_deleted_directory_is_restored_or_purged() {
     assert!(names(&p, "", true).is_empty());
     p.undelete_blob(A, FS, "keep").expect("undelete");
     assert_eq!(read(&p, "keep/a/b.txt"), b"deep data");
-    assert_eq!(names(&p, "keep", true), vec!["keep/a", "keep/a/b.txt", "keep/c.txt"]);
+    assert_eq!(read(&p, "keep/disk"), disk);
+    assert_eq!(
+        names(&p, "keep", true),
+        vec!["keep/a", "keep/a/b.txt", "keep/c.txt", "keep/disk"]
+    );
     // Not recursive: refused while it has children.
     let error = p
         .soft_delete_directory(A, FS, "keep", false, Deletion::new(now, 7), &none())
@@ -528,6 +564,7 @@ fn soft_deleted_directory_is_restored_or_purged() {
     assert_eq!(p.purge_soft_deleted().expect("purge"), 1);
     p.collect_deleted_paths().expect("collect");
     assert_eq!(p.data_usage().1, 0, "every segment released");
+    assert_eq!(chunk_rows(&p), 0, "the page blob's chunk rows went with it");
     assert!(p.undelete_blob(A, FS, "keep").is_err());
 }
 

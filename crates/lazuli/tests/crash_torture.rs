@@ -44,6 +44,25 @@ struct Model {
     page_writes: usize,
 }
 
+impl Model {
+    /// An operation about to be sent may leave `name` in `state` (the kill can land before or
+    /// after it).
+    fn in_flight(&mut self, name: &str, state: State) {
+        self.pending.entry(name.to_owned()).or_default().push(state);
+    }
+
+    /// The operation that would leave `name` in `state` was acknowledged.
+    fn acknowledge(&mut self, name: &str, state: State) {
+        self.acknowledged += 1;
+        self.acked.insert(name.to_owned(), state);
+        if let Some(pending) = self.pending.get_mut(name) {
+            if let Some(at) = pending.iter().position(|s| *s == state) {
+                pending.remove(at);
+            }
+        }
+    }
+}
+
 /// Page blobs span the first page map chunk boundary (4 MiB) of the server.
 const DISK_BYTES: usize = 4 * 1024 * 1024 + 512 * 1024;
 
@@ -142,13 +161,7 @@ async fn append_once(addr: SocketAddr, model: &Mutex<Model>, log: &str, rng: &mu
         }
     };
     let new_state = Some(fingerprint(&next));
-    model
-        .lock()
-        .expect("model")
-        .pending
-        .entry(log.to_owned())
-        .or_default()
-        .push(new_state);
+    model.lock().expect("model").in_flight(log, new_state);
     let acknowledged = match &appended {
         None => put_blob(addr, log, "AppendBlob", b"").await,
         Some(piece) => append_block(addr, log, piece).await,
@@ -157,14 +170,8 @@ async fn append_once(addr: SocketAddr, model: &Mutex<Model>, log: &str, rng: &mu
         return false;
     }
     let mut model = model.lock().expect("model");
-    model.acknowledged += 1;
-    model.acked.insert(log.to_owned(), new_state);
+    model.acknowledge(log, new_state);
     model.logs.insert(log.to_owned(), next);
-    if let Some(pending) = model.pending.get_mut(log) {
-        if let Some(at) = pending.iter().position(|s| *s == new_state) {
-            pending.remove(at);
-        }
-    }
     true
 }
 
@@ -191,13 +198,7 @@ async fn page_once(addr: SocketAddr, model: &Mutex<Model>, disk: &str, rng: &mut
         }
     };
     let new_state = Some(fingerprint(&next));
-    model
-        .lock()
-        .expect("model")
-        .pending
-        .entry(disk.to_owned())
-        .or_default()
-        .push(new_state);
+    model.lock().expect("model").in_flight(disk, new_state);
     let acknowledged = match &request {
         None => {
             let size = DISK_BYTES.to_string();
@@ -220,15 +221,9 @@ async fn page_once(addr: SocketAddr, model: &Mutex<Model>, disk: &str, rng: &mut
         return false;
     }
     let mut model = model.lock().expect("model");
-    model.acknowledged += 1;
+    model.acknowledge(disk, new_state);
     model.page_writes += usize::from(request.is_some());
-    model.acked.insert(disk.to_owned(), new_state);
     model.disks.insert(disk.to_owned(), next);
-    if let Some(pending) = model.pending.get_mut(disk) {
-        if let Some(at) = pending.iter().position(|s| *s == new_state) {
-            pending.remove(at);
-        }
-    }
     true
 }
 
@@ -257,13 +252,7 @@ async fn writer(addr: SocketAddr, model: Arc<Mutex<Model>>, seed: u64, names: Ve
         let delete = rng.gen_range(0..5) == 0;
         let body = if delete { Vec::new() } else { content(&mut rng) };
         let new_state: State = if delete { None } else { Some(fingerprint(&body)) };
-        model
-            .lock()
-            .expect("model")
-            .pending
-            .entry(name.clone())
-            .or_default()
-            .push(new_state);
+        model.lock().expect("model").in_flight(&name, new_state);
         let ok = if delete {
             delete_blob(addr, &name).await
         } else if rng.gen_bool(0.3) {
@@ -275,14 +264,7 @@ async fn writer(addr: SocketAddr, model: Arc<Mutex<Model>>, seed: u64, names: Ve
             // The server is gone (or refused): leave the state pending for the checker.
             return;
         }
-        let mut model = model.lock().expect("model");
-        model.acknowledged += 1;
-        model.acked.insert(name.clone(), new_state);
-        if let Some(pending) = model.pending.get_mut(&name) {
-            if let Some(at) = pending.iter().position(|s| *s == new_state) {
-                pending.remove(at);
-            }
-        }
+        model.lock().expect("model").acknowledge(&name, new_state);
     }
 }
 
