@@ -157,7 +157,16 @@ impl Partition {
             return Ok(None);
         }
         let key = keys::blob(account, container, blob);
-        for _ in 0..crate::page::PAGE_MAP_READ_ATTEMPTS {
+        for attempt in 1..=crate::page::PAGE_MAP_READ_ATTEMPTS {
+            // The last attempt holds the locks every writer takes (see `page.rs`).
+            let _locks = match attempt == crate::page::PAGE_MAP_READ_ATTEMPTS {
+                false => None,
+                true => Some(
+                    self.locks
+                        .for_consistent_read(account, container, blob, false, crate::page::PAGE_MAP_LOCK_WAIT)?
+                        .ok_or_else(crate::page::page_map_busy)?,
+                ),
+            };
             let Some(bytes) = self.table.get(&key).map_err(PartitionError::from)? else {
                 return Ok(None);
             };

@@ -609,7 +609,20 @@ impl Partition {
         if !self.blobs_reachable(account, fs)? {
             return Ok(None);
         }
-        for _ in 0..crate::page::PAGE_MAP_READ_ATTEMPTS {
+        for attempt in 1..=crate::page::PAGE_MAP_READ_ATTEMPTS {
+            // The last attempt holds the locks every writer takes (see `page.rs`).
+            let _locks = match attempt == crate::page::PAGE_MAP_READ_ATTEMPTS {
+                false => None,
+                true => {
+                    let name = self.blob_lock_name(account, path);
+                    let wait = crate::page::PAGE_MAP_LOCK_WAIT;
+                    Some(
+                        self.locks
+                            .for_consistent_read(account, fs, &name, true, wait)?
+                            .ok_or_else(crate::page::page_map_busy)?,
+                    )
+                }
+            };
             let Some(found) = self.resolve_visible(account, fs, path)? else {
                 return Ok(None);
             };
@@ -1459,9 +1472,11 @@ impl Partition {
                 }
             };
             if let Some(found) = &current {
-                row.blob.created = found.row.blob.created;
-                // The lease (checked above) stays with the path.
-                row.blob.lease = found.row.blob.lease.clone();
+                // The lease (checked above) stays with the path; a hidden file's is gone with it.
+                if !found.row.hidden() {
+                    row.blob.created = found.row.blob.created;
+                    row.blob.lease = found.row.blob.lease.clone();
+                }
                 if !found.row.is_directory {
                     released.extend(found.row.blob.segments().copied());
                     released.extend(self.discard_staged(account, fs, found.row.id, &mut batch)?);

@@ -97,6 +97,44 @@ impl Locks {
     }
 }
 
+/// The locks of [`Locks::for_consistent_read`].
+pub struct ReadLocks<'a> {
+    _namespace: Option<RwLockReadGuard<'a, ()>>,
+    _blob: MutexGuard<'a, ()>,
+}
+
+impl Locks {
+    /// The locks every writer of a blob's row takes, for a reader that must see the row and
+    /// rows read apart from it (a page map's chunks) with no write in between: the blob's
+    /// lock, and on an HNS filesystem the namespace shared (tree changes hold it exclusive).
+    /// Each waits at most `wait` (a reader that already holds one of these stripes for
+    /// another blob must not wait forever), `None` if that passed; inside `memory_only` they
+    /// refuse instead of waiting.
+    pub fn for_consistent_read(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        hns: bool,
+        wait: std::time::Duration,
+    ) -> Result<Option<ReadLocks<'_>>, AzureError> {
+        let namespace = &self.namespaces[self.stripe(&[account, container])];
+        let blob_lock = &self.blobs[self.stripe(&[account, container, blob])];
+        let namespace = match hns {
+            false => None,
+            true => match acquire(|| namespace.try_read().map(Some), || namespace.try_read_for(wait))? {
+                Some(guard) => Some(guard),
+                None => return Ok(None),
+            },
+        };
+        let blob = acquire(|| blob_lock.try_lock().map(Some), || blob_lock.try_lock_for(wait))?;
+        Ok(blob.map(|blob| ReadLocks {
+            _namespace: namespace,
+            _blob: blob,
+        }))
+    }
+}
+
 /// Takes a lock with `lock`, or inside `memory_only` with `try_lock` only: a lock an async
 /// thread may not wait for refuses the call (`memory_only` then returns `None`).
 fn acquire<G>(try_lock: impl FnOnce() -> Option<G>, lock: impl FnOnce() -> G) -> Result<G, AzureError> {

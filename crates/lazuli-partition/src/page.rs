@@ -55,9 +55,11 @@ pub const PAGE_WRITE_BYTES_MAX: u64 = 4 * 1024 * 1024;
 pub const PAGE_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
 /// Chunk rows read per scan when loading a map.
 const PAGE_CHUNK_SCAN_ROWS: usize = 64;
-/// Reads of a row and its chunk rows made before a reader racing writes of the same blob
-/// gives up (each write in between makes it read again).
-pub(crate) const PAGE_MAP_READ_ATTEMPTS: usize = 16;
+/// Reads of a row and its chunk rows a reader makes without the blob's lock (each write in
+/// between makes it read again) before it reads under the lock, which no writer can race.
+pub(crate) const PAGE_MAP_READ_ATTEMPTS: usize = 4;
+/// How long that last read waits for the lock before the request answers 503.
+pub(crate) const PAGE_MAP_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Sequence numbers are 63-bit.
 pub const SEQUENCE_NUMBER_MAX: u64 = i64::MAX as u64;
 
@@ -277,8 +279,8 @@ fn segments_of(pages: &[PageExtent]) -> Vec<Segment> {
     pages.iter().map(|page| page.segment).collect()
 }
 
-/// A reader that kept finding the page map rewritten under it (see
-/// [`PAGE_MAP_READ_ATTEMPTS`]): the service's answer to a request to retry.
+/// A reader that could not read a page map with its row (see [`PAGE_MAP_READ_ATTEMPTS`]):
+/// the service's answer to a request to retry.
 pub(crate) fn page_map_busy() -> AzureError {
     AzureError::new(
         ErrorCode::ServerBusy,

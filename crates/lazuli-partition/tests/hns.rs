@@ -777,6 +777,37 @@ fn soft_deleted_page_blob_with_blocks_keeps_exact_references() {
     assert_eq!(live, 0, "nothing is referenced once the file is gone");
 }
 
+/// A directory created where an expired file was takes nothing of it: not its lease (which
+/// nobody could name any more) nor its creation time.
+#[test]
+fn directory_created_over_an_expired_leased_file_takes_nothing_of_it() {
+    use lazuli_partition::hns::Expiry;
+    use lazuli_partition::LeaseAction;
+    let (_store, p) = setup();
+    write_file(&p, "old", b"data");
+    let acquire = LeaseAction::Acquire {
+        duration: -1,
+        proposed_id: None,
+    };
+    p.lease_blob(A, FS, "old", &acquire, None, &none()).expect("lease");
+    let created = p.get_path(A, FS, "old").expect("path").blob.created;
+    let expiry = Expiry::Absolute(lazuli_partition::now_nanos() + 1_000_000);
+    let leased = Conditions {
+        lease_id: p.get_path(A, FS, "old").expect("path").blob.lease.map(|l| l.id),
+        ..Default::default()
+    };
+    p.set_path_expiry(A, FS, "old", expiry, &leased).expect("expiry");
+    std::thread::sleep(Duration::from_millis(5));
+    assert!(p.get_path(A, FS, "old").is_err(), "expired");
+    mkdir(&p, "old");
+    let dir = p.get_path(A, FS, "old").expect("directory");
+    assert!(dir.is_directory);
+    assert!(dir.blob.lease.is_none(), "no lease of the expired file");
+    assert_ne!(dir.blob.created, created);
+    p.delete_path(A, FS, "old", false, &none())
+        .expect("delete without a lease id");
+}
+
 /// A directory created where a file only appends made so far (pending) replaces it: the file
 /// row goes, and the directory is what the path resolves to.
 #[test]
