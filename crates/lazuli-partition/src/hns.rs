@@ -1038,7 +1038,7 @@ impl Partition {
         use crate::snapshot::is_kind;
         use crate::soft_delete::restore_deleted_snapshots;
         let name = components(blob).join("/");
-        if self.hns_blob_row(account, fs, blob, None)?.is_some() {
+        if self.hns_blob_row(account, fs, blob, Some(&(0..0)))?.is_some() {
             // The path exists: only its soft-deleted snapshots come back.
             return self.with_blob_locked(account, fs, blob, || {
                 let mut batch = WriteBatch::new();

@@ -164,8 +164,9 @@ impl Partition {
             lease_id: conditions.lease_id.clone(),
             ..Default::default()
         };
+        // The tags need no pages of a page blob.
         let row = self
-            .get_blob(account, container, blob, &tags_only)?
+            .get_blob_within(account, container, blob, &tags_only, Some(0..0))?
             .ok_or_else(blob_not_found)?;
         Ok(row.tags)
     }
