@@ -427,8 +427,9 @@ impl Partition {
         Ok(pages)
     }
 
-    /// Stores the map of a page blob written by a flat-namespace write into chunk rows: the
-    /// chunks that differ from `current`'s (whose pages cover `window`, or all of them) are
+    /// Stores the map of a page blob being written (a blob row or an HNS file's path row) in
+    /// chunk rows: the chunks that differ from `current`'s (whose pages cover `window`, or all
+    /// of them) are
     /// put or deleted in `batch`, with the references the new chunk rows take and the old
     /// ones drop. `new_row` gets the map's id in `page_map` (the caller stores it without its
     /// pages). When the blob stops being a page blob or goes, its chunk rows go (`current`
@@ -456,7 +457,8 @@ impl Partition {
             }
             return Ok(());
         };
-        // Chunk rows written before the current map (only by a fault) can never be read.
+        // A map moving to chunk rows gets a new id: rows an earlier blob of this name left
+        // (only by a fault) are never read as its own.
         let map = if current_map != 0 {
             current_map
         } else {
