@@ -1481,6 +1481,9 @@ impl Partition {
                     released.extend(found.row.blob.segments().copied());
                     released.extend(self.discard_staged(account, fs, found.row.id, &mut batch)?);
                     self.drop_file_page_map(account, fs, &found.row, &mut batch, &mut page_rows)?;
+                    // The file goes with its tags; the new path starts with none.
+                    let full = parts.join("/");
+                    crate::tags::index_changes(&mut batch, account, fs, &full, &found.row.blob.tags, &[]);
                 }
             }
             let key = keys::path(account, fs, parent.id, &name);

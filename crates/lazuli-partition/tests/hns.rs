@@ -601,6 +601,12 @@ fn index_tags_follow_renamed_and_deleted_files() {
         .expect("rename");
     p.delete_path(A, FS, "d/other", false, &none()).expect("delete");
     assert_eq!(found(&p), vec!["e/renamed"]);
+    // Path Create over the file replaces it, tags and all.
+    p.create_path(A, FS, "e/renamed", false, &NewPath::default(), &none())
+        .expect("create over");
+    assert!(found(&p).is_empty());
+    let entries = p.tag_index_entries(A).expect("index");
+    assert!(entries.is_empty(), "index rows outlived their file: {entries:?}");
 }
 
 /// A page blob of an HNS account keeps its map in chunk rows keyed by the filesystem and a
