@@ -157,32 +157,18 @@ impl Partition {
             return Ok(None);
         }
         let key = keys::blob(account, container, blob);
-        for attempt in 1..=crate::page::PAGE_MAP_READ_ATTEMPTS {
-            // The last attempt holds the locks every writer takes (see `page.rs`).
-            let _locks = match attempt == crate::page::PAGE_MAP_READ_ATTEMPTS {
-                false => None,
-                true => Some(
-                    self.locks
-                        .for_consistent_read(account, container, blob, false, crate::page::PAGE_MAP_LOCK_WAIT)?
-                        .ok_or_else(crate::page::page_map_busy)?,
-                ),
-            };
+        self.read_with_page_map(account, container, blob, || {
             let Some(bytes) = self.table.get(&key).map_err(PartitionError::from)? else {
-                return Ok(None);
+                return Ok(Some(None));
             };
             let mut row = rows::decode_blob_shared(&bytes)?;
             if row.page_map == 0 {
-                return Ok(Some(row));
+                return Ok(Some(Some(row)));
             }
             self.load_pages(account, container, blob, &mut row, pages_within)?;
-            // The chunk rows are read apart from the row, maybe without the blob's lock: every
-            // write that changes them also gives the row a new ETag, so the row unchanged
-            // after the chunks vouches that they belong to it.
-            if self.table.get(&key).map_err(PartitionError::from)?.as_deref() == Some(&bytes[..]) {
-                return Ok(Some(row));
-            }
-        }
-        Err(crate::page::page_map_busy())
+            let again = self.table.get(&key).map_err(PartitionError::from)?;
+            Ok((again.as_deref() == Some(&bytes[..])).then_some(Some(row)))
+        })
     }
 
     fn uncommitted_blocks(
@@ -385,12 +371,10 @@ impl Partition {
         let key = keys::blob(account, container, blob);
         match &mut new_row {
             Some(row) => {
-                // A map in chunk rows is stored without its pages; the caller gets them back.
-                let chunked_pages = (row.page_map != 0).then(|| std::mem::take(&mut row.pages));
                 batch.put(key, rows::encode_blob(row));
-                referenced.push(row.segments().copied().collect());
-                if let Some(pages) = chunked_pages {
-                    row.pages = pages;
+                referenced.push(row.stored_segments().collect());
+                // The caller's row is as a read through the partition gives it.
+                if row.page_map != 0 {
                     row.loaded_page_map = std::mem::take(&mut row.page_map);
                 }
             }

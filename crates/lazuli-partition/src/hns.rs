@@ -408,16 +408,6 @@ fn is_folder_marker(row: &BlobRow) -> bool {
             .any(|(name, value)| name.eq_ignore_ascii_case(FOLDER_METADATA) && value.eq_ignore_ascii_case("true"))
 }
 
-/// How a blob row written through the Blob API is stored in its path row: without its pages
-/// when they are in chunk rows (see `page.rs`).
-fn stored_blob(new: &BlobRow) -> BlobRow {
-    let mut blob = new.clone();
-    if blob.page_map != 0 {
-        blob.pages = Vec::new();
-    }
-    blob
-}
-
 /// The Blob API's view of a path: directories are empty blobs with `hdi_isfolder=true`.
 pub(crate) fn blob_view(row: &PathRow) -> BlobRow {
     into_blob_view(row.clone())
@@ -609,36 +599,19 @@ impl Partition {
         if !self.blobs_reachable(account, fs)? {
             return Ok(None);
         }
-        for attempt in 1..=crate::page::PAGE_MAP_READ_ATTEMPTS {
-            // The last attempt holds the locks every writer takes (see `page.rs`).
-            let _locks = match attempt == crate::page::PAGE_MAP_READ_ATTEMPTS {
-                false => None,
-                true => {
-                    let name = self.blob_lock_name(account, path);
-                    let wait = crate::page::PAGE_MAP_LOCK_WAIT;
-                    Some(
-                        self.locks
-                            .for_consistent_read(account, fs, &name, true, wait)?
-                            .ok_or_else(crate::page::page_map_busy)?,
-                    )
-                }
-            };
+        self.read_with_page_map(account, fs, path, || {
             let Some(found) = self.resolve_visible(account, fs, path)? else {
-                return Ok(None);
+                return Ok(Some(None));
             };
             if found.row.blob.page_map == 0 {
-                return Ok(Some(into_blob_view(found.row)));
+                return Ok(Some(Some(into_blob_view(found.row))));
             }
             let mut view = blob_view(&found.row);
             self.load_pages(account, fs, path, &mut view, pages_within)?;
-            // As for flat blobs (`read_blob_row_within`): the path row unchanged after its
-            // chunk rows were read vouches for them.
             let again = self.resolve_visible(account, fs, path)?;
-            if again.is_some_and(|again| again.key == found.key && again.row == found.row) {
-                return Ok(Some(view));
-            }
-        }
-        Err(crate::page::page_map_busy())
+            let unchanged = again.is_some_and(|again| again.key == found.key && again.row == found.row);
+            Ok(unchanged.then_some(Some(view)))
+        })
     }
 
     /// The Blob API's read-modify-write of one path (`modify_blob` on an HNS account):
@@ -762,7 +735,7 @@ impl Partition {
                     row.pending = false;
                 }
                 old_data.extend(row.blob.segments().copied());
-                row.blob = stored_blob(new);
+                row.blob = new.clone();
                 batch.put(found.key, encode_path(&row));
                 row
             }
@@ -787,7 +760,7 @@ impl Partition {
                     new.metadata.push((FOLDER_METADATA.into(), "true".into()));
                     format!("{last}/")
                 } else {
-                    row.blob = stored_blob(new);
+                    row.blob = new.clone();
                     last.to_string()
                 };
                 batch.put(keys::path(account, fs, parent.id, &name), encode_path(&row));
@@ -807,7 +780,7 @@ impl Partition {
             }
             (None, None) => PathRow::default(),
         };
-        referenced.push(written.blob.segments().copied().collect());
+        referenced.push(written.blob.stored_segments().collect());
         if let Some(new) = new_row.as_mut() {
             // The caller's row has its pages, as a row read through the partition does.
             new.loaded_page_map = std::mem::take(&mut new.page_map);

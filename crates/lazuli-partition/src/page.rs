@@ -17,18 +17,17 @@
 //! snapshots or versions: Get Page Ranges Diff tells unchanged pages by the segment they name,
 //! and a copy would report them as rewritten.
 //!
-//! Writes that land apart from each other add an extent each, and the map of a blob written
-//! at random offsets grows with every write. So the map is stored in chunk rows
-//! (`keys::page_chunk`), one per [`PAGE_CHUNK_BYTES`] of blob offsets that hold written
-//! pages; the blob row (or an HNS file's path row) names the map (`BlobRow::page_map`) and
-//! holds no pages. A write reads and rewrites only the chunks it touches, whatever the blob's
-//! size or history. Reading the row through the partition loads the pages (all of them, or
-//! the chunks a write or a ranged read needs, or none for properties), so every other
-//! operation sees the whole map as before; a
-//! snapshot, version or deleted copy of the blob holds its pages in its own row. Whatever
-//! removes the row removes its chunk rows in the same batch. Each chunk row holds one
-//! reference per distinct segment, like any row. Rows written before chunk rows keep their
-//! map inline until their next write moves it out.
+//! Writes that land apart from each other add an extent each, and the map of a blob written at
+//! random offsets grows with every write. So the map is stored in chunk rows
+//! (`keys::page_chunk`), one per [`PAGE_CHUNK_BYTES`] of blob offsets that hold written pages;
+//! the blob row (or an HNS file's path row) names the map (`BlobRow::page_map`) and holds no
+//! pages. A write reads and rewrites only the chunks it touches, whatever the blob's size or
+//! history. Reading the row through the partition loads the pages (all of them, or the chunks a
+//! write or a ranged read needs, or none for properties), so every other operation sees the
+//! whole map as before; a snapshot, version or deleted copy of the blob holds its pages in its
+//! own row. Whatever removes the row removes its chunk rows in the same batch. Each chunk row
+//! holds one reference per distinct segment, like any row. Rows written before chunk rows keep
+//! their map inline until their next write moves it out.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -57,9 +56,9 @@ pub const PAGE_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
 const PAGE_CHUNK_SCAN_ROWS: usize = 64;
 /// Reads of a row and its chunk rows a reader makes without the blob's lock (each write in
 /// between makes it read again) before it reads under the lock, which no writer can race.
-pub(crate) const PAGE_MAP_READ_ATTEMPTS: usize = 4;
+const PAGE_MAP_READ_ATTEMPTS: usize = 4;
 /// How long that last read waits for the lock before the request answers 503.
-pub(crate) const PAGE_MAP_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+const PAGE_MAP_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Sequence numbers are 63-bit.
 pub const SEQUENCE_NUMBER_MAX: u64 = i64::MAX as u64;
 
@@ -281,7 +280,7 @@ fn segments_of(pages: &[PageExtent]) -> Vec<Segment> {
 
 /// A reader that could not read a page map with its row (see [`PAGE_MAP_READ_ATTEMPTS`]):
 /// the service's answer to a request to retry.
-pub(crate) fn page_map_busy() -> AzureError {
+fn page_map_busy() -> AzureError {
     AzureError::new(
         ErrorCode::ServerBusy,
         "The server is currently unable to receive requests. Please retry your request.",
@@ -386,6 +385,36 @@ impl Partition {
         Ok(())
     }
 
+    /// Reads a blob's row with the chunk rows of its page map, which are read apart from it,
+    /// without the blob's lock: every write that changes them also gives the row a new ETag,
+    /// so `read` reads the row, the chunks and the row again, and answers `None` when the row
+    /// changed in between. It is tried without locks, then once under the locks every writer
+    /// of the blob takes, so that a reader racing a stream of writes still finishes.
+    pub(crate) fn read_with_page_map<T>(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        mut read: impl FnMut() -> Result<Option<T>, AzureError>,
+    ) -> Result<T, AzureError> {
+        for attempt in 1..=PAGE_MAP_READ_ATTEMPTS {
+            let _locks = match attempt == PAGE_MAP_READ_ATTEMPTS {
+                false => None,
+                true => {
+                    let (name, hns) = (self.blob_lock_name(account, blob), self.is_hns(account));
+                    let locks = self
+                        .locks
+                        .for_consistent_read(account, container, &name, hns, PAGE_MAP_LOCK_WAIT)?;
+                    Some(locks.ok_or_else(page_map_busy)?)
+                }
+            };
+            if let Some(value) = read()? {
+                return Ok(value);
+            }
+        }
+        Err(page_map_busy())
+    }
+
     /// The pages of map `map` within the chunk-aligned `window` (all of them when `None`).
     fn load_page_map(
         &self,
@@ -396,7 +425,7 @@ impl Partition {
         window: Option<&Range<u64>>,
     ) -> Result<Vec<PageExtent>, PartitionError> {
         let blob = self.page_map_owner(account, blob);
-        let (mut start, end) = match window {
+        let (start, end) = match window {
             Some(window) => (
                 keys::page_chunk(account, container, blob, map, window.start / PAGE_CHUNK_BYTES),
                 Some(keys::page_chunk(
@@ -414,17 +443,28 @@ impl Partition {
             }
         };
         let mut pages = Vec::new();
+        self.each_page_chunk(start, end, |_, chunk| pages.extend(chunk))?;
+        Ok(pages)
+    }
+
+    /// Calls `each` with the key and the entries of every chunk row from `start` to `end`, in
+    /// order, reading them a bounded number of rows at a time.
+    fn each_page_chunk(
+        &self,
+        mut start: Vec<u8>,
+        end: Option<Vec<u8>>,
+        mut each: impl FnMut(&[u8], Vec<PageExtent>),
+    ) -> Result<(), PartitionError> {
         loop {
             let found = self.table.scan(&start, end.as_deref(), PAGE_CHUNK_SCAN_ROWS)?;
-            for (_, value) in &found {
-                pages.extend(crate::row_codec::decode_page_chunk(value)?);
+            for (key, value) in &found {
+                each(key, crate::row_codec::decode_page_chunk(value)?);
             }
             match found.last() {
                 Some((last, _)) if found.len() == PAGE_CHUNK_SCAN_ROWS => start = [last.as_slice(), &[0]].concat(),
-                _ => break,
+                _ => return Ok(()),
             }
         }
-        Ok(pages)
     }
 
     /// Stores the map of a page blob being written (a blob row or an HNS file's path row) in
@@ -515,18 +555,10 @@ impl Partition {
     ) -> Result<(), PartitionError> {
         let prefix = keys::page_map_prefix(account, container, self.page_map_owner(account, blob), map);
         let end = keys::prefix_end(&prefix);
-        let mut start = prefix;
-        loop {
-            let found = self.table.scan(&start, end.as_deref(), PAGE_CHUNK_SCAN_ROWS)?;
-            for (key, value) in &found {
-                released.push(segments_of(&crate::row_codec::decode_page_chunk(value)?));
-                batch.delete(key.clone());
-            }
-            match found.last() {
-                Some((last, _)) if found.len() == PAGE_CHUNK_SCAN_ROWS => start = [last.as_slice(), &[0]].concat(),
-                _ => return Ok(()),
-            }
-        }
+        self.each_page_chunk(prefix, end, |key, chunk| {
+            released.push(segments_of(&chunk));
+            batch.delete(key.to_vec());
+        })
     }
 
     /// Put Blob with `x-ms-blob-type: PageBlob`: a new blob of `size` zero bytes (with `tags`,

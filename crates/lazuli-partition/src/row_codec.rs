@@ -192,7 +192,8 @@ fn put_blob_fields(out: &mut Vec<u8>, row: &BlobRow) {
             }
         });
     }
-    if !row.pages.is_empty() {
+    // A row whose map is in chunk rows is stored without its pages (they are the chunks').
+    if !row.pages.is_empty() && row.page_map == 0 {
         field(out, PAGES, |out| put_pages(out, &row.pages));
     }
     if row.page_map != 0 {
@@ -245,18 +246,10 @@ pub(crate) fn encode_page_chunk(pages: &[PageExtent]) -> Vec<u8> {
 }
 
 pub(crate) fn decode_page_chunk(bytes: &[u8]) -> Result<Vec<PageExtent>, PartitionError> {
-    if bytes.first() != Some(&PAGE_CHUNK_FORMAT) {
-        return Err(corrupt("not a page map chunk"));
+    match crate::rows::split_row(bytes)? {
+        (PAGE_CHUNK_FORMAT, fields, _) => pages(fields),
+        _ => Err(corrupt("not a page map chunk")),
     }
-    let fields_len = bytes
-        .get(1..5)
-        .and_then(|b| b.try_into().ok())
-        .map(u32::from_le_bytes)
-        .ok_or_else(|| corrupt("short page map chunk"))?;
-    let fields = bytes
-        .get(5..5 + fields_len as usize)
-        .ok_or_else(|| corrupt("page map chunk length"))?;
-    pages(fields)
 }
 
 pub(crate) fn encode_path(row: &PathRow) -> Vec<u8> {

@@ -171,11 +171,16 @@ impl BlobRow {
             .chain(self.pages.iter().map(|page| &page.segment))
     }
 
+    /// Whether the pages are kept in chunk rows (see `page.rs`): the row is stored without them,
+    /// or they were loaded from there.
+    pub(crate) fn pages_in_chunk_rows(&self) -> bool {
+        self.page_map != 0 || self.loaded_page_map != 0
+    }
+
     /// The segments the stored row itself references: all of [`BlobRow::segments`], but for
-    /// a base row whose pages were loaded from chunk rows (which hold their own references),
-    /// its blocks alone.
+    /// a row whose pages are in chunk rows (which hold their own references), its blocks alone.
     pub(crate) fn stored_segments(&self) -> impl Iterator<Item = Segment> + '_ {
-        let pages: &[crate::page::PageExtent] = if self.loaded_page_map != 0 { &[] } else { &self.pages };
+        let pages: &[crate::page::PageExtent] = if self.pages_in_chunk_rows() { &[] } else { &self.pages };
         self.blocks
             .iter()
             .flat_map(|block| block.segments.iter())
@@ -210,7 +215,7 @@ pub fn encode<T: Serialize>(row: &T, inline: Option<&[u8]>) -> Vec<u8> {
 }
 
 /// Splits a row into its format version, its fields (JSON or binary) and its inline bytes.
-fn split_row(bytes: &[u8]) -> Result<(u8, &[u8], &[u8]), PartitionError> {
+pub(crate) fn split_row(bytes: &[u8]) -> Result<(u8, &[u8], &[u8]), PartitionError> {
     let corrupt = |why: &str| PartitionError::Corrupt(format!("row: {why}"));
     let (&version, rest) = bytes.split_first().ok_or_else(|| corrupt("empty"))?;
     let length_bytes: [u8; 4] = rest
@@ -234,14 +239,14 @@ pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<(T, &[u8]), 
     Ok((row, inline))
 }
 
-/// A row of format `binary_format` decoded by `decode_fields`, or a JSON row of an earlier
+/// A row of one of the `binary_formats` decoded by `decode_fields`, or a JSON row of an earlier
 /// version; with the inline bytes.
-fn decode_binary_or_json<T: for<'de> Deserialize<'de>>(
-    bytes: &[u8],
-    binary_format: u8,
+fn decode_binary_or_json<'a, T: for<'de> Deserialize<'de>>(
+    bytes: &'a [u8],
+    binary_formats: &[u8],
     decode_fields: fn(&[u8]) -> Result<T, PartitionError>,
-) -> Result<(T, &[u8]), PartitionError> {
-    if bytes.first() != Some(&binary_format) {
+) -> Result<(T, &'a [u8]), PartitionError> {
+    if !bytes.first().is_some_and(|format| binary_formats.contains(format)) {
         return decode(bytes);
     }
     let (_, fields, inline) = split_row(bytes)?;
@@ -251,13 +256,10 @@ fn decode_binary_or_json<T: for<'de> Deserialize<'de>>(
 /// A blob row without its inline body (which stays `None`), and the inline bytes: binary
 /// rows (format 2, or 4 with a page map in chunk rows) and the JSON rows of earlier versions.
 pub fn decode_blob_parts(bytes: &[u8]) -> Result<(BlobRow, &[u8]), PartitionError> {
-    if bytes.first() == Some(&crate::row_codec::BLOB_PAGE_MAP_FORMAT) {
-        let (_, fields, inline) = split_row(bytes)?;
-        return Ok((crate::row_codec::decode_blob_fields(fields)?, inline));
-    }
+    use crate::row_codec::{BLOB_FORMAT, BLOB_PAGE_MAP_FORMAT};
     decode_binary_or_json(
         bytes,
-        crate::row_codec::BLOB_FORMAT,
+        &[BLOB_FORMAT, BLOB_PAGE_MAP_FORMAT],
         crate::row_codec::decode_blob_fields,
     )
 }
@@ -282,13 +284,10 @@ fn decode_blob_with(bytes: &[u8], body: impl FnOnce(&[u8]) -> Bytes) -> Result<B
 
 /// A path row without its inline body, and the inline bytes (as [`decode_blob_parts`]).
 pub(crate) fn decode_path_parts(bytes: &[u8]) -> Result<(crate::hns::PathRow, &[u8]), PartitionError> {
-    if bytes.first() == Some(&crate::row_codec::PATH_PAGE_MAP_FORMAT) {
-        let (_, fields, inline) = split_row(bytes)?;
-        return Ok((crate::row_codec::decode_path_fields(fields)?, inline));
-    }
+    use crate::row_codec::{PATH_FORMAT, PATH_PAGE_MAP_FORMAT};
     decode_binary_or_json(
         bytes,
-        crate::row_codec::PATH_FORMAT,
+        &[PATH_FORMAT, PATH_PAGE_MAP_FORMAT],
         crate::row_codec::decode_path_fields,
     )
 }
