@@ -226,7 +226,9 @@ impl HeadWatch {
             let wait = if since == SERVING {
                 timeout_millis
             } else {
-                let deadline = since.saturating_add(timeout_millis);
+                // Both clock readings are floored to the millisecond: one more keeps the
+                // wait from ending up to a millisecond short of the timeout.
+                let deadline = since.saturating_add(timeout_millis + 1);
                 let now = clock_millis();
                 if now >= deadline {
                     return;
