@@ -3,20 +3,22 @@
 //! expects (`<root>/<stream>/<16 hex digits>.extent`), opened (recovery cuts the open extent's
 //! tail), replayed and read back.
 //!
+//! Extents and frames are of either frame version (one per input, as a stream with or without
+//! chunk checksums writes them), opened by a stream of either setting.
+//!
 //! Properties: nothing panics; every record replay or read returns decodes, with a valid
-//! checksum, from the bytes on disk at its location; recovery keeps exactly the leading valid
-//! frames of the open extent (the oracle decodes the written bytes itself); and after recovery
-//! the stream accepts an append that replays and reads back.
+//! checksum, from the bytes on disk at its location, and every range read returns those
+//! bytes' slice; recovery keeps exactly the leading valid frames of the open extent (the
+//! oracle decodes the written bytes itself); and after recovery the stream accepts an append
+//! that replays and reads back.
 
 #![no_main]
 
 use std::io::Write;
 
 use arbitrary::Arbitrary;
-use lazuli_stream::record::{self, FRAME_HEADER_BYTES};
-use lazuli_stream::{
-    LocalStore, StoreOptions, StreamPosition, StreamStore, EXTENT_HEADER_BYTES, EXTENT_MAGIC, EXTENT_VERSION,
-};
+use lazuli_stream::record::{self, FrameVersion, FRAME_HEADER_BYTES};
+use lazuli_stream::{LocalStore, StoreOptions, StreamOptions, StreamPosition, StreamStore, EXTENT_HEADER_BYTES, EXTENT_MAGIC};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
@@ -59,25 +61,35 @@ struct Input {
     append: Vec<u8>,
     /// A replay start, as a manifest read from disk would give it.
     replay_from: (u8, u16),
+    /// The frame version the extents are written in.
+    chunked_frames: bool,
+    /// Whether the stream is opened with chunk checksums.
+    chunked_stream: bool,
 }
 
-fn header_for(id: u64) -> Vec<u8> {
+fn header_for(id: u64, version: FrameVersion) -> Vec<u8> {
     let mut h = vec![0u8; EXTENT_HEADER_BYTES];
     h[0..8].copy_from_slice(&EXTENT_MAGIC);
-    h[8] = EXTENT_VERSION;
+    h[8] = version.byte();
     h[12..20].copy_from_slice(&id.to_le_bytes());
     let crc = lazuli_stream::crc::crc32c(&h[0..20]);
     h[20..24].copy_from_slice(&crc.to_le_bytes());
     h
 }
 
-fn build(extent: &Extent, id: u64) -> Vec<u8> {
+fn encode(version: FrameVersion, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    record::encode_as(version, payload, &mut out);
+    out
+}
+
+fn build(extent: &Extent, id: u64, version: FrameVersion) -> Vec<u8> {
     let mut out = match &extent.header {
-        Header::Valid => header_for(id),
+        Header::Valid => header_for(id, version),
         Header::Zero => vec![0u8; EXTENT_HEADER_BYTES],
-        Header::OtherId(other) => header_for(u64::from(*other)),
+        Header::OtherId(other) => header_for(u64::from(*other), version),
         Header::Flipped(byte, bit) => {
-            let mut h = header_for(id);
+            let mut h = header_for(id, version);
             h[usize::from(*byte) % EXTENT_HEADER_BYTES] ^= 1 << (bit % 8);
             h
         }
@@ -85,21 +97,21 @@ fn build(extent: &Extent, id: u64) -> Vec<u8> {
     };
     for frame in &extent.frames {
         match frame {
-            Frame::Valid(payload) => out.extend_from_slice(&record::encode(payload)),
+            Frame::Valid(payload) => out.extend_from_slice(&encode(version, payload)),
             Frame::Flipped(payload, at, bit) => {
-                let mut f = record::encode(payload);
+                let mut f = encode(version, payload);
                 let i = usize::from(*at) % f.len();
                 f[i] ^= 1 << (bit % 8);
                 out.extend_from_slice(&f);
             }
             Frame::Torn(payload, keep) => {
-                let f = record::encode(payload);
+                let f = encode(version, payload);
                 out.extend_from_slice(&f[..usize::from(*keep) % f.len()]);
             }
             Frame::Raw(raw) => out.extend_from_slice(raw),
             Frame::Length(len) => {
                 let mut h = [0u8; FRAME_HEADER_BYTES];
-                h[0] = record::FRAME_VERSION;
+                h[0] = version.byte();
                 h[4..8].copy_from_slice(&len.to_le_bytes());
                 let crc = lazuli_stream::crc::crc32c(&h[..12]);
                 h[12..16].copy_from_slice(&crc.to_le_bytes());
@@ -110,17 +122,19 @@ fn build(extent: &Extent, id: u64) -> Vec<u8> {
     out
 }
 
-/// The payloads of the leading valid frames after the header: what recovery must keep.
-fn leading_records(bytes: &[u8]) -> Vec<(u64, Vec<u8>)> {
+/// The payloads of the leading valid frames (of the extent's version) after the header: what
+/// recovery must keep.
+fn leading_records(bytes: &[u8], version: FrameVersion) -> Vec<(u64, Vec<u8>)> {
     let mut out = Vec::new();
     let mut at = EXTENT_HEADER_BYTES;
     while at < bytes.len() {
-        match record::decode(&bytes[at..]) {
-            Ok((payload, len)) => {
+        let versioned = record::decode_header(&bytes[at..]).is_ok_and(|h| h.version == version);
+        match record::decode(&bytes[at..]).ok().filter(|_| versioned) {
+            Some((payload, len)) => {
                 out.push((at as u64, payload.to_vec()));
                 at += len;
             }
-            Err(_) => break,
+            None => break,
         }
     }
     out
@@ -129,9 +143,16 @@ fn leading_records(bytes: &[u8]) -> Vec<(u64, Vec<u8>)> {
 fuzz_target!(|input: Input| {
     // The frame decoder alone.
     if let Ok((payload, len)) = record::decode(&input.decode_me) {
-        assert_eq!(len, FRAME_HEADER_BYTES + payload.len());
-        assert_eq!(record::encode(payload), input.decode_me[..len]);
+        let version = record::decode_header(&input.decode_me).expect("a decoded frame's header").version;
+        assert_eq!(Some(len), version.frame_len(payload.len()));
+        assert!(len >= FRAME_HEADER_BYTES + payload.len());
+        assert_eq!(encode(version, payload), input.decode_me[..len]);
     }
+    let version = if input.chunked_frames {
+        FrameVersion::Chunked
+    } else {
+        FrameVersion::Whole
+    };
 
     if input.extents.is_empty() {
         return;
@@ -150,15 +171,15 @@ fuzz_target!(|input: Input| {
     for extent in &input.extents {
         // Ids from 1: zero is never a real extent id.
         let id = u64::from(extent.id) + 1;
-        let bytes = build(extent, id);
+        let bytes = build(extent, id, version);
         let mut f = std::fs::File::create(stream_dir.join(format!("{id:016x}.extent"))).expect("extent file");
         f.write_all(&bytes).expect("write extent");
         files.insert(id, bytes);
     }
     let (&last_id, last_bytes) = files.iter().next_back().expect("at least one extent");
-    let last_header_ok = last_bytes.get(..EXTENT_HEADER_BYTES) == Some(&header_for(last_id)[..]);
+    let last_header_ok = last_bytes.get(..EXTENT_HEADER_BYTES) == Some(&header_for(last_id, version)[..]);
     let expected_tail = if last_header_ok {
-        leading_records(last_bytes)
+        leading_records(last_bytes, version)
     } else {
         Vec::new()
     };
@@ -171,7 +192,13 @@ fuzz_target!(|input: Input| {
         },
     )
     .expect("store");
-    let stream = match store.open_stream("s") {
+    let stream = match store.open_stream_with(
+        "s",
+        StreamOptions {
+            chunk_checksums: input.chunked_stream,
+            ..StreamOptions::default()
+        },
+    ) {
         Ok(stream) => stream,
         Err(_) => {
             // Refusing to open is right only for a damaged open-extent header.
@@ -199,6 +226,12 @@ fuzz_target!(|input: Input| {
         assert_eq!(location.len as usize, payload.len());
         let read = stream.read(*location).expect("read of a replayed record");
         assert_eq!(&read, payload);
+        let len = payload.len() as u32;
+        for (start, part) in [(0, len / 2), (len / 3, len / 3), (len.saturating_sub(1), len.min(1)), (len, 0)] {
+            let range = stream.read_range(*location, start, part).expect("range read of a replayed record");
+            assert_eq!(range, payload[start as usize..(start + part) as usize]);
+        }
+        assert!(stream.read_range(*location, len, 1).is_err(), "a range past the record was read");
     }
     // Recovery keeps exactly the leading valid frames of the open extent.
     if replay.is_ok() {

@@ -17,10 +17,12 @@ use crate::http_util::{full, ResponseBody};
 
 /// Segments in flight to the client per download: one being sent while the next is read.
 const DOWNLOAD_SEGMENTS_AHEAD: usize = 2;
-/// Segments up to this size are read on the request's own thread when they are in the page
-/// cache (see `blob_range`); a larger one would hold that thread, and every connection it
-/// serves, for a millisecond or more.
-const INLINE_READ_SEGMENT_BYTES_MAX: u32 = 1024 * 1024;
+/// Ranges of one segment up to this size are read on the request's own thread when their
+/// bytes are in the page cache (see `blob_range`); a larger one would hold that thread, and
+/// every connection it serves, for a millisecond or more. (A segment written before blob data
+/// had checksums per 64 KiB is read whole for any range of it: at most the 4 MiB segment
+/// limit.)
+const INLINE_READ_BYTES_MAX: u32 = 1024 * 1024;
 /// A body's last segment up to this size is hashed and appended on the request's own thread
 /// (`Partition::append_segment_async`). A larger one goes to a blocking thread: its MD5 would
 /// hold a runtime thread, and every connection it serves, for longer than the hand-off costs
@@ -302,12 +304,9 @@ pub fn blob_range(partition: &Arc<Partition>, row: &BlobRow, start: u64, len: u6
         len: take,
     }] = plan.as_slice()
     {
-        let (skip, take) = (*skip as usize, *take as usize);
-        if segment.len <= INLINE_READ_SEGMENT_BYTES_MAX {
-            if let Ok(Some(bytes)) = partition.read_segment_cached(*segment) {
-                if bytes.len() >= skip + take {
-                    return full(Bytes::from(bytes).slice(skip..skip + take));
-                }
+        if *take <= INLINE_READ_BYTES_MAX {
+            if let Ok(Some(bytes)) = partition.read_segment_range_cached(*segment, *skip, *take) {
+                return full(Bytes::from(bytes));
             }
         }
     }
@@ -321,7 +320,7 @@ fn stream_pieces(partition: &Arc<Partition>, plan: Vec<Piece>, len: u64) -> Resp
     tokio::spawn(async move {
         for piece in plan {
             let (segment, skip, take) = match piece {
-                Piece::Data { segment, skip, len } => (segment, skip as usize, len as usize),
+                Piece::Data { segment, skip, len } => (segment, skip, len),
                 Piece::Zeros(mut n) => {
                     // Zeros are sent in bounded chunks: an unwritten range may be terabytes.
                     while n > 0 {
@@ -335,10 +334,9 @@ fn stream_pieces(partition: &Arc<Partition>, plan: Vec<Piece>, len: u64) -> Resp
                 }
             };
             let reader = partition.clone();
-            let read = tokio::task::spawn_blocking(move || reader.read_segment(segment)).await;
+            let read = tokio::task::spawn_blocking(move || reader.read_segment_range(segment, skip, take)).await;
             let chunk = match read {
-                Ok(Ok(bytes)) if bytes.len() >= skip + take => Ok(Bytes::from(bytes).slice(skip..skip + take)),
-                Ok(Ok(_)) => Err(std::io::Error::other("segment shorter than its row says")),
+                Ok(Ok(bytes)) => Ok(Bytes::from(bytes)),
                 Ok(Err(error)) => {
                     tracing::error!(%error, "blob segment read failed");
                     Err(std::io::Error::other(error.to_string()))

@@ -148,6 +148,23 @@ impl Partition {
         Ok(self.data.read_cached(RecordLocation::from(segment))?)
     }
 
+    /// `len` bytes of a segment from `skip` on, verified; segments written since blob data
+    /// has had checksums per 64 KiB cost only the chunks the range touches.
+    pub fn read_segment_range(&self, segment: Segment, skip: u32, len: u32) -> Result<Vec<u8>, PartitionError> {
+        Ok(self.data.read_range(RecordLocation::from(segment), skip, len)?)
+    }
+
+    /// [`Partition::read_segment_range`] if the bytes it needs are all in memory now; `None`
+    /// otherwise.
+    pub fn read_segment_range_cached(
+        &self,
+        segment: Segment,
+        skip: u32,
+        len: u32,
+    ) -> Result<Option<Vec<u8>>, PartitionError> {
+        Ok(self.data.read_range_cached(RecordLocation::from(segment), skip, len)?)
+    }
+
     /// Drops one reference on each distinct segment; a segment nobody references any more
     /// stops counting as live.
     pub fn release_segments<'a>(&self, segments: impl IntoIterator<Item = &'a Segment>) {

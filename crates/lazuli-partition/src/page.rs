@@ -861,11 +861,7 @@ impl Partition {
             match piece {
                 Piece::Zeros(n) => out.resize(out.len() + n as usize, 0),
                 Piece::Data { segment, skip, len } => {
-                    let bytes = self.read_segment(segment)?;
-                    let part = bytes
-                        .get(skip as usize..skip as usize + len as usize)
-                        .ok_or_else(|| AzureError::internal("segment shorter than its row says"))?;
-                    out.extend_from_slice(part);
+                    out.extend_from_slice(&self.read_segment_range(segment, skip, len)?)
                 }
             }
         }

@@ -571,3 +571,48 @@ fn reference_counts_cover_snapshots_versions_and_soft_deleted_rows() {
     let (_, partition) = assert_live_bytes_match_rows(&store, &partition);
     assert_eq!(partition.data_usage().1, 0, "no row references data any more");
 }
+
+/// Blob data carries a checksum per 64 KiB: a ranged read verifies the chunks it reads, so a
+/// damaged byte on disk fails every read that covers it (an error, never other bytes) and no
+/// read of the rest of its segment, and a ranged read of a 4 MiB segment costs its range.
+#[test]
+fn damaged_blob_data_fails_only_the_ranges_that_cover_it() {
+    use lazuli_partition::PartitionError;
+    use lazuli_stream::record::{FrameVersion, CHECKSUM_CHUNK_BYTES, FRAME_HEADER_BYTES};
+    use lazuli_stream::StreamError;
+
+    const CHUNK: u32 = CHECKSUM_CHUNK_BYTES as u32;
+    let store = MemStore::new();
+    let partition = Partition::open(store.clone(), PartitionOptions::default()).expect("open");
+    let data: Vec<u8> = (0..4u32 << 20).map(|i| (i.wrapping_mul(7) % 253) as u8).collect();
+    let segment = partition.append_segment(&data).expect("append");
+    let payload_at = segment.offset + (FRAME_HEADER_BYTES + FrameVersion::Chunked.table_len(data.len())) as u64;
+    let damaged = 5 * CHUNK + 100;
+    assert!(store.corrupt_byte("blobdata", segment.extent, payload_at + u64::from(damaged)));
+    for (skip, len) in [
+        (0, 4096),
+        (6 * CHUNK, CHUNK),
+        (5 * CHUNK - 10, 10),
+        (7 * CHUNK - 1, 2),
+        (63 * CHUNK, CHUNK),
+    ] {
+        let read = partition
+            .read_segment_range(segment, skip, len)
+            .unwrap_or_else(|e| panic!("{skip}+{len} is clear of the damage: {e}"));
+        assert_eq!(read, data[skip as usize..(skip + len) as usize], "{skip}+{len}");
+    }
+    for (skip, len) in [
+        (5 * CHUNK, 1),
+        (5 * CHUNK - 10, 200),
+        (6 * CHUNK - 1, 2),
+        (damaged, 1),
+        (0, segment.len),
+    ] {
+        let read = partition.read_segment_range(segment, skip, len);
+        assert!(
+            matches!(read, Err(PartitionError::Stream(StreamError::Corrupt { .. }))),
+            "{skip}+{len}: {read:?}"
+        );
+    }
+    assert!(partition.read_segment(segment).is_err());
+}

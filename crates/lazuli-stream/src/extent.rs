@@ -1,13 +1,16 @@
 //! The extent file: a small header, then frames back to back (see docs/formats/extent.md).
 
-use crate::record::{self, FrameError, FRAME_HEADER_BYTES};
+use crate::record::{self, FrameError, FrameVersion, FRAME_HEADER_BYTES};
 use crate::storage::ExtentFile;
 use crate::{ExtentId, RecordLocation};
 
 /// Identifies a Lazuli extent file; a file without it is not ours and is never parsed.
 pub const EXTENT_MAGIC: [u8; 8] = *b"LZEXTENT";
 
-/// Version of the extent header layout (the frames carry their own version byte).
+/// Version of the extent header of an extent of version 1 frames. The header's version byte
+/// also says which frames follow it: `EXTENT_VERSION` for version 1 frames, 2 for version 2
+/// ([`FrameVersion::byte`]); the layout of the header is the same. A build that knows only
+/// version 1 refuses an open extent of version 2 instead of cutting its frames as torn.
 pub const EXTENT_VERSION: u8 = 1;
 
 /// Bytes of the extent header; the first record starts at this offset.
@@ -18,12 +21,12 @@ pub const EXTENT_HEADER_BYTES: usize = 24;
 /// negligible allocation per concurrent scan.
 const SCAN_CHUNK_BYTES: usize = 1 << 20;
 
-/// The extent header: magic, version, 3 reserved zero bytes, extent id (u64 LE), and a
-/// CRC32C of the previous 20 bytes (u32 LE).
-pub fn encode_header(extent: ExtentId) -> [u8; EXTENT_HEADER_BYTES] {
+/// The extent header: magic, version (the version of the extent's frames), 3 reserved zero
+/// bytes, extent id (u64 LE), and a CRC32C of the previous 20 bytes (u32 LE).
+pub fn encode_header(extent: ExtentId, frames: FrameVersion) -> [u8; EXTENT_HEADER_BYTES] {
     let mut header = [0u8; EXTENT_HEADER_BYTES];
     header[0..8].copy_from_slice(&EXTENT_MAGIC);
-    header[8] = EXTENT_VERSION;
+    header[8] = frames.byte();
     header[12..20].copy_from_slice(&extent.to_le_bytes());
     let crc = crate::crc::crc32c(&header[0..20]);
     header[20..24].copy_from_slice(&crc.to_le_bytes());
@@ -39,18 +42,20 @@ pub enum HeaderError {
     Invalid,
 }
 
-/// Checks an extent header read from disk against the id its file name claims.
-pub fn check_header(bytes: &[u8], extent: ExtentId) -> Result<(), HeaderError> {
+/// Checks an extent header read from disk against the id its file name claims; the version
+/// of the frames in the extent.
+pub fn check_header(bytes: &[u8], extent: ExtentId) -> Result<FrameVersion, HeaderError> {
     let Some(header) = bytes.get(..EXTENT_HEADER_BYTES) else {
         return Err(HeaderError::Missing);
     };
     if header.iter().all(|b| *b == 0) {
         return Err(HeaderError::Missing);
     }
-    if header != encode_header(extent) {
+    let frames = FrameVersion::from_byte(header[8]).ok_or(HeaderError::Invalid)?;
+    if header != encode_header(extent, frames) {
         return Err(HeaderError::Invalid);
     }
-    Ok(())
+    Ok(frames)
 }
 
 /// What a scan found where it stopped early.
@@ -70,6 +75,9 @@ pub enum ScanError {
 pub struct FrameCursor<'a, F: ExtentFile> {
     file: &'a F,
     extent: ExtentId,
+    /// The version the extent's header names; `None` when the header is damaged (each
+    /// frame's own checksummed version byte is taken then).
+    frames: Option<FrameVersion>,
     pos: u64,
     end: u64,
     buf: Vec<u8>,
@@ -77,10 +85,11 @@ pub struct FrameCursor<'a, F: ExtentFile> {
 }
 
 impl<'a, F: ExtentFile> FrameCursor<'a, F> {
-    pub fn new(file: &'a F, extent: ExtentId, start: u64, end: u64) -> Self {
+    pub fn new(file: &'a F, extent: ExtentId, frames: Option<FrameVersion>, start: u64, end: u64) -> Self {
         FrameCursor {
             file,
             extent,
+            frames,
             pos: start.max(EXTENT_HEADER_BYTES as u64),
             end,
             buf: Vec::new(),
@@ -134,6 +143,9 @@ impl<'a, F: ExtentFile> FrameCursor<'a, F> {
         let at = self.pos;
         let header_bytes = self.fill(FRAME_HEADER_BYTES).map_err(ScanError::Io)?;
         let header = record::decode_header(header_bytes).map_err(|e| stop(at, e))?;
+        if self.frames.is_some_and(|frames| frames != header.version) {
+            return Err(stop(at, FrameError::BadVersion(header.version.byte())));
+        }
         let frame_len = header.frame_len();
         if frame_len as u64 > remaining {
             return Err(stop(
@@ -159,7 +171,7 @@ impl<'a, F: ExtentFile> FrameCursor<'a, F> {
             Err(e) => return Err(stop(at, e)),
         };
         self.pos = at + frame_len as u64;
-        let from = (at - self.buf_start) as usize + FRAME_HEADER_BYTES;
+        let from = (at - self.buf_start) as usize + header.payload_offset();
         let payload = self
             .buf
             .get(from..from + payload_len)
@@ -175,7 +187,7 @@ mod tests {
     #[test]
     fn header_golden_bytes() {
         assert_eq!(
-            encode_header(1),
+            encode_header(1, FrameVersion::Whole),
             [
                 0x4c, 0x5a, 0x45, 0x58, 0x54, 0x45, 0x4e, 0x54, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
                 0x00, 0x00, 0x00, 0x9e, 0x99, 0x79, 0xe1
@@ -185,18 +197,36 @@ mod tests {
 
     #[test]
     fn header_known_vector() {
-        let header = encode_header(0x0102_0304_0506_0708);
+        let header = encode_header(0x0102_0304_0506_0708, FrameVersion::Whole);
         assert_eq!(&header[0..8], b"LZEXTENT");
         assert_eq!(header[8], 1);
         assert_eq!(&header[9..12], &[0, 0, 0]);
         assert_eq!(&header[12..20], &[8, 7, 6, 5, 4, 3, 2, 1]);
         assert_eq!(&header[20..24], &crate::crc::crc32c(&header[0..20]).to_le_bytes());
-        assert_eq!(check_header(&header, 0x0102_0304_0506_0708), Ok(()));
+        assert_eq!(check_header(&header, 0x0102_0304_0506_0708), Ok(FrameVersion::Whole));
         assert_eq!(check_header(&header, 7), Err(HeaderError::Invalid));
         assert_eq!(check_header(&header[..10], 7), Err(HeaderError::Missing));
         assert_eq!(check_header(&[0u8; 24], 7), Err(HeaderError::Missing));
         let mut damaged = header;
         damaged[21] ^= 4;
         assert_eq!(check_header(&damaged, 0x0102_0304_0506_0708), Err(HeaderError::Invalid));
+    }
+
+    /// An extent of version 2 frames differs from one of version 1 in the version byte (and
+    /// so the checksum) alone; an unknown version is an invalid header, never a guess.
+    #[test]
+    fn chunked_header_known_vector() {
+        let header = encode_header(1, FrameVersion::Chunked);
+        let mut expected = encode_header(1, FrameVersion::Whole);
+        expected[8] = 2;
+        let crc = crate::crc::crc32c(&expected[0..20]);
+        expected[20..24].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(header, expected);
+        assert_eq!(check_header(&header, 1), Ok(FrameVersion::Chunked));
+        let mut unknown = header;
+        unknown[8] = 3;
+        let crc = crate::crc::crc32c(&unknown[0..20]);
+        unknown[20..24].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(check_header(&unknown, 1), Err(HeaderError::Invalid));
     }
 }

@@ -35,7 +35,8 @@ pub struct StreamPosition {
 }
 
 impl RecordLocation {
-    /// The position just past this record (where the next record starts).
+    /// The position just past this record (where the next record starts) if it is framed
+    /// as version 1, as records of a stream without [`StreamOptions::chunk_checksums`] are.
     pub fn end(&self) -> StreamPosition {
         StreamPosition {
             extent: self.extent,
@@ -142,6 +143,12 @@ pub struct StreamOptions {
     /// large appends would write its bytes twice. Recovery cuts the zeros like any tail
     /// that holds no frame, and an extent is cut to its last record when it is sealed.
     pub zero_fill_ahead_bytes: u64,
+    /// Frames records with a checksum per 64 KiB of payload (frame version 2) instead of one
+    /// over the whole payload, so that [`Stream::read_range`] reads and verifies only the
+    /// chunks a range touches. Meant for streams of large records read in parts (blob data).
+    /// Extents created by a stream with this on hold version 2 frames only (their header
+    /// says so); opening such a stream seals an open extent of version 1 frames first.
+    pub chunk_checksums: bool,
 }
 
 /// One append-only stream. All methods are safe to call from many threads at once.
@@ -168,6 +175,15 @@ pub trait Stream: Send + Sync {
     /// when reading it would wait for the disk. For threads that must not block: they read
     /// what is hot themselves and hand the rest to a thread that may wait.
     fn read_cached(&self, location: RecordLocation) -> Result<Option<Vec<u8>>>;
+
+    /// The `len` bytes of a record's payload from `start` on, verified. For a record framed
+    /// with [`StreamOptions::chunk_checksums`] only the 64 KiB chunks the range touches are
+    /// read and checksummed; any other record is read and verified whole. A range past the
+    /// payload's end is [`StreamError::Corrupt`]: the caller's idea of the record is wrong.
+    fn read_range(&self, location: RecordLocation, start: u32, len: u32) -> Result<Vec<u8>>;
+
+    /// [`Stream::read_range`] if every byte it needs is in memory now; `None` otherwise.
+    fn read_range_cached(&self, location: RecordLocation, start: u32, len: u32) -> Result<Option<Vec<u8>>>;
 
     /// Calls `visit` with every record at or after `from`, in stream order. Used to replay
     /// commit logs. Stops at the end of what was durable when the call started; a corrupt

@@ -11,7 +11,7 @@ use std::time::Instant;
 use parking_lot::{Condvar, Mutex};
 
 use crate::extent::{self, FrameCursor, HeaderError, ScanError, EXTENT_HEADER_BYTES};
-use crate::record::{self, FRAME_HEADER_BYTES, RECORD_BYTES_MAX};
+use crate::record::{self, FrameHeader, FrameVersion, CHECKSUM_CHUNK_BYTES, FRAME_HEADER_BYTES, RECORD_BYTES_MAX};
 use crate::stats::Counters;
 use crate::storage::{ExtentFile, Storage};
 use crate::{
@@ -116,6 +116,9 @@ struct Extent<F> {
     file_len: u64,
     sealed: bool,
     live_bytes: u64,
+    /// The version of the extent's frames, from its header; `None` if the header of a sealed
+    /// extent is damaged (each frame's own checksummed version byte is taken then).
+    frames: Option<FrameVersion>,
 }
 
 struct Meta<F> {
@@ -344,8 +347,9 @@ impl<S: Storage> StreamCore<S> {
         for (index, &id) in ids.iter().enumerate() {
             let is_last = index + 1 == ids.len();
             let file = stream.storage.open_extent(name, id).map_err(io_error(name))?;
-            let size_bytes = if is_last {
-                stream.recover_open_extent(id, &file)?
+            let (size_bytes, frames) = if is_last {
+                let (size_bytes, frames) = stream.recover_open_extent(id, &file)?;
+                (size_bytes, Some(frames))
             } else {
                 stream.check_sealed_extent(id, &file)?
             };
@@ -357,6 +361,7 @@ impl<S: Storage> StreamCore<S> {
                     file_len: size_bytes,
                     sealed: !is_last,
                     live_bytes: 0,
+                    frames,
                 },
             );
         }
@@ -376,10 +381,28 @@ impl<S: Storage> StreamCore<S> {
             sync.written = end;
             sync.durable = end;
         }
+        // Frames of the other version never join an extent: its header names one version.
+        let open_frames = stream.meta.lock().open_extent().map(|(_, e)| e.frames);
+        if open_frames.is_some_and(|frames| frames != Some(stream.frame_version())) {
+            stream.roll_over()?;
+        }
         Ok(stream)
     }
 
-    fn read_header(&self, id: ExtentId, file: &S::File) -> Result<(u64, Result<(), HeaderError>)> {
+    /// The version of the frames this stream writes.
+    fn frame_version(&self) -> FrameVersion {
+        if self.stream_options.chunk_checksums {
+            FrameVersion::Chunked
+        } else {
+            FrameVersion::Whole
+        }
+    }
+
+    fn read_header(
+        &self,
+        id: ExtentId,
+        file: &S::File,
+    ) -> Result<(u64, std::result::Result<FrameVersion, HeaderError>)> {
         let len = file.len().map_err(io_error(&self.name))?;
         let mut header = vec![0u8; (len as usize).min(EXTENT_HEADER_BYTES)];
         file.read_exact_at(&mut header, 0).map_err(io_error(&self.name))?;
@@ -387,21 +410,21 @@ impl<S: Storage> StreamCore<S> {
     }
 
     /// A sealed extent is never modified: damage in it is reported when a record is read.
-    fn check_sealed_extent(&self, id: ExtentId, file: &S::File) -> Result<u64> {
+    fn check_sealed_extent(&self, id: ExtentId, file: &S::File) -> Result<(u64, Option<FrameVersion>)> {
         let (len, header) = self.read_header(id, file)?;
         if let Err(problem) = header {
             tracing::error!(stream = %self.name, extent = id, ?problem,
                 "sealed extent has a bad header; its records are still verified one by one on read");
         }
-        Ok(len)
+        Ok((len, header.ok()))
     }
 
     /// Scans the open extent and cuts it at the first torn or corrupt frame: the writer died
     /// before that frame was synced, so it (and anything after it) was never acknowledged.
-    fn recover_open_extent(&self, id: ExtentId, file: &S::File) -> Result<u64> {
+    fn recover_open_extent(&self, id: ExtentId, file: &S::File) -> Result<(u64, FrameVersion)> {
         let (len, header) = self.read_header(id, file)?;
-        match header {
-            Ok(()) => {}
+        let frames = match header {
+            Ok(frames) => frames,
             // No record is written before the header is synced, so a missing header with
             // bytes after it is damage, not an interrupted creation.
             Err(HeaderError::Missing) if len <= EXTENT_HEADER_BYTES as u64 => {
@@ -409,10 +432,10 @@ impl<S: Storage> StreamCore<S> {
                 // nothing in it was acknowledged: start it over.
                 tracing::warn!(stream = %self.name, extent = id, "open extent has no header; reinitializing it");
                 file.set_len(0).map_err(io_error(&self.name))?;
-                file.write_all_at(&extent::encode_header(id), 0)
+                file.write_all_at(&extent::encode_header(id, self.frame_version()), 0)
                     .map_err(io_error(&self.name))?;
                 self.recovery_sync(file)?;
-                return Ok(EXTENT_HEADER_BYTES as u64);
+                return Ok((EXTENT_HEADER_BYTES as u64, self.frame_version()));
             }
             Err(HeaderError::Invalid | HeaderError::Missing) => {
                 tracing::error!(stream = %self.name, extent = id, "open extent has an invalid header; refusing to open the stream");
@@ -422,12 +445,12 @@ impl<S: Storage> StreamCore<S> {
                     offset: 0,
                 });
             }
-        }
-        let mut cursor = FrameCursor::new(file, id, EXTENT_HEADER_BYTES as u64, len);
+        };
+        let mut cursor = FrameCursor::new(file, id, Some(frames), EXTENT_HEADER_BYTES as u64, len);
         loop {
             match cursor.next_record(true) {
                 Ok(Some(_)) => {}
-                Ok(None) => return Ok(len),
+                Ok(None) => return Ok((len, frames)),
                 Err(ScanError::Io(e)) => return Err(io_error(&self.name)(e)),
                 Err(ScanError::Frame(stop)) => {
                     if self.is_zero_tail(file, stop.offset, len)? {
@@ -440,7 +463,7 @@ impl<S: Storage> StreamCore<S> {
                     }
                     file.set_len(stop.offset).map_err(io_error(&self.name))?;
                     self.recovery_sync(file)?;
-                    return Ok(stop.offset);
+                    return Ok((stop.offset, frames));
                 }
             }
         }
@@ -558,7 +581,7 @@ impl<S: Storage> StreamCore<S> {
             .storage
             .create_extent(&self.name, id)
             .map_err(io_error(&self.name))?;
-        if let Err(e) = file.write_all_at(&extent::encode_header(id), 0) {
+        if let Err(e) = file.write_all_at(&extent::encode_header(id, self.frame_version()), 0) {
             // Nothing refers to this file yet; if removal fails too, recovery reinitializes
             // a headerless last extent.
             let _ = self.storage.remove_extent(&self.name, id);
@@ -578,6 +601,7 @@ impl<S: Storage> StreamCore<S> {
                 file_len: EXTENT_HEADER_BYTES as u64,
                 sealed: false,
                 live_bytes: 0,
+                frames: Some(self.frame_version()),
             },
         );
         let mut sync = self.sync.state.lock();
@@ -592,9 +616,15 @@ impl<S: Storage> StreamCore<S> {
         Ok((id, file))
     }
 
-    /// One record's payload, verified; `None` only with `cached_only`, when some of its bytes
-    /// are not in memory.
-    fn read_record(&self, location: RecordLocation, cached_only: bool) -> Result<Option<Vec<u8>>> {
+    /// The bytes `range` (start, length; the whole payload when `None`) of one record's
+    /// payload, verified; `None` only with `cached_only`, when some of the bytes it needs are
+    /// not in memory.
+    fn read_record(
+        &self,
+        location: RecordLocation,
+        range: Option<(u32, u32)>,
+        cached_only: bool,
+    ) -> Result<Option<Vec<u8>>> {
         let not_found = || StreamError::NotFound {
             stream: self.name.clone(),
             extent: location.extent,
@@ -608,15 +638,15 @@ impl<S: Storage> StreamCore<S> {
         if location.len as usize > RECORD_BYTES_MAX || location.offset < EXTENT_HEADER_BYTES as u64 {
             return Err(not_found());
         }
-        let frame_len = FRAME_HEADER_BYTES + location.len as usize;
-        let file = {
+        if range.is_some_and(|(start, len)| u64::from(start) + u64::from(len) > u64::from(location.len)) {
+            return Err(corrupt());
+        }
+        let (file, size_bytes, frames) = {
             let meta = self.meta.lock();
             let extent = meta.extents.get(&location.extent).ok_or_else(not_found)?;
-            if location.offset.saturating_add(frame_len as u64) > extent.size_bytes {
-                return Err(not_found());
-            }
-            extent.file.clone()
+            (extent.file.clone(), extent.size_bytes, extent.frames)
         };
+        let within = |len: usize| location.offset.saturating_add(len as u64) <= size_bytes;
         // `false`: the bytes are not all in memory and only a cached read was asked for.
         let read_at = |buf: &mut [u8], offset: u64| -> Result<bool> {
             let read = if cached_only {
@@ -626,34 +656,85 @@ impl<S: Storage> StreamCore<S> {
             };
             read.map_err(io_error(&self.name))
         };
-        let check = |head: &[u8], payload: &[u8]| {
+        let frames = match frames {
+            Some(frames) => frames,
+            // The extent's header is damaged: the frame's own version byte, checksummed with
+            // the rest of its header, says.
+            None => {
+                let mut head = [0u8; FRAME_HEADER_BYTES];
+                if !within(FRAME_HEADER_BYTES) {
+                    return Err(not_found());
+                }
+                if !read_at(&mut head, location.offset)? {
+                    return Ok(None);
+                }
+                record::decode_header(&head).map_err(|_| corrupt())?.version
+            }
+        };
+        let payload_offset = FRAME_HEADER_BYTES + frames.table_len(location.len as usize);
+        if !within(payload_offset + location.len as usize) {
+            return Err(not_found());
+        }
+        let header_of = |head: &[u8]| -> Result<FrameHeader> {
             let header = record::decode_header(head).map_err(|_| corrupt())?;
-            if header.payload_len != location.len {
+            if header.payload_len != location.len || header.version != frames {
                 return Err(corrupt());
             }
-            record::verify_payload(&header, payload).map_err(|_| corrupt())
+            Ok(header)
         };
-        if location.len as usize >= SEPARATE_HEADER_READ_BYTES {
-            // A large payload is read where it is returned: moving it down over the header
-            // afterwards cost a copy of every byte of every download.
-            let mut head = [0u8; FRAME_HEADER_BYTES];
-            let mut payload = vec![0u8; location.len as usize];
-            if !read_at(&mut head, location.offset)?
-                || !read_at(&mut payload, location.offset + FRAME_HEADER_BYTES as u64)?
+        let whole = range.is_none_or(|(start, len)| start == 0 && len == location.len);
+        if frames == FrameVersion::Chunked && !whole {
+            let (start, len) = range.map_or((0, 0), |(start, len)| (start as usize, len as usize));
+            let first_chunk = start / CHECKSUM_CHUNK_BYTES;
+            let span_start = first_chunk * CHECKSUM_CHUNK_BYTES;
+            let span_end = (start + len)
+                .div_ceil(CHECKSUM_CHUNK_BYTES)
+                .saturating_mul(CHECKSUM_CHUNK_BYTES)
+                .clamp(span_start, location.len as usize);
+            let mut head_and_table = vec![0u8; payload_offset];
+            let mut span = vec![0u8; span_end - span_start];
+            if !read_at(&mut head_and_table, location.offset)?
+                || !read_at(&mut span, location.offset + (payload_offset + span_start) as u64)?
             {
                 return Ok(None);
             }
-            check(&head, &payload)?;
-            return Ok(Some(payload));
+            let (head, table) = head_and_table.split_at(FRAME_HEADER_BYTES);
+            let header = header_of(head)?;
+            record::verify_table(&header, table).map_err(|_| corrupt())?;
+            record::verify_chunks(&header, table, first_chunk, &span).map_err(|_| corrupt())?;
+            span.drain(..start - span_start);
+            span.truncate(len);
+            return Ok(Some(span));
         }
-        let mut frame = vec![0u8; frame_len];
-        if !read_at(&mut frame, location.offset)? {
-            return Ok(None);
+        let mut payload = if location.len as usize >= SEPARATE_HEADER_READ_BYTES {
+            // A large payload is read where it is returned: moving it down over the header
+            // afterwards cost a copy of every byte of every download.
+            let mut head_and_table = vec![0u8; payload_offset];
+            let mut payload = vec![0u8; location.len as usize];
+            if !read_at(&mut head_and_table, location.offset)?
+                || !read_at(&mut payload, location.offset + payload_offset as u64)?
+            {
+                return Ok(None);
+            }
+            let (head, table) = head_and_table.split_at(FRAME_HEADER_BYTES);
+            record::verify_payload(&header_of(head)?, table, &payload).map_err(|_| corrupt())?;
+            payload
+        } else {
+            let mut frame = vec![0u8; payload_offset + location.len as usize];
+            if !read_at(&mut frame, location.offset)? {
+                return Ok(None);
+            }
+            let (head_and_table, payload) = frame.split_at(payload_offset);
+            let (head, table) = head_and_table.split_at(FRAME_HEADER_BYTES);
+            record::verify_payload(&header_of(head)?, table, payload).map_err(|_| corrupt())?;
+            frame.drain(..payload_offset);
+            frame
+        };
+        if let Some((start, len)) = range.filter(|_| !whole) {
+            payload.drain(..start as usize);
+            payload.truncate(len as usize);
         }
-        let (head, payload) = frame.split_at(FRAME_HEADER_BYTES);
-        check(head, payload)?;
-        frame.drain(..FRAME_HEADER_BYTES);
-        Ok(Some(frame))
+        Ok(Some(payload))
     }
 
     /// Parks until the combiner has written the append of `slot` and the sync thread has made
@@ -703,7 +784,10 @@ impl<S: Storage> StreamCore<S> {
     fn enqueue(&self, records: &[&[u8]], wake: Wake) -> Result<Option<(Arc<AppendSlot>, u64)>> {
         let mut total_bytes = 0usize;
         for r in records {
-            total_bytes += record::frame_len(r.len()).ok_or(StreamError::RecordTooLarge(r.len()))?;
+            total_bytes += self
+                .frame_version()
+                .frame_len(r.len())
+                .ok_or(StreamError::RecordTooLarge(r.len()))?;
         }
         if records.is_empty() {
             self.check_not_poisoned()?;
@@ -711,7 +795,7 @@ impl<S: Storage> StreamCore<S> {
         }
         let mut frames = Vec::with_capacity(total_bytes);
         for r in records {
-            record::encode_into(r, &mut frames);
+            record::encode_as(self.frame_version(), r, &mut frames);
         }
         let slot = Arc::new(AppendSlot {
             outcome: Mutex::new(None),
@@ -763,7 +847,8 @@ impl<S: Storage> StreamCore<S> {
                 offset: at,
                 len: len as u32,
             });
-            at += (FRAME_HEADER_BYTES + len) as u64;
+            // Every record this stream writes is framed in its version (`enqueue`).
+            at += self.frame_version().frame_len(len).unwrap_or_default() as u64;
             payload_bytes += len as u64;
         }
         self.counters.record_append(locations.len() as u64, payload_bytes);
@@ -1034,18 +1119,30 @@ impl<S: Storage> Stream for StreamCore<S> {
 
     fn read(&self, location: RecordLocation) -> Result<Vec<u8>> {
         Ok(self
-            .read_record(location, false)?
+            .read_record(location, None, false)?
             .expect("a read that may wait always returns the record"))
     }
 
     fn read_cached(&self, location: RecordLocation) -> Result<Option<Vec<u8>>> {
-        self.read_record(location, true)
+        self.read_record(location, None, true)
+    }
+
+    fn read_range(&self, location: RecordLocation, start: u32, len: u32) -> Result<Vec<u8>> {
+        Ok(self
+            .read_record(location, Some((start, len)), false)?
+            .expect("a read that may wait always returns the record"))
+    }
+
+    fn read_range_cached(&self, location: RecordLocation, start: u32, len: u32) -> Result<Option<Vec<u8>>> {
+        self.read_record(location, Some((start, len)), true)
     }
 
     fn replay(&self, from: StreamPosition, visit: &mut dyn FnMut(RecordLocation, &[u8]) -> Result<()>) -> Result<()> {
         // Only durable records are replayed: anything later may still vanish in a crash.
         let durable = self.sync.state.lock().durable;
-        let extents: Vec<(ExtentId, Arc<S::File>, u64)> = {
+        // (id, file, frame version, end of what is durable in it)
+        type ToReplay<F> = (ExtentId, Arc<F>, Option<FrameVersion>, u64);
+        let extents: Vec<ToReplay<S::File>> = {
             let meta = self.meta.lock();
             meta.extents
                 .range(from.extent..)
@@ -1056,13 +1153,13 @@ impl<S: Storage> Stream for StreamCore<S> {
                     } else {
                         e.size_bytes
                     };
-                    (*id, e.file.clone(), end)
+                    (*id, e.file.clone(), e.frames, end)
                 })
                 .collect()
         };
-        for (id, file, end) in extents {
+        for (id, file, frames, end) in extents {
             let start = if id == from.extent { from.offset } else { 0 };
-            let mut cursor = FrameCursor::new(&*file, id, EXTENT_HEADER_BYTES as u64, end);
+            let mut cursor = FrameCursor::new(&*file, id, frames, EXTENT_HEADER_BYTES as u64, end);
             loop {
                 // Records before `start` are skipped by their headers alone.
                 let verify = cursor.position() >= start;

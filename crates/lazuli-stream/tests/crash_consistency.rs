@@ -5,9 +5,10 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::sync::Arc;
 
-use lazuli_stream::record;
+use lazuli_stream::record::{self, FrameVersion};
 use lazuli_stream::{
-    FaultPlan, LocalStore, MemStore, RecordLocation, StoreOptions, Stream, StreamError, StreamPosition, StreamStore,
+    FaultPlan, LocalStore, MemStore, RecordLocation, StoreOptions, Stream, StreamError, StreamOptions, StreamPosition,
+    StreamStore,
 };
 use proptest::prelude::*;
 
@@ -20,6 +21,23 @@ fn replay(stream: &dyn Stream) -> Vec<(RecordLocation, Vec<u8>)> {
         })
         .unwrap();
     out
+}
+
+/// A stream written in `version`'s frames (blob data's chunk checksums, or not).
+fn open_as(store: &dyn StreamStore, version: FrameVersion) -> Arc<dyn Stream> {
+    store
+        .open_stream_with(
+            "log",
+            StreamOptions {
+                chunk_checksums: version == FrameVersion::Chunked,
+                ..StreamOptions::default()
+            },
+        )
+        .unwrap()
+}
+
+fn frame_version() -> impl Strategy<Value = FrameVersion> {
+    prop_oneof![Just(FrameVersion::Whole), Just(FrameVersion::Chunked)]
 }
 
 fn batches() -> impl Strategy<Value = Vec<Vec<Vec<u8>>>> {
@@ -68,6 +86,7 @@ proptest! {
         acked in batches(),
         unacked in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..6),
         damage in tail_damage(),
+        version in frame_version(),
     ) {
         let dir = tempfile::tempdir().unwrap();
         // No fsync: the property is about what recovery does with the bytes it finds, and
@@ -77,7 +96,7 @@ proptest! {
         let last_path;
         {
             let store = LocalStore::open(dir.path(), options.clone()).unwrap();
-            let s = store.open_stream("log").unwrap();
+            let s = open_as(&*store, version);
             for batch in &acked {
                 let refs: Vec<&[u8]> = batch.iter().map(|r| &r[..]).collect();
                 let locs = s.append(&refs).unwrap();
@@ -88,8 +107,8 @@ proptest! {
         }
         let mut tail = Vec::new();
         let frame_lens: Vec<usize> = unacked.iter().map(|r| {
-            record::encode_into(r, &mut tail);
-            record::FRAME_OVERHEAD_BYTES + r.len()
+            record::encode_as(version, r, &mut tail);
+            version.frame_len(r.len()).unwrap()
         }).collect();
         let surviving = match &damage {
             TailDamage::Truncate(at) => {
@@ -114,7 +133,7 @@ proptest! {
         drop(file);
 
         let store = LocalStore::open(dir.path(), options).unwrap();
-        let s = store.open_stream("log").unwrap();
+        let s = open_as(&*store, version);
         let replayed = replay(&*s);
         prop_assert_eq!(replayed.len(), expected.len() + surviving);
         prop_assert_eq!(&replayed[..expected.len()], &expected[..]);
@@ -127,7 +146,11 @@ proptest! {
         // The next append goes right after the last surviving record.
         let end = s.end_position();
         if let Some((last, _)) = replayed.last() {
-            prop_assert!(last.end() == end || end.offset == lazuli_stream::EXTENT_HEADER_BYTES as u64);
+            let last_end = last.offset + version.frame_len(last.len as usize).unwrap() as u64;
+            prop_assert!(
+                (last.extent, last_end) == (end.extent, end.offset)
+                    || end.offset == lazuli_stream::EXTENT_HEADER_BYTES as u64
+            );
         }
         let next = s.append(&[b"next"]).unwrap()[0];
         prop_assert_eq!(s.read(next).unwrap(), b"next".to_vec());
@@ -143,9 +166,10 @@ proptest! {
         keep in 0usize..400,
         crash_kind in 0u8..3,
         seed in any::<u64>(),
+        version in frame_version(),
     ) {
         let store = MemStore::with_options(StoreOptions { extent_size_bytes_max: 1024, sync: true });
-        let s = store.open_stream("log").unwrap();
+        let s = open_as(&*store, version);
         store.set_faults(match fault_kind {
             0 => FaultPlan::new().fail_nth_write(fault_at),
             1 => FaultPlan::new().tear_nth_write(fault_at, keep),
@@ -177,7 +201,7 @@ proptest! {
             1 => store.crash_torn(seed),
             _ => store.crash_process(),
         };
-        let s2 = restarted.open_stream("log").unwrap();
+        let s2 = open_as(&*restarted, version);
         let replayed = replay(&*s2);
         prop_assert!(replayed.len() >= acked.len(), "lost acknowledged records");
         prop_assert!(replayed.len() <= attempted.len());
@@ -191,7 +215,7 @@ proptest! {
         // The restarted store accepts writes, and they survive another power loss.
         let next = s2.append(&[b"after"]).unwrap()[0];
         let again = restarted.crash();
-        let s3: Arc<dyn Stream> = again.open_stream("log").unwrap();
+        let s3: Arc<dyn Stream> = open_as(&*again, version);
         prop_assert_eq!(s3.read(next).unwrap(), b"after".to_vec());
         prop_assert_eq!(replay(&*s3).len(), replayed.len() + 1);
     }

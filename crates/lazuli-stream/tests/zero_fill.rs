@@ -24,6 +24,7 @@ fn open(store: &dyn StreamStore) -> Arc<dyn Stream> {
             "t.log",
             StreamOptions {
                 zero_fill_ahead_bytes: AHEAD,
+                ..StreamOptions::default()
             },
         )
         .unwrap()

@@ -29,6 +29,7 @@ pub(crate) fn open(store: &dyn StreamStore, name: &str, options: TableOptions) -
         &format!("{name}.log"),
         StreamOptions {
             zero_fill_ahead_bytes: LOG_ZERO_FILL_AHEAD_BYTES,
+            ..StreamOptions::default()
         },
     )?;
     let rows = store.open_stream(&format!("{name}.rows"))?;
