@@ -19,9 +19,9 @@ use crate::http_util::{full, ResponseBody};
 const DOWNLOAD_SEGMENTS_AHEAD: usize = 2;
 /// Ranges of one segment up to this size are read on the request's own thread when their
 /// bytes are in the page cache (see `blob_range`); a larger one would hold that thread, and
-/// every connection it serves, for a millisecond or more. (A segment written before blob data
-/// had checksums per 64 KiB is read whole for any range of it: at most the 4 MiB segment
-/// limit.)
+/// every connection it serves, for a millisecond or more. A segment written before blob data
+/// had checksums per 64 KiB is read whole for any range of it, so it must itself be this
+/// small.
 const INLINE_READ_BYTES_MAX: u32 = 1024 * 1024;
 /// A body's last segment up to this size is hashed and appended on the request's own thread
 /// (`Partition::append_segment_async`). A larger one goes to a blocking thread: its MD5 would
@@ -304,7 +304,12 @@ pub fn blob_range(partition: &Arc<Partition>, row: &BlobRow, start: u64, len: u6
         len: take,
     }] = plan.as_slice()
     {
-        if *take <= INLINE_READ_BYTES_MAX {
+        let read_bytes = if partition.reads_ranges_by_chunk(*segment) {
+            *take
+        } else {
+            segment.len
+        };
+        if read_bytes <= INLINE_READ_BYTES_MAX {
             if let Ok(Some(bytes)) = partition.read_segment_range_cached(*segment, *skip, *take) {
                 return full(Bytes::from(bytes));
             }

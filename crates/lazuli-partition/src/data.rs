@@ -82,9 +82,10 @@ impl Partition {
     }
 
     /// Copies `slices` (a segment and the bytes of it to keep, in order) into new segments as
-    /// large as the segment limit allows, reading a segment once for consecutive slices of it;
-    /// `held` takes the caller's references on the new segments, which are returned in order.
-    /// Merging small appended blocks and page extents copies through here.
+    /// large as the segment limit allows, reading once, for consecutive slices of a segment,
+    /// the span of it that they cover (small page extents are often a few KiB of a 4 MiB
+    /// segment); `held` takes the caller's references on the new segments, which are returned
+    /// in order. Merging small appended blocks and page extents copies through here.
     pub(crate) fn copy_into_segments(
         &self,
         slices: &[(Segment, std::ops::Range<usize>)],
@@ -100,15 +101,30 @@ impl Partition {
             piece.clear();
             Ok(())
         };
-        let mut last_read: Option<(Segment, Vec<u8>)> = None;
-        for (segment, range) in slices {
-            if last_read.as_ref().is_none_or(|(read, _)| read != segment) {
-                last_read = Some((*segment, self.read_segment(*segment)?));
+        let past_segment = || PartitionError::Corrupt("a copied slice reaches past its segment".into());
+        // The segment read last, the offset in it where the bytes read start, and the bytes.
+        let mut last_read: Option<(Segment, usize, Vec<u8>)> = None;
+        for (index, (segment, range)) in slices.iter().enumerate() {
+            let covered = last_read.as_ref().is_some_and(|(read, from, bytes)| {
+                read == segment && range.start >= *from && range.end <= from + bytes.len()
+            });
+            if !covered {
+                let run = slices[index..].iter().take_while(|(other, _)| other == segment);
+                let (from, to) = run.fold((range.start, range.end), |(from, to), (_, r)| {
+                    (from.min(r.start), to.max(r.end))
+                });
+                let (skip, len) = (u32::try_from(from), u32::try_from(to - from));
+                let (Ok(skip), Ok(len)) = (skip, len) else {
+                    return Err(past_segment());
+                };
+                last_read = Some((*segment, from, self.read_segment_range(*segment, skip, len)?));
             }
-            let bytes = last_read.as_ref().map_or(&[][..], |(_, bytes)| bytes.as_slice());
+            let (from, bytes) = last_read
+                .as_ref()
+                .map_or((0, &[][..]), |(_, from, bytes)| (*from, bytes.as_slice()));
             let mut part = bytes
-                .get(range.clone())
-                .ok_or_else(|| PartitionError::Corrupt("a copied slice reaches past its segment".into()))?;
+                .get(range.start - from..range.end - from)
+                .ok_or_else(past_segment)?;
             while !part.is_empty() {
                 let take = part.len().min(piece_max - piece.len());
                 piece.extend_from_slice(&part[..take]);
@@ -152,6 +168,12 @@ impl Partition {
     /// has had checksums per 64 KiB cost only the chunks the range touches.
     pub fn read_segment_range(&self, segment: Segment, skip: u32, len: u32) -> Result<Vec<u8>, PartitionError> {
         Ok(self.data.read_range(RecordLocation::from(segment), skip, len)?)
+    }
+
+    /// Whether [`Partition::read_segment_range`] reads only the 64 KiB chunks of its range
+    /// (segments written before blob data had checksums per chunk are read whole).
+    pub fn reads_ranges_by_chunk(&self, segment: Segment) -> bool {
+        self.data.reads_ranges_by_chunk(RecordLocation::from(segment))
     }
 
     /// [`Partition::read_segment_range`] if the bytes it needs are all in memory now; `None`

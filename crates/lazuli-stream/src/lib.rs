@@ -35,15 +35,15 @@ pub struct StreamPosition {
 }
 
 impl RecordLocation {
-    /// The position just past this record (where the next record starts) if it is framed
-    /// as version 1, as records of a stream without [`StreamOptions::chunk_checksums`] are.
-    pub fn end(&self) -> StreamPosition {
+    /// The position just past this record (where the next record starts) when it is framed
+    /// as `frames` (the version its extent's header names).
+    pub fn end(&self, frames: record::FrameVersion) -> StreamPosition {
         StreamPosition {
             extent: self.extent,
             // Saturating: a location decoded from damaged metadata must not panic here.
-            offset: self
-                .offset
-                .saturating_add(record::FRAME_OVERHEAD_BYTES as u64 + self.len as u64),
+            offset: self.offset.saturating_add(
+                (record::FRAME_HEADER_BYTES + frames.table_len(self.len as usize)) as u64 + self.len as u64,
+            ),
         }
     }
 }
@@ -184,6 +184,10 @@ pub trait Stream: Send + Sync {
 
     /// [`Stream::read_range`] if every byte it needs is in memory now; `None` otherwise.
     fn read_range_cached(&self, location: RecordLocation, start: u32, len: u32) -> Result<Option<Vec<u8>>>;
+
+    /// Whether a ranged read of this record reads only the chunks it touches (its extent
+    /// holds version 2 frames) rather than the whole record.
+    fn reads_ranges_by_chunk(&self, location: RecordLocation) -> bool;
 
     /// Calls `visit` with every record at or after `from`, in stream order. Used to replay
     /// commit logs. Stops at the end of what was durable when the call started; a corrupt

@@ -234,11 +234,13 @@ pub fn verify_table(header: &FrameHeader, table: &[u8]) -> Result<(), FrameError
 /// on (whole chunks, the last one possibly the payload's shorter final chunk), against a
 /// table already checked with [`verify_table`].
 pub fn verify_chunks(header: &FrameHeader, table: &[u8], first_chunk: usize, bytes: &[u8]) -> Result<(), FrameError> {
-    let start = first_chunk.saturating_mul(CHECKSUM_CHUNK_BYTES);
     let payload_len = header.payload_len as usize;
-    let whole_chunks_or_the_end =
-        bytes.len().is_multiple_of(CHECKSUM_CHUNK_BYTES) || start + bytes.len() == payload_len;
-    if start.saturating_add(bytes.len()) > payload_len || !whole_chunks_or_the_end {
+    let end = first_chunk
+        .checked_mul(CHECKSUM_CHUNK_BYTES)
+        .and_then(|start| start.checked_add(bytes.len()))
+        .filter(|end| *end <= payload_len)
+        .ok_or(FrameError::BadChecksum)?;
+    if !bytes.len().is_multiple_of(CHECKSUM_CHUNK_BYTES) && end != payload_len {
         return Err(FrameError::BadChecksum);
     }
     for (i, chunk) in bytes.chunks(CHECKSUM_CHUNK_BYTES).enumerate() {
@@ -447,6 +449,9 @@ mod tests {
         let mut table_damaged = table.to_vec();
         table_damaged[9] ^= 1;
         assert_eq!(verify_table(&header, &table_damaged), Err(FrameError::BadChecksum));
+        // Chunk numbers past the table, however large, are refused, not overflowed.
+        assert!(verify_chunks(&header, table, usize::MAX / CHECKSUM_CHUNK_BYTES + 1, &body[..1]).is_err());
+        assert!(verify_chunks(&header, table, 4, &body[..1]).is_err());
         // A version 1 frame has no table to verify alone.
         let whole = encode(&payload);
         assert!(verify_table(&decode_header(&whole).unwrap(), &[]).is_err());

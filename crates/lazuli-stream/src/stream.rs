@@ -1137,6 +1137,14 @@ impl<S: Storage> Stream for StreamCore<S> {
         self.read_record(location, Some((start, len)), true)
     }
 
+    fn reads_ranges_by_chunk(&self, location: RecordLocation) -> bool {
+        self.meta
+            .lock()
+            .extents
+            .get(&location.extent)
+            .is_some_and(|extent| extent.frames == Some(FrameVersion::Chunked))
+    }
+
     fn replay(&self, from: StreamPosition, visit: &mut dyn FnMut(RecordLocation, &[u8]) -> Result<()>) -> Result<()> {
         // Only durable records are replayed: anything later may still vanish in a crash.
         let durable = self.sync.state.lock().durable;

@@ -234,7 +234,7 @@ fn local_store_cuts_a_hand_written_torn_tail() {
         (locs, store.extent_path("log", 1).unwrap())
     };
     let good_len = std::fs::metadata(&path).unwrap().len();
-    assert_eq!(good_len, locs[1].end().offset);
+    assert_eq!(good_len, locs[1].end(FrameVersion::Whole).offset);
     let torn = record::encode(b"gamma, never acknowledged");
     let mut file = OpenOptions::new().append(true).open(&path).unwrap();
     file.write_all(&torn[..torn.len() / 2]).unwrap();

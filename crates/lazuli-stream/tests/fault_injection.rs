@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use lazuli_stream::record::FrameVersion;
 use lazuli_stream::{
     FaultPlan, MemStore, RecordLocation, StoreOptions, Stream, StreamError, StreamPosition, StreamStore,
     EXTENT_HEADER_BYTES,
@@ -94,7 +95,11 @@ fn failed_write_leaves_nothing_and_the_stream_continues() {
     store.set_faults(FaultPlan::new().fail_nth_write(1));
     assert!(matches!(s.append(&[b"b"]), Err(StreamError::Io { .. })));
     let c = s.append(&[b"c"]).unwrap()[0];
-    assert_eq!(c.offset, a.end().offset, "the failed append left no gap");
+    assert_eq!(
+        c.offset,
+        a.end(FrameVersion::Whole).offset,
+        "the failed append left no gap"
+    );
     assert_eq!(replay_payloads(&*s).unwrap(), [b"a".to_vec(), b"c".to_vec()]);
     let restarted = store.crash();
     assert_eq!(
@@ -130,9 +135,9 @@ fn torn_write_is_cut_on_recovery() {
         // The cut is durable and the stream writes again right after the last good record.
         let next = s2.append(&[b"six"]).unwrap()[0];
         let last_good = if keep >= 21 {
-            acked[1].end().offset + 21
+            acked[1].end(FrameVersion::Whole).offset + 21
         } else {
-            acked[1].end().offset
+            acked[1].end(FrameVersion::Whole).offset
         };
         assert_eq!(next.offset, last_good);
         let again = restarted.crash();
@@ -173,7 +178,7 @@ fn flipped_byte_is_detected_by_read_and_replay() {
     // Neighbours are unaffected, and replay from after the damage works.
     assert_eq!(s.read(locs[1]).unwrap(), [1u8; 40]);
     let mut after = 0;
-    s.replay(locs[1].end(), &mut |_, _| {
+    s.replay(locs[1].end(FrameVersion::Whole), &mut |_, _| {
         after += 1;
         Ok(())
     })

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use lazuli_stream::record::FrameVersion;
 use lazuli_stream::record::FRAME_OVERHEAD_BYTES;
 use lazuli_stream::{
     LocalStore, MemStore, RecordLocation, StoreOptions, Stream, StreamError, StreamPosition, StreamStore,
@@ -43,11 +44,11 @@ fn append_then_read_and_replay() {
         assert_eq!(a.len(), 3);
         assert_eq!(a[0].offset, EXTENT_HEADER_BYTES as u64);
         // Records of one call are contiguous.
-        assert_eq!(a[1].offset, a[0].end().offset);
-        assert_eq!(a[2].offset, a[1].end().offset);
+        assert_eq!(a[1].offset, a[0].end(FrameVersion::Whole).offset);
+        assert_eq!(a[2].offset, a[1].end(FrameVersion::Whole).offset);
         let b = s.append(&[b"fourth"]).unwrap();
-        assert_eq!(b[0].offset, a[2].end().offset);
-        assert_eq!(s.end_position(), b[0].end());
+        assert_eq!(b[0].offset, a[2].end(FrameVersion::Whole).offset);
+        assert_eq!(s.end_position(), b[0].end(FrameVersion::Whole));
         assert_eq!(s.read(a[0]).unwrap(), b"first");
         assert_eq!(s.read(a[1]).unwrap(), b"");
         assert_eq!(s.read(a[2]).unwrap(), b"third record");
