@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Do small writes slow down as one blob grows? Many Append Blocks (or Put Pages) to one blob.
+"""Do small writes slow down as one blob grows? Many Append Blocks (or Put Pages, or Put Blocks)
+to one blob.
 
     python3 bench/appends.py --lazuli A [B ...] [--appends 16000] [--size 1024] [--step 2000]
-                             [--op append|pages-in-order|pages-at-random] [--reads N]
+                             [--op append|pages-in-order|pages-at-random|blocks] [--reads N]
                              [--azurite bench/.azurite/node_modules/.bin/azurite-blob]
 
 Each build (and Azurite, if given) gets a fresh server and data directory; one client writes
 --size bytes --appends times to one blob over a keep-alive connection: Append Block to an
-append blob, or Put Page to a 256 MiB page blob at consecutive offsets or at random 4 KiB-aligned
-ones (--size is then rounded up to whole pages). It prints, for every --step writes, the rate
+append blob, Put Page to a 256 MiB page blob at consecutive offsets or at random 4 KiB-aligned
+ones (--size is then rounded up to whole pages), or Put Block with a new block id each time
+(committed at the end with one Put Block List of all of them, whose time is printed too). It prints, for every --step writes, the rate
 and the server's CPU per write, then the bytes the data directory holds. A server that rewrites
 a growing block list or page map on every write shows a falling rate and a data directory far
 larger than what was written. With --reads, the same client then reads --size bytes at N
@@ -17,6 +19,7 @@ both rates: a server that reads a whole block list or page map for a small range
 properties shows it there. Stops what it started.
 """
 import argparse
+import base64
 import os
 import random
 import shutil
@@ -24,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import azsas  # noqa: E402
@@ -54,6 +58,8 @@ def run(srv, tmp, label, op, appends, size, step, reads):
     path = f"/{bench.ACCOUNT}/appends/log"
     if op == "append":
         cl.request("PUT", path, sas, headers={"x-ms-blob-type": "AppendBlob"})
+    elif op == "blocks":
+        block_ids = [base64.b64encode(f"block-{i:08d}".encode()).decode() for i in range(appends)]
     else:
         size = -(-size // 4096) * 4096
         cl.request("PUT", path, sas, headers={"x-ms-blob-type": "PageBlob",
@@ -66,6 +72,9 @@ def run(srv, tmp, label, op, appends, size, step, reads):
     for i in range(1, appends + 1):
         if op == "append":
             cl.request("PUT", path, sas + "&comp=appendblock", body=body)
+        elif op == "blocks":
+            block_id = urllib.parse.quote(block_ids[i - 1], safe="")
+            cl.request("PUT", path, sas + "&comp=block&blockid=" + block_id, body=body)
         else:
             slot = (i - 1) % slots if op == "pages-in-order" else offsets.randrange(slots)
             cl.request("PUT", path, sas + "&comp=page", body=body,
@@ -77,7 +86,14 @@ def run(srv, tmp, label, op, appends, size, step, reads):
             print(f"{label:>10} {i:7} writes: {rates[-1]:7.0f} writes/s, "
                   f"server CPU {(cpu - cpu0) / step * 1e6:6.0f} us per write", flush=True)
             started, cpu0 = now, cpu
-    if op == "append":
+    if op == "blocks":
+        listing = "<?xml version='1.0' encoding='utf-8'?><BlockList>" + "".join(
+            f"<Latest>{block_id}</Latest>" for block_id in block_ids) + "</BlockList>"
+        began, cpu0 = time.perf_counter(), srv.cpu_s()
+        cl.request("PUT", path, sas + "&comp=blocklist", body=listing.encode())
+        print(f"{label:>10} Put Block List of {appends} blocks: {time.perf_counter() - began:.3f} s, "
+              f"server CPU {srv.cpu_s() - cpu0:.3f} s", flush=True)
+    if op in ("append", "blocks"):
         _, resp, _ = cl.request("HEAD", path, sas)
         length = int(resp.getheader("Content-Length"))
         assert length == appends * size, (length, appends * size)
@@ -112,7 +128,7 @@ def main():
     p.add_argument("--appends", type=int, default=16000)
     p.add_argument("--size", type=int, default=1024)
     p.add_argument("--step", type=int, default=2000)
-    p.add_argument("--op", choices=["append", "pages-in-order", "pages-at-random"], default="append")
+    p.add_argument("--op", choices=["append", "pages-in-order", "pages-at-random", "blocks"], default="append")
     p.add_argument("--reads", type=int, default=0, help="ranged reads and HEADs after the writes")
     a = p.parse_args()
     servers = [(os.path.basename(b), lambda tmp, b=b: bench.start_lazuli(b, tmp)) for b in a.lazuli]

@@ -400,6 +400,25 @@ impl Partition {
         })
     }
 
+    /// How many uncommitted blocks a blob has, at least: the hint when one is kept, and an
+    /// exact count (which becomes the hint) when there is none or it has reached the limit,
+    /// so that no Put Block is refused on a hint.
+    fn uncommitted_block_count(&self, prefix: &[u8]) -> Result<usize, AzureError> {
+        if let Some(count) = self.staging.block_count(prefix) {
+            if count < UNCOMMITTED_BLOCKS_MAX {
+                return Ok(count);
+            }
+        }
+        let end = keys::prefix_end(prefix);
+        let count = self
+            .table
+            .scan(prefix, end.as_deref(), UNCOMMITTED_BLOCKS_MAX + 1)
+            .map_err(PartitionError::from)?
+            .len();
+        self.staging.set_block_count(prefix, count);
+        Ok(count)
+    }
+
     /// Deletes every uncommitted block row of a blob into `batch`; returns the references
     /// those rows held (one per distinct segment per row).
     pub(crate) fn discard_uncommitted(
@@ -409,6 +428,8 @@ impl Partition {
         blob: &str,
         batch: &mut WriteBatch,
     ) -> Result<Vec<Segment>, AzureError> {
+        // The hint may only count too many; once these rows go it would, for no use.
+        self.staging.forget(&keys::blocks_prefix(account, container, blob));
         let mut released = Vec::new();
         for (id, block) in self.uncommitted_blocks(account, container, blob)? {
             batch.delete(keys::block(account, container, blob, &id));
@@ -590,20 +611,30 @@ impl Partition {
             if let Some(row) = self.read_blob_row(account, container, blob)? {
                 require_block_blob(&row)?;
             }
-            let existing = self.uncommitted_blocks(account, container, blob)?;
-            if let Some((other, _)) = existing.first() {
-                if other.len() != block_id.len() {
-                    return Err(AzureError::new(
-                        ErrorCode::InvalidBlobOrBlock,
-                        "The specified blob or block content is invalid.",
-                    ));
-                }
+            // The blob's other blocks are not read: one per Put Block made a large upload
+            // quadratic (10,000 blocks: 836 -> 118 Put Blocks/s). Their ids' length is the
+            // first one's, a replaced block is a point read, and the count is a hint.
+            let prefix = keys::blocks_prefix(account, container, blob);
+            let end = keys::prefix_end(&prefix);
+            let first = self
+                .table
+                .scan(&prefix, end.as_deref(), 1)
+                .map_err(PartitionError::from)?;
+            if first
+                .first()
+                .is_some_and(|(key, _)| key.len() - prefix.len() != block_id.len())
+            {
+                return Err(AzureError::new(
+                    ErrorCode::InvalidBlobOrBlock,
+                    "The specified blob or block content is invalid.",
+                ));
             }
-            let replaced = existing
-                .iter()
-                .find(|(id, _)| id == block_id)
-                .map(|(_, row)| row.segments.clone());
-            if replaced.is_none() && existing.len() >= UNCOMMITTED_BLOCKS_MAX {
+            let key = keys::block(account, container, blob, block_id);
+            let replaced = match self.table.get(&key).map_err(PartitionError::from)? {
+                Some(value) => Some(rows::decode::<BlockRow>(&value)?.0.segments),
+                None => None,
+            };
+            if replaced.is_none() && self.uncommitted_block_count(&prefix)? >= UNCOMMITTED_BLOCKS_MAX {
                 return Err(AzureError::new(
                     ErrorCode::BlockCountExceedsLimit,
                     "The uncommitted block count cannot exceed the maximum limit of 100,000 blocks.",
@@ -625,11 +656,14 @@ impl Partition {
                 created: now_nanos(),
             };
             let mut batch = WriteBatch::new();
-            batch.put(
-                keys::block(account, container, blob, block_id),
-                rows::encode(&row, None),
-            );
+            batch.put(key, rows::encode(&row, None));
             let written = self.table.write(&batch).map_err(PartitionError::from);
+            match (&written, &replaced) {
+                (Ok(()), None) => self.staging.block_added(&prefix),
+                (Ok(()), Some(_)) => {}
+                // Whether the row landed is not known: the next Put Block counts again.
+                (Err(_), _) => self.staging.forget(&prefix),
+            }
             if written.is_ok() {
                 self.reference_segments(&row.segments);
             }

@@ -1500,6 +1500,7 @@ impl Partition {
         file_id: u64,
         batch: &mut WriteBatch,
     ) -> Result<Vec<Segment>, AzureError> {
+        self.staging.forget(&keys::path_staged_prefix(account, fs, file_id));
         let mut released = Vec::new();
         for (key, block) in self.staged(account, fs, file_id)? {
             batch.delete(key);
@@ -1507,6 +1508,37 @@ impl Partition {
             released.extend(unique);
         }
         Ok(released)
+    }
+
+    /// Where a file's staged appends end (its length when nothing is staged). The previous
+    /// Append Data's hint (`staging.rs`) is taken once the rows confirm it: its append is
+    /// still staged with its size, at or after the file's end, and nothing is staged after
+    /// it (appends are contiguous, so it is the last). Otherwise every staged row is read.
+    fn staged_end(&self, account: &str, fs: &str, file_id: u64, content_length: u64) -> Result<u64, AzureError> {
+        let prefix = keys::path_staged_prefix(account, fs, file_id);
+        if let Some(crate::staging::LastAppend { key: last_key, end }) = self.staging.last_append(&prefix) {
+            if let Some(value) = self.table.get(&last_key).map_err(PartitionError::from)? {
+                let size = rows::decode::<BlockRow>(&value)?.0.size;
+                let start = end.checked_sub(size).filter(|start| *start >= content_length);
+                if start.is_some_and(|start| last_key == keys::path_staged(account, fs, file_id, start)) {
+                    let after = keys::path_staged(account, fs, file_id, end);
+                    let prefix_end = keys::prefix_end(&prefix);
+                    let later = self
+                        .table
+                        .scan(&after, prefix_end.as_deref(), 1)
+                        .map_err(PartitionError::from)?;
+                    if later.is_empty() {
+                        return Ok(end);
+                    }
+                }
+            }
+        }
+        let staged = self.staged(account, fs, file_id)?;
+        let end = content_length + staged.iter().map(|(_, b)| b.size).sum::<u64>();
+        if let Some((last_key, _)) = staged.last() {
+            self.staging.set_last_append(&prefix, last_key.clone(), end);
+        }
+        Ok(end)
     }
 
     fn staged(&self, account: &str, fs: &str, file_id: u64) -> Result<Vec<(Vec<u8>, BlockRow)>, AzureError> {
@@ -2191,8 +2223,7 @@ impl Partition {
             if found.row.is_directory {
                 return Err(path_conflict());
             }
-            let staged = self.staged(account, fs, found.row.id)?;
-            let end = found.row.blob.content_length + staged.iter().map(|(_, b)| b.size).sum::<u64>();
+            let end = self.staged_end(account, fs, found.row.id, found.row.blob.content_length)?;
             if position != end {
                 return Err(AzureError::new(
                     ErrorCode::InvalidFlushPosition,
@@ -2214,10 +2245,15 @@ impl Partition {
                 segments: segments.clone(),
                 created: now_nanos(),
             };
-            batch.put(keys::path_staged(account, fs, found.row.id, position), rows::encode(&row, None));
+            let key = keys::path_staged(account, fs, found.row.id, position);
+            batch.put(key.clone(), rows::encode(&row, None));
             let written = self.table.write(&batch).map_err(PartitionError::from);
+            let staged_prefix = keys::path_staged_prefix(account, fs, found.row.id);
             if written.is_ok() {
+                self.staging.set_last_append(&staged_prefix, key, position + body.len);
                 self.reference_segments(&row.segments);
+            } else {
+                self.staging.forget(&staged_prefix);
             }
             if body.inline.is_some() {
                 // The segment appended here for an inline body: its reference is this call's.

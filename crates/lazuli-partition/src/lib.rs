@@ -21,6 +21,7 @@ mod row_codec;
 pub mod rows;
 mod snapshot;
 pub mod soft_delete;
+mod staging;
 pub mod tags;
 pub mod tier;
 mod version;
@@ -130,6 +131,9 @@ pub struct Partition {
     locks: locks::Locks,
     last_etag_tick: AtomicU64,
     gc: data::GcState,
+    /// What Put Block and Append Data keep from one call to the next instead of reading all
+    /// staged rows (`staging.rs`).
+    staging: staging::StagingHints,
     /// Set once any container is soft-deleted (its blob rows stay in place): reads then check
     /// that the blob's container is live (see `soft_delete.rs`).
     containers_soft_deleted: std::sync::atomic::AtomicBool,
@@ -164,6 +168,7 @@ impl Partition {
             locks: locks::Locks::new(),
             last_etag_tick: AtomicU64::new(0),
             gc: data::GcState::default(),
+            staging: staging::StagingHints::default(),
             containers_soft_deleted: Default::default(),
             versioning_used: Default::default(),
             blob_soft_delete_used: Default::default(),

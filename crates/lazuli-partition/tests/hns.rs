@@ -830,3 +830,63 @@ fn directory_created_over_a_pending_file_replaces_it() {
     assert_eq!(live, 50, "only the inner file's bytes are live");
     assert_eq!(read(&p, "x/inner"), vec![2u8; 50]);
 }
+
+/// Append Data finds where a file's staged data ends from the previous append (not by reading
+/// every staged row) and checks that against the rows: whatever changed them in between (a
+/// flush keeping or dropping the rest, a new file at the path, a restart), only the true end
+/// is accepted, over thousands of appends.
+#[test]
+fn appends_find_the_staged_end_whatever_changed_it() {
+    let (store, mut p) = setup();
+    touch(&p, "f");
+    let mut expected = Vec::new();
+    let append = |p: &Partition, expected: &mut Vec<u8>, bytes: &[u8]| {
+        let at = expected.len() as u64;
+        for wrong in [at + 1, at.saturating_sub(1), at + bytes.len() as u64] {
+            if wrong != at {
+                let refused = p.append_path(A, FS, "f", wrong, upload(p, bytes)).unwrap_err();
+                assert_eq!(
+                    refused.code,
+                    ErrorCode::InvalidFlushPosition,
+                    "append at {wrong}, end {at}"
+                );
+            }
+        }
+        p.append_path(A, FS, "f", at, upload(p, bytes))
+            .expect("append at the end");
+        expected.extend_from_slice(bytes);
+    };
+    for i in 0..3000u32 {
+        append(&p, &mut expected, format!("{i},").as_bytes());
+    }
+    // A flush of part of the staged data, keeping the rest: the end stays where it was.
+    let flushed = expected.len() as u64 - 100;
+    let cut = expected[..flushed as usize]
+        .iter()
+        .rposition(|&b| b == b',')
+        .expect("a comma") as u64
+        + 1;
+    p.flush_path(A, FS, "f", cut, true, None, &none())
+        .expect("flush a prefix, keep the rest");
+    append(&p, &mut expected, b"after-keep,");
+    // A flush that drops what it does not commit: the end is the new length.
+    p.flush_path(A, FS, "f", cut, false, None, &none())
+        .expect("flush, drop the rest");
+    expected.truncate(cut as usize);
+    append(&p, &mut expected, b"after-drop,");
+    // A restart forgets every hint: the rows alone say.
+    let restarted = store.crash_process();
+    p = open(restarted.clone());
+    append(&p, &mut expected, b"after-restart,");
+    p.flush_path(A, FS, "f", expected.len() as u64, false, None, &none())
+        .expect("flush all");
+    assert_eq!(read(&p, "f"), expected);
+    // A new file at the path stages from zero, though the old file's last append is known.
+    append(&p, &mut expected, b"staged-on-the-old-file,");
+    touch(&p, "f");
+    expected.clear();
+    append(&p, &mut expected, b"new file");
+    p.flush_path(A, FS, "f", expected.len() as u64, false, None, &none())
+        .expect("flush new");
+    assert_eq!(read(&p, "f"), expected);
+}

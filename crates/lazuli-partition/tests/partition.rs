@@ -616,3 +616,72 @@ fn damaged_blob_data_fails_only_the_ranges_that_cover_it() {
     }
     assert!(partition.read_segment(segment).is_err());
 }
+
+/// Put Block reads no other block of its blob, yet the service's limits hold exactly: ids of
+/// one length per blob, at most 100,000 uncommitted blocks (a new id past that is refused, a
+/// staged id may be replaced), across a restart, and a commit frees the count.
+#[test]
+fn put_block_keeps_the_uncommitted_limit_exactly() {
+    const LIMIT: usize = 100_000;
+    let store = MemStore::new();
+    let options = PartitionOptions {
+        table: TableOptions {
+            background: false,
+            ..Default::default()
+        },
+        ..options()
+    };
+    let mut partition = Partition::open(store.clone(), options.clone()).expect("open");
+    partition.create_container(A, "c", vec![], None).expect("create");
+    let empty = || UploadedBody {
+        inline: None,
+        segments: vec![],
+        len: 0,
+        md5: lazuli_types::checksum::md5(b""),
+    };
+    for i in 0..LIMIT {
+        partition
+            .put_block(A, "c", "b", &format!("{i:06}"), empty())
+            .unwrap_or_else(|e| panic!("block {i}: {e:?}"));
+    }
+    let wrong_length = partition.put_block(A, "c", "b", "1234567", empty()).unwrap_err();
+    assert_eq!(wrong_length.code, ErrorCode::InvalidBlobOrBlock);
+    let over = partition.put_block(A, "c", "b", "100000", empty()).unwrap_err();
+    assert_eq!(over.code, ErrorCode::BlockCountExceedsLimit);
+    partition
+        .put_block(A, "c", "b", "000007", upload(&partition, b"again", false))
+        .expect("a staged id is replaced, not counted");
+    let store = store.crash_process();
+    partition = Partition::open(store.clone(), options).expect("reopen");
+    let over = partition.put_block(A, "c", "b", "100001", empty()).unwrap_err();
+    assert_eq!(
+        over.code,
+        ErrorCode::BlockCountExceedsLimit,
+        "counted again after a restart"
+    );
+    let item = |id: &str| BlockListItem {
+        kind: BlockListKind::Uncommitted,
+        id: id.into(),
+    };
+    partition
+        .put_block_list(
+            A,
+            "c",
+            "b",
+            &[item("000007"), item("099999")],
+            HttpHeaders::default(),
+            vec![],
+            &Conditions::default(),
+        )
+        .expect("commit two");
+    assert_eq!(read_all(&partition, "c", "b"), b"again");
+    for i in 0..3 {
+        partition
+            .put_block(A, "c", "b", &format!("x{i:05}"), empty())
+            .expect("the commit discarded the rest");
+    }
+    assert_eq!(
+        partition.get_block_list(A, "c", "b").expect("list").uncommitted.len(),
+        3
+    );
+}

@@ -16,7 +16,10 @@ pub const VALUE_BYTES_MAX: usize = 8 << 20;
 pub const BATCH_BYTES_MAX: usize = 16 << 20;
 
 /// See [`BATCH_BYTES_MAX`]; also bounds what a decoder allocates for a record's operation list.
-pub const BATCH_OPS_MAX: usize = 100_000;
+/// The largest batch the service asks for is a commit that discards a blob's 100,000
+/// uncommitted blocks (the service's limit) along with its own rows: at exactly 100,000
+/// operations such a Put Block List failed, so the bound leaves room above that.
+pub const BATCH_OPS_MAX: usize = 131_072;
 
 /// Index and bloom filter of a checkpoint are written as parts of at most this size, so that no
 /// record comes near the stream's record size limit whatever the number of rows.
