@@ -90,6 +90,9 @@ def test_stage_and_commit_latest_committed_uncommitted(container):
 
     blob.commit_block_list([BlobBlock("blk-0001"), BlobBlock("blk-0002")])
     assert blob.download_blob().readall() == a1 + b1
+    props = blob.get_blob_properties()
+    # The service sends a committed block count for append blobs only.
+    assert (props.size, props.append_blob_committed_block_count) == (30, None)
     committed, uncommitted = blob.get_block_list("all")
     assert [(b.id, b.size) for b in committed] == [("blk-0001", 10), ("blk-0002", 20)]
     assert uncommitted == []

@@ -232,6 +232,10 @@ fn frame(format: u8, write_fields: impl FnOnce(&mut Vec<u8>), inline: Option<&[u
 }
 
 pub(crate) fn encode_blob(row: &BlobRow) -> Vec<u8> {
+    debug_assert!(
+        !row.blocks_omitted,
+        "a row read for its properties alone is written back"
+    );
     let format = if row.page_map != 0 {
         BLOB_PAGE_MAP_FORMAT
     } else {
@@ -253,6 +257,10 @@ pub(crate) fn decode_page_chunk(bytes: &[u8]) -> Result<Vec<PageExtent>, Partiti
 }
 
 pub(crate) fn encode_path(row: &PathRow) -> Vec<u8> {
+    debug_assert!(
+        !row.blob.blocks_omitted,
+        "a row read for its properties alone is written back"
+    );
     let format = if row.blob.page_map != 0 {
         PATH_PAGE_MAP_FORMAT
     } else {
@@ -461,10 +469,40 @@ pub(crate) fn decode_blob_fields(fields: &[u8]) -> Result<BlobRow, PartitionErro
     Ok(row)
 }
 
+/// [`decode_blob_fields`] without a block blob's block list (`BlobRow::blocks_omitted`): Get
+/// Blob Properties needs none of it. An append blob's blocks are decoded (an append blob
+/// written before `APPENDED_BLOCKS` existed counts its committed blocks by them).
+pub(crate) fn decode_blob_fields_omitting_blocks(fields: &[u8]) -> Result<BlobRow, PartitionError> {
+    let mut row = BlobRow::default();
+    each_field(fields, |tag, payload| {
+        // The type is the first field written (`put_blob_fields`), so it is known here.
+        if tag == BLOCKS && row.blob_type != "AppendBlob" {
+            row.blocks_omitted = true;
+            return Ok(());
+        }
+        blob_field(&mut row, tag, payload)
+    })?;
+    Ok(row)
+}
+
 /// The fields of a binary `PathRow`.
 pub(crate) fn decode_path_fields(fields: &[u8]) -> Result<PathRow, PartitionError> {
+    decode_path_fields_as(fields, false)
+}
+
+/// [`decode_path_fields`] without a block blob's block list, as
+/// [`decode_blob_fields_omitting_blocks`].
+pub(crate) fn decode_path_fields_omitting_blocks(fields: &[u8]) -> Result<PathRow, PartitionError> {
+    decode_path_fields_as(fields, true)
+}
+
+fn decode_path_fields_as(fields: &[u8], omit_blocks: bool) -> Result<PathRow, PartitionError> {
     let mut row = PathRow::default();
     each_field(fields, |tag, payload| {
+        if omit_blocks && tag == BLOCKS && row.blob.blob_type != "AppendBlob" {
+            row.blob.blocks_omitted = true;
+            return Ok(());
+        }
         let text = || text(payload);
         match tag {
             PATH_ID => row.id = whole_int(payload)?,
@@ -538,6 +576,7 @@ mod tests {
             }],
             page_map: 0,
             loaded_page_map: 0,
+            blocks_omitted: false,
             sequence_number: 42,
             sealed: true,
             appended_blocks: 50_000,

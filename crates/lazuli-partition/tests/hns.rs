@@ -890,3 +890,41 @@ fn appends_find_the_staged_end_whatever_changed_it() {
         .expect("flush new");
     assert_eq!(read(&p, "f"), expected);
 }
+
+/// Get Blob Properties of a file leaves its block list undecoded (as of a flat blob), and
+/// the file's next write and read still have every block.
+#[test]
+fn properties_reads_of_files_leave_block_lists_undecoded() {
+    use lazuli_partition::{BlockListItem, BlockListKind, HttpHeaders};
+    let (store, p) = setup();
+    let mut expected = Vec::new();
+    let mut list = Vec::new();
+    for i in 0..120u32 {
+        let id = format!("{i:04}");
+        let data = format!("block {i};").into_bytes();
+        p.put_block(A, FS, "dir/f", &id, upload(&p, &data)).expect("block");
+        expected.extend_from_slice(&data);
+        list.push(BlockListItem {
+            kind: BlockListKind::Latest,
+            id,
+        });
+    }
+    p.put_block_list(A, FS, "dir/f", &list, HttpHeaders::default(), vec![], &none())
+        .expect("commit");
+    let properties = p
+        .get_blob_within(A, FS, "dir/f", &none(), Some(0..0))
+        .expect("properties")
+        .expect("row");
+    assert!(properties.blocks_omitted && properties.blocks.is_empty() && properties.inline.is_none());
+    assert_eq!(properties.content_length, expected.len() as u64);
+    let whole = p.get_blob(A, FS, "dir/f", &none()).expect("get").expect("row");
+    assert_eq!((whole.blocks_omitted, whole.blocks.len()), (false, 120));
+    p.update_blob(A, FS, "dir/f", &none(), |row| {
+        row.metadata = vec![("k".into(), "v".into())]
+    })
+    .expect("a write after a properties read");
+    assert_eq!(read(&p, "dir/f"), expected);
+    let p = open(store.crash_process());
+    assert_eq!(read(&p, "dir/f"), expected);
+    assert_eq!(p.get_path(A, FS, "dir/f").expect("path").blob.metadata.len(), 1);
+}

@@ -685,3 +685,60 @@ fn put_block_keeps_the_uncommitted_limit_exactly() {
         3
     );
 }
+
+/// Get Blob Properties of a block blob leaves its block list undecoded; the row it gets says
+/// so, answers every property, and the blob's next write still has every block (writers read
+/// the whole row themselves). Append blobs keep their committed block count.
+#[test]
+fn properties_reads_leave_block_lists_undecoded() {
+    let store = MemStore::new();
+    let partition = open(store.clone());
+    partition.create_container(A, "c", vec![], None).expect("create");
+    let mut expected = Vec::new();
+    let mut list = Vec::new();
+    for i in 0..300u32 {
+        let id = format!("{i:04}");
+        let data = format!("block {i};").into_bytes();
+        partition
+            .put_block(A, "c", "b", &id, upload(&partition, &data, false))
+            .expect("block");
+        expected.extend_from_slice(&data);
+        list.push(BlockListItem {
+            kind: BlockListKind::Latest,
+            id,
+        });
+    }
+    let metadata = vec![("k".to_string(), "v".to_string())];
+    partition
+        .put_block_list(
+            A,
+            "c",
+            "b",
+            &list,
+            HttpHeaders::default(),
+            metadata.clone(),
+            &Conditions::default(),
+        )
+        .expect("commit");
+    let whole = partition
+        .get_blob(A, "c", "b", &Conditions::default())
+        .expect("get")
+        .expect("row");
+    let properties = partition
+        .get_blob_within(A, "c", "b", &Conditions::default(), Some(0..0))
+        .expect("properties")
+        .expect("row");
+    assert!(properties.blocks_omitted && properties.blocks.is_empty() && properties.inline.is_none());
+    assert!(!whole.blocks_omitted);
+    assert_eq!(whole.blocks.len(), 300);
+    assert_eq!(
+        (&properties.etag, properties.content_length, &properties.metadata),
+        (&whole.etag, expected.len() as u64, &metadata)
+    );
+    partition
+        .update_blob(A, "c", "b", &Conditions::default(), |row| row.metadata.clear())
+        .expect("a write after a properties read");
+    assert_eq!(read_all(&partition, "c", "b"), expected);
+    let (_, reopened) = assert_live_bytes_match_rows(&store, &partition);
+    assert_eq!(read_all(&reopened, "c", "b"), expected);
+}

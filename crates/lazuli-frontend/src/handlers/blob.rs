@@ -371,7 +371,9 @@ fn property_headers(r: &mut Response<ResponseBody>, row: &BlobRow) {
     }
     set_static_header(r, names::X_MS_SERVER_ENCRYPTED, "true");
     set_static_header(r, header::ACCEPT_RANGES, "bytes");
-    if row.blob_type == "AppendBlob" || row.blocks.iter().any(|b| !b.id.is_empty()) {
+    // The service sends the count for append blobs only (a block blob's is in Get Block
+    // List), and a properties read of a block blob has not decoded its blocks.
+    if row.blob_type == "AppendBlob" {
         set_header(
             r,
             "x-ms-blob-committed-block-count",
