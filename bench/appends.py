@@ -3,14 +3,17 @@
 to one blob.
 
     python3 bench/appends.py --lazuli A [B ...] [--appends 16000] [--size 1024] [--step 2000]
-                             [--op append|pages-in-order|pages-at-random|blocks] [--reads N]
+                             [--op append|pages-in-order|pages-at-random|blocks|dfs-appends]
+                             [--reads N]
                              [--azurite bench/.azurite/node_modules/.bin/azurite-blob]
 
 Each build (and Azurite, if given) gets a fresh server and data directory; one client writes
 --size bytes --appends times to one blob over a keep-alive connection: Append Block to an
 append blob, Put Page to a 256 MiB page blob at consecutive offsets or at random 4 KiB-aligned
-ones (--size is then rounded up to whole pages), or Put Block with a new block id each time
-(committed at the end with one Put Block List of all of them, whose time is printed too). It prints, for every --step writes, the rate
+ones (--size is then rounded up to whole pages), Put Block with a new block id each time
+(committed at the end with one Put Block List of all of them, whose time is printed too), or
+DFS Append Data to one file at its end (flushed at the end; Lazuli's development account has
+a hierarchical namespace, and Azurite has no DFS endpoint, so that op runs against Lazuli). It prints, for every --step writes, the rate
 and the server's CPU per write, then the bytes the data directory holds. A server that rewrites
 a growing block list or page map on every write shows a falling rate and a data directory far
 larger than what was written. With --reads, the same client then reads --size bytes at N
@@ -60,6 +63,8 @@ def run(srv, tmp, label, op, appends, size, step, reads):
         cl.request("PUT", path, sas, headers={"x-ms-blob-type": "AppendBlob"})
     elif op == "blocks":
         block_ids = [base64.b64encode(f"block-{i:08d}".encode()).decode() for i in range(appends)]
+    elif op == "dfs-appends":
+        cl.request("PUT", path, sas + "&resource=file")
     else:
         size = -(-size // 4096) * 4096
         cl.request("PUT", path, sas, headers={"x-ms-blob-type": "PageBlob",
@@ -75,6 +80,8 @@ def run(srv, tmp, label, op, appends, size, step, reads):
         elif op == "blocks":
             block_id = urllib.parse.quote(block_ids[i - 1], safe="")
             cl.request("PUT", path, sas + "&comp=block&blockid=" + block_id, body=body)
+        elif op == "dfs-appends":
+            cl.request("PATCH", path, sas + f"&action=append&position={(i - 1) * size}", body=body)
         else:
             slot = (i - 1) % slots if op == "pages-in-order" else offsets.randrange(slots)
             cl.request("PUT", path, sas + "&comp=page", body=body,
@@ -93,7 +100,12 @@ def run(srv, tmp, label, op, appends, size, step, reads):
         cl.request("PUT", path, sas + "&comp=blocklist", body=listing.encode())
         print(f"{label:>10} Put Block List of {appends} blocks: {time.perf_counter() - began:.3f} s, "
               f"server CPU {srv.cpu_s() - cpu0:.3f} s", flush=True)
-    if op in ("append", "blocks"):
+    if op == "dfs-appends":
+        began, cpu0 = time.perf_counter(), srv.cpu_s()
+        cl.request("PATCH", path, sas + f"&action=flush&position={appends * size}")
+        print(f"{label:>10} Flush Data of {appends} appends: {time.perf_counter() - began:.3f} s, "
+              f"server CPU {srv.cpu_s() - cpu0:.3f} s", flush=True)
+    if op in ("append", "blocks", "dfs-appends"):
         _, resp, _ = cl.request("HEAD", path, sas)
         length = int(resp.getheader("Content-Length"))
         assert length == appends * size, (length, appends * size)
@@ -128,7 +140,8 @@ def main():
     p.add_argument("--appends", type=int, default=16000)
     p.add_argument("--size", type=int, default=1024)
     p.add_argument("--step", type=int, default=2000)
-    p.add_argument("--op", choices=["append", "pages-in-order", "pages-at-random", "blocks"], default="append")
+    p.add_argument("--op", choices=["append", "pages-in-order", "pages-at-random", "blocks", "dfs-appends"],
+                   default="append")
     p.add_argument("--reads", type=int, default=0, help="ranged reads and HEADs after the writes")
     a = p.parse_args()
     servers = [(os.path.basename(b), lambda tmp, b=b: bench.start_lazuli(b, tmp)) for b in a.lazuli]

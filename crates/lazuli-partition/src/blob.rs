@@ -136,25 +136,25 @@ impl Partition {
         container: &str,
         blob: &str,
     ) -> Result<Option<BlobRow>, AzureError> {
-        self.read_blob_row_within(account, container, blob, None, false)
+        self.read_blob_row_within(account, container, blob, None, None)
     }
 
     /// [`Partition::read_blob_row`] loading only the chunks of a page blob's map within the
     /// chunk-aligned `pages_within` (all of them when `None`): for a write that changes only
-    /// those. With `properties_only` (Get Blob Properties), a block blob's block list is not
-    /// decoded either (`BlobRow::blocks_omitted`): such a row is for answering, never for
-    /// writing back.
+    /// those. With `blocks_for`, a read of those blob bytes (none: Get Blob Properties),
+    /// only the blocks of a block blob within them are decoded (`BlobRow::blocks_omitted`):
+    /// such a row is for answering, never for writing back.
     pub(crate) fn read_blob_row_within(
         &self,
         account: &str,
         container: &str,
         blob: &str,
         pages_within: Option<&std::ops::Range<u64>>,
-        properties_only: bool,
+        blocks_for: Option<&std::ops::Range<u64>>,
     ) -> Result<Option<BlobRow>, AzureError> {
         // HNS accounts: the RFC's resolver finds the path row.
         if self.is_hns(account) {
-            return self.hns_blob_row(account, container, blob, pages_within, properties_only);
+            return self.hns_blob_row(account, container, blob, pages_within, blocks_for);
         }
         if !self.blobs_reachable(account, container)? {
             return Ok(None);
@@ -164,10 +164,9 @@ impl Partition {
             let Some(bytes) = self.table.get(&key).map_err(PartitionError::from)? else {
                 return Ok(Some(None));
             };
-            let mut row = if properties_only {
-                rows::decode_blob_properties(&bytes)?
-            } else {
-                rows::decode_blob_shared(&bytes)?
+            let mut row = match blocks_for {
+                Some(range) => rows::decode_blob_within(&bytes, range)?,
+                None => rows::decode_blob_shared(&bytes)?,
             };
             if row.page_map == 0 {
                 return Ok(Some(Some(row)));
@@ -221,10 +220,11 @@ impl Partition {
         conditions: &Conditions,
         pages_for: Option<std::ops::Range<u64>>,
     ) -> Result<Option<BlobRow>, AzureError> {
-        // An empty range asks for the properties alone (HEAD): no pages, no block list.
-        let properties_only = pages_for.as_ref().is_some_and(|range| range.is_empty());
-        let window = pages_for.map(crate::page::read_window);
-        let Some(row) = self.read_blob_row_within(account, container, blob, window.as_ref(), properties_only)? else {
+        // Of the blob's pages or blocks, only those holding bytes of the range are read (none
+        // for an empty range: the properties alone).
+        let window = pages_for.clone().map(crate::page::read_window);
+        let Some(row) = self.read_blob_row_within(account, container, blob, window.as_ref(), pages_for.as_ref())?
+        else {
             if !self.container_exists(account, container)? {
                 return Err(container_not_found());
             }
@@ -342,7 +342,7 @@ impl Partition {
             return Err(container_not_found());
         }
         let blob_guard = self.locks.acquire_blob(account, container, blob)?;
-        let current = self.read_blob_row_within(account, container, blob, pages_within.as_ref(), false)?;
+        let current = self.read_blob_row_within(account, container, blob, pages_within.as_ref(), None)?;
         let (mut new_row, mut batch, mut released) = change(current.as_ref())?;
         // Leases and versions (see `version.rs`): may add a previous-version row to the batch.
         let kept_version =

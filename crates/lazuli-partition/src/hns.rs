@@ -10,6 +10,7 @@
 //! Readers take no lock: every change is one atomic batch.
 
 use std::collections::HashSet;
+use std::ops::Range;
 
 use bytes::Bytes;
 use lazuli_table::WriteBatch;
@@ -439,10 +440,10 @@ fn decode_path_shared(bytes: &Bytes) -> Result<PathRow, PartitionError> {
     decode_path_with(bytes, |inline| bytes.slice_ref(inline))
 }
 
-/// [`decode_path_shared`] for Get Blob Properties: a block blob's block list is left
-/// undecoded (`BlobRow::blocks_omitted`).
-fn decode_path_properties(bytes: &Bytes) -> Result<PathRow, PartitionError> {
-    let (mut row, inline) = rows::decode_path_parts_omitting_blocks(bytes)?;
+/// [`decode_path_shared`] for a read of file bytes `blocks_for` (none: the properties): only
+/// the blocks within them are decoded (`BlobRow::blocks_omitted`).
+fn decode_path_within(bytes: &Bytes, blocks_for: &std::ops::Range<u64>) -> Result<PathRow, PartitionError> {
+    let (mut row, inline) = rows::decode_path_parts_within(bytes, blocks_for)?;
     if !row.is_directory && row.blob.has_inline_body() {
         row.blob.inline = Some(bytes.slice_ref(inline));
     }
@@ -478,15 +479,16 @@ impl Partition {
     }
 
     fn read_path(&self, key: &[u8]) -> Result<Option<PathRow>, AzureError> {
-        self.read_path_as(key, false)
+        self.read_path_as(key, None)
     }
 
-    /// [`Partition::read_path`]; with `properties_only`, a file's block list is not decoded.
-    fn read_path_as(&self, key: &[u8], properties_only: bool) -> Result<Option<PathRow>, AzureError> {
-        match self.table.get(key).map_err(PartitionError::from)? {
-            Some(bytes) if properties_only => Ok(Some(decode_path_properties(&bytes)?)),
-            Some(bytes) => Ok(Some(decode_path_shared(&bytes)?)),
-            None => Ok(None),
+    /// [`Partition::read_path`]; with `blocks_for`, only a file's blocks within those bytes
+    /// are decoded.
+    fn read_path_as(&self, key: &[u8], blocks_for: Option<&Range<u64>>) -> Result<Option<PathRow>, AzureError> {
+        match (self.table.get(key).map_err(PartitionError::from)?, blocks_for) {
+            (Some(bytes), Some(range)) => Ok(Some(decode_path_within(&bytes, range)?)),
+            (Some(bytes), None) => Ok(Some(decode_path_shared(&bytes)?)),
+            (None, _) => Ok(None),
         }
     }
 
@@ -547,17 +549,17 @@ impl Partition {
     /// The resolver of the RFC: one point read per component (a file and a directory of the
     /// same name never coexist, so the last one is tried as both).
     fn resolve_path(&self, account: &str, fs: &str, path: &str) -> Result<Option<Found>, AzureError> {
-        self.resolve_path_as(account, fs, path, false)
+        self.resolve_path_as(account, fs, path, None)
     }
 
-    /// [`Partition::resolve_path`]; with `properties_only`, the path's own row is read
-    /// without a file's block list (`read_path_as`).
+    /// [`Partition::resolve_path`]; with `blocks_for`, the path's own row is read with only
+    /// a file's blocks within those bytes (`read_path_as`).
     fn resolve_path_as(
         &self,
         account: &str,
         fs: &str,
         path: &str,
-        properties_only: bool,
+        blocks_for: Option<&Range<u64>>,
     ) -> Result<Option<Found>, AzureError> {
         let parts = components(path);
         let Some((last, parents)) = parts.split_last() else {
@@ -572,13 +574,13 @@ impl Partition {
             }) => return Ok(None),
             Err(error) => return Err(error),
         };
-        self.find_child_as(account, fs, parent, last, properties_only)
+        self.find_child_as(account, fs, parent, last, blocks_for)
     }
 
     /// The child `name` of directory `parent`, as a file or as a directory (the two never
     /// coexist, so the second read happens only for directories and misses).
     fn find_child(&self, account: &str, fs: &str, parent: u64, name: &str) -> Result<Option<Found>, AzureError> {
-        self.find_child_as(account, fs, parent, name, false)
+        self.find_child_as(account, fs, parent, name, None)
     }
 
     fn find_child_as(
@@ -587,10 +589,10 @@ impl Partition {
         fs: &str,
         parent: u64,
         name: &str,
-        properties_only: bool,
+        blocks_for: Option<&Range<u64>>,
     ) -> Result<Option<Found>, AzureError> {
         let file = keys::path(account, fs, parent, name);
-        if let Some(row) = self.read_path_as(&file, properties_only)? {
+        if let Some(row) = self.read_path_as(&file, blocks_for)? {
             return Ok(Some(Found { key: file, row }));
         }
         let directory = keys::directory_path(account, fs, parent, name);
@@ -599,7 +601,7 @@ impl Partition {
 
     /// [`Partition::resolve_path`] without the files that only appends created so far.
     fn resolve_visible(&self, account: &str, fs: &str, path: &str) -> Result<Option<Found>, AzureError> {
-        self.resolve_visible_as(account, fs, path, false)
+        self.resolve_visible_as(account, fs, path, None)
     }
 
     fn resolve_visible_as(
@@ -607,10 +609,10 @@ impl Partition {
         account: &str,
         fs: &str,
         path: &str,
-        properties_only: bool,
+        blocks_for: Option<&Range<u64>>,
     ) -> Result<Option<Found>, AzureError> {
         Ok(self
-            .resolve_path_as(account, fs, path, properties_only)?
+            .resolve_path_as(account, fs, path, blocks_for)?
             .filter(|found| !found.row.hidden()))
     }
 
@@ -635,7 +637,7 @@ impl Partition {
     /// The Blob API's view of a path (Get Blob, Get Blob Properties on an HNS account):
     /// directories are empty blobs with `hdi_isfolder=true`.
     /// A page blob's pages are loaded within `pages_within` (all when `None`), and with
-    /// `properties_only` a file's block list is not decoded (see
+    /// `blocks_for` only a file's blocks within those bytes (see
     /// [`Partition::read_blob_row_within`]).
     pub(crate) fn hns_blob_row(
         &self,
@@ -643,7 +645,7 @@ impl Partition {
         fs: &str,
         path: &str,
         pages_within: Option<&std::ops::Range<u64>>,
-        properties_only: bool,
+        blocks_for: Option<&std::ops::Range<u64>>,
     ) -> Result<Option<BlobRow>, AzureError> {
         // As for flat blobs: a deleted filesystem's paths are gone with it, so only a
         // soft-deleted one needs its row read (every Get comes through here).
@@ -651,7 +653,7 @@ impl Partition {
             return Ok(None);
         }
         self.read_with_page_map(account, fs, path, || {
-            let Some(found) = self.resolve_visible_as(account, fs, path, properties_only)? else {
+            let Some(found) = self.resolve_visible_as(account, fs, path, blocks_for)? else {
                 return Ok(Some(None));
             };
             if found.row.blob.page_map == 0 {
@@ -659,7 +661,7 @@ impl Partition {
             }
             let mut view = blob_view(&found.row);
             self.load_pages(account, fs, path, &mut view, pages_within)?;
-            let again = self.resolve_visible_as(account, fs, path, properties_only)?;
+            let again = self.resolve_visible_as(account, fs, path, blocks_for)?;
             let unchanged = again.is_some_and(|again| again.key == found.key && again.row == found.row);
             Ok(unchanged.then_some(Some(view)))
         })
@@ -1062,7 +1064,10 @@ impl Partition {
         use crate::snapshot::is_kind;
         use crate::soft_delete::restore_deleted_snapshots;
         let name = components(blob).join("/");
-        if self.hns_blob_row(account, fs, blob, Some(&(0..0)), true)?.is_some() {
+        if self
+            .hns_blob_row(account, fs, blob, Some(&(0..0)), Some(&(0..0)))?
+            .is_some()
+        {
             // The path exists: only its soft-deleted snapshots come back.
             return self.with_blob_locked(account, fs, blob, || {
                 let mut batch = WriteBatch::new();

@@ -877,7 +877,8 @@ impl BlobRow {
             return read_plan(&self.pages, start, len);
         }
         let mut plan = Vec::new();
-        let mut offset = 0u64;
+        // A row read for a range holds the blocks from there on (`blocks_start`).
+        let mut offset = self.blocks_start;
         let end = start + len;
         for segment in self.segments() {
             let segment_end = offset + segment.len as u64;

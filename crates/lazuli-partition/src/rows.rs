@@ -109,10 +109,14 @@ pub struct BlobRow {
     /// The page map a base row's `pages` were loaded from (never stored).
     #[serde(skip)]
     pub loaded_page_map: u64,
-    /// Read for Get Blob Properties: `blocks` was left undecoded (empty here, not in the
-    /// stored row). Never stored; such a row must not be written back.
+    /// Read for a range (or for the properties alone): `blocks` holds only the blocks with
+    /// bytes in that range (none for the properties), the first starting at blob offset
+    /// `blocks_start`. Never stored; such a row must not be written back.
     #[serde(skip)]
     pub blocks_omitted: bool,
+    /// See `blocks_omitted` (0 for a whole list).
+    #[serde(skip)]
+    pub blocks_start: u64,
     /// Page blobs: the sequence number.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub sequence_number: u64,
@@ -248,7 +252,7 @@ pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<(T, &[u8]), 
 fn decode_binary_or_json<'a, T: for<'de> Deserialize<'de>>(
     bytes: &'a [u8],
     binary_formats: &[u8],
-    decode_fields: fn(&[u8]) -> Result<T, PartitionError>,
+    decode_fields: impl FnOnce(&[u8]) -> Result<T, PartitionError>,
 ) -> Result<(T, &'a [u8]), PartitionError> {
     if !bytes.first().is_some_and(|format| binary_formats.contains(format)) {
         return decode(bytes);
@@ -268,16 +272,14 @@ pub fn decode_blob_parts(bytes: &[u8]) -> Result<(BlobRow, &[u8]), PartitionErro
     )
 }
 
-/// [`decode_blob_shared`] for Get Blob Properties: a block blob's block list is skipped, not
-/// decoded (`blocks_omitted`; tens of thousands of blocks cost a millisecond to decode).
-/// Rows of other types, and JSON rows of earlier versions, decode whole.
-pub fn decode_blob_properties(bytes: &Bytes) -> Result<BlobRow, PartitionError> {
+/// [`decode_blob_shared`] for a read of blob bytes `blocks_for` (an empty range: the
+/// properties alone): a block blob's blocks outside it are skipped, not decoded
+/// (`blocks_omitted`). Rows of other types, and JSON rows of earlier versions, decode whole.
+pub fn decode_blob_within(bytes: &Bytes, blocks_for: &std::ops::Range<u64>) -> Result<BlobRow, PartitionError> {
     use crate::row_codec::{BLOB_FORMAT, BLOB_PAGE_MAP_FORMAT};
-    let (mut row, inline) = decode_binary_or_json(
-        bytes,
-        &[BLOB_FORMAT, BLOB_PAGE_MAP_FORMAT],
-        crate::row_codec::decode_blob_fields_omitting_blocks,
-    )?;
+    let (mut row, inline) = decode_binary_or_json(bytes, &[BLOB_FORMAT, BLOB_PAGE_MAP_FORMAT], |fields| {
+        crate::row_codec::decode_blob_fields_within(fields, blocks_for)
+    })?;
     if row.has_inline_body() {
         row.inline = Some(bytes.slice_ref(inline));
     }
@@ -312,14 +314,15 @@ pub(crate) fn decode_path_parts(bytes: &[u8]) -> Result<(crate::hns::PathRow, &[
     )
 }
 
-/// [`decode_path_parts`] leaving a block blob's block list undecoded (Get Blob Properties).
-pub(crate) fn decode_path_parts_omitting_blocks(bytes: &[u8]) -> Result<(crate::hns::PathRow, &[u8]), PartitionError> {
+/// [`decode_path_parts`] with a file's blocks only within `blocks_for` ([`decode_blob_within`]).
+pub(crate) fn decode_path_parts_within<'a>(
+    bytes: &'a [u8],
+    blocks_for: &std::ops::Range<u64>,
+) -> Result<(crate::hns::PathRow, &'a [u8]), PartitionError> {
     use crate::row_codec::{PATH_FORMAT, PATH_PAGE_MAP_FORMAT};
-    decode_binary_or_json(
-        bytes,
-        &[PATH_FORMAT, PATH_PAGE_MAP_FORMAT],
-        crate::row_codec::decode_path_fields_omitting_blocks,
-    )
+    decode_binary_or_json(bytes, &[PATH_FORMAT, PATH_PAGE_MAP_FORMAT], |fields| {
+        crate::row_codec::decode_path_fields_within(fields, blocks_for)
+    })
 }
 
 /// Blob rows are written in the binary format (2).

@@ -891,8 +891,9 @@ fn appends_find_the_staged_end_whatever_changed_it() {
     assert_eq!(read(&p, "f"), expected);
 }
 
-/// Get Blob Properties of a file leaves its block list undecoded (as of a flat blob), and
-/// the file's next write and read still have every block.
+/// Get Blob Properties of a file leaves its block list undecoded and a ranged Get decodes
+/// the blocks of the range (as of a flat blob); the file's next write and read still have
+/// every block.
 #[test]
 fn properties_reads_of_files_leave_block_lists_undecoded() {
     use lazuli_partition::{BlockListItem, BlockListKind, HttpHeaders};
@@ -919,6 +920,22 @@ fn properties_reads_of_files_leave_block_lists_undecoded() {
     assert_eq!(properties.content_length, expected.len() as u64);
     let whole = p.get_blob(A, FS, "dir/f", &none()).expect("get").expect("row");
     assert_eq!((whole.blocks_omitted, whole.blocks.len()), (false, 120));
+    let len = expected.len() as u64;
+    for (start, end) in [(0, 1), (9, 30), (500, 700), (len - 1, len)] {
+        let ranged = p
+            .get_blob_within(A, FS, "dir/f", &none(), Some(start..end))
+            .expect("ranged")
+            .expect("row");
+        // Blocks are 9 to 11 bytes long.
+        let most = ((end - start) / 9 + 2) as usize;
+        assert!(
+            ranged.blocks_omitted && ranged.blocks.len() <= most,
+            "{start}..{end}: {} blocks",
+            ranged.blocks.len()
+        );
+        let bytes = p.read_blob_bytes(&ranged, start, end - start).expect("read");
+        assert_eq!(bytes, expected[start as usize..end as usize], "bytes {start}..{end}");
+    }
     p.update_blob(A, FS, "dir/f", &none(), |row| {
         row.metadata = vec![("k".into(), "v".into())]
     })

@@ -686,9 +686,10 @@ fn put_block_keeps_the_uncommitted_limit_exactly() {
     );
 }
 
-/// Get Blob Properties of a block blob leaves its block list undecoded; the row it gets says
-/// so, answers every property, and the blob's next write still has every block (writers read
-/// the whole row themselves). Append blobs keep their committed block count.
+/// Get Blob Properties of a block blob leaves its block list undecoded, and a ranged Get
+/// decodes only the blocks holding the range; the rows they get say so, answer every
+/// property and the range's exact bytes, and the blob's next write still has every block
+/// (writers read the whole row themselves).
 #[test]
 fn properties_reads_leave_block_lists_undecoded() {
     let store = MemStore::new();
@@ -735,6 +736,42 @@ fn properties_reads_leave_block_lists_undecoded() {
         (&properties.etag, properties.content_length, &properties.metadata),
         (&whole.etag, expected.len() as u64, &metadata)
     );
+    // A ranged read decodes the blocks holding the range, and reads exactly its bytes.
+    let len = expected.len() as u64;
+    for (start, end) in [
+        (0, 1),
+        (0, 9),
+        (8, 9),
+        (9, 30),
+        (100, 2000),
+        (len - 1, len),
+        (len - 20, len),
+        (0, len),
+    ] {
+        let ranged = partition
+            .get_blob_within(A, "c", "b", &Conditions::default(), Some(start..end))
+            .expect("ranged")
+            .expect("row");
+        assert!(ranged.blocks_omitted);
+        let needed = whole
+            .blocks
+            .iter()
+            .scan(0u64, |at, block| {
+                let from = *at;
+                *at += block.size;
+                Some((from, *at))
+            })
+            .filter(|(from, to)| *to > start && *from < end)
+            .count();
+        assert_eq!(ranged.blocks.len(), needed, "blocks decoded for {start}..{end}");
+        let bytes = partition.read_blob_bytes(&ranged, start, end - start).expect("read");
+        assert_eq!(bytes, expected[start as usize..end as usize], "bytes {start}..{end}");
+    }
+    let beyond = partition
+        .get_blob_within(A, "c", "b", &Conditions::default(), Some(len + 5..len + 10))
+        .expect("ranged past the end")
+        .expect("row");
+    assert!(beyond.blocks.is_empty() && beyond.blocks_omitted);
     partition
         .update_blob(A, "c", "b", &Conditions::default(), |row| row.metadata.clear())
         .expect("a write after a properties read");
