@@ -782,7 +782,14 @@ impl Partition {
             }
             (Some(found), Some(new)) => {
                 let mut row = found.row;
-                if row.hidden() {
+                // New content (Put Blob, Put Block List, a copy) discards what Append Data
+                // staged, as it discards uncommitted blocks: the staged rows are keyed by
+                // positions past the old content, which Flush Data would put in the wrong
+                // order after the new. A change of properties keeps them.
+                let new_content = row.blob.content_length != new.content_length
+                    || row.blob.blocks != new.blocks
+                    || row.blob.inline != new.inline;
+                if row.hidden() || new_content {
                     // Replaced as if absent: staged appends of a pending file go too.
                     released.extend(self.discard_staged(account, fs, row.id, &mut batch)?);
                     row.pending = false;
@@ -1566,13 +1573,18 @@ impl Partition {
         Ok(released)
     }
 
-    /// Where a file's staged appends end (its length when nothing is staged). The previous
-    /// Append Data's hint (`staging.rs`) is taken once the rows confirm it: its append is
-    /// still staged with its size, at or after the file's end, and nothing is staged after
-    /// it (appends are contiguous, so it is the last). Otherwise every staged row is read.
+    /// Where a file's staged appends end: its committed length plus what is staged (as Flush
+    /// Data counts it). The previous Append Data's hint (`staging.rs`) is taken once the rows
+    /// confirm it: the file's committed length is the one the hint was made with, its append
+    /// is still staged with its size, and nothing is staged after it (appends are contiguous
+    /// from the committed length, so it is the last). Otherwise every staged row is read.
     fn staged_end(&self, account: &str, fs: &str, file_id: u64, content_length: u64) -> Result<u64, AzureError> {
         let prefix = keys::path_staged_prefix(account, fs, file_id);
-        if let Some(crate::staging::LastAppend { key: last_key, end }) = self.staging.last_append(&prefix) {
+        let hint = self
+            .staging
+            .last_append(&prefix)
+            .filter(|hint| hint.committed == content_length);
+        if let Some(crate::staging::LastAppend { key: last_key, end, .. }) = hint {
             if let Some(value) = self.table.get(&last_key).map_err(PartitionError::from)? {
                 let size = rows::decode::<BlockRow>(&value)?.0.size;
                 let start = end.checked_sub(size).filter(|start| *start >= content_length);
@@ -1592,7 +1604,12 @@ impl Partition {
         let staged = self.staged(account, fs, file_id)?;
         let end = content_length + staged.iter().map(|(_, b)| b.size).sum::<u64>();
         if let Some((last_key, _)) = staged.last() {
-            self.staging.set_last_append(&prefix, last_key.clone(), end);
+            let last = crate::staging::LastAppend {
+                key: last_key.clone(),
+                end,
+                committed: content_length,
+            };
+            self.staging.set_last_append(&prefix, last);
         }
         Ok(end)
     }
@@ -2306,7 +2323,12 @@ impl Partition {
             let written = self.table.write(&batch).map_err(PartitionError::from);
             let staged_prefix = keys::path_staged_prefix(account, fs, found.row.id);
             if written.is_ok() {
-                self.staging.set_last_append(&staged_prefix, key, position + body.len);
+                let last = crate::staging::LastAppend {
+                    key,
+                    end: position + body.len,
+                    committed: found.row.blob.content_length,
+                };
+                self.staging.set_last_append(&staged_prefix, last);
                 self.reference_segments(&row.segments);
             } else {
                 self.staging.forget(&staged_prefix);

@@ -10,8 +10,9 @@
 //!   removes them may leave the hint high), and is counted again before a Put Block is
 //!   refused on it;
 //! - the last staged append of a file and where it ends, which Append Data checks against
-//!   the rows (that append is still there, with that size, and nothing is staged after it)
-//!   before trusting it.
+//!   the rows (that append is still there, with that size, nothing is staged after it, and
+//!   the file's committed length is what it was: a Blob API write over the file changes it
+//!   and keeps the staged rows) before trusting it.
 //!
 //! A hint that is missing (after a restart, or dropped) is rebuilt by one scan. Memory is
 //! bounded: a map that reaches [`HINTS_MAX`] entries starts over empty.
@@ -32,11 +33,13 @@ pub(crate) struct StagingHints {
     append_ends: Mutex<HashMap<Vec<u8>, LastAppend>>,
 }
 
-/// The row key of a file's last staged append and where that append ends.
+/// The row key of a file's last staged append, where that append ends, and the file's
+/// committed length when it was staged (the staged rows run from there to `end`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct LastAppend {
     pub(crate) key: Vec<u8>,
     pub(crate) end: u64,
+    pub(crate) committed: u64,
 }
 
 fn insert<V>(map: &mut HashMap<Vec<u8>, V>, key: &[u8], value: V) {
@@ -72,8 +75,8 @@ impl StagingHints {
         self.append_ends.lock().get(file_staged).cloned()
     }
 
-    pub(crate) fn set_last_append(&self, file_staged: &[u8], key: Vec<u8>, end: u64) {
-        insert(&mut self.append_ends.lock(), file_staged, LastAppend { key, end });
+    pub(crate) fn set_last_append(&self, file_staged: &[u8], last: LastAppend) {
+        insert(&mut self.append_ends.lock(), file_staged, last);
     }
 }
 
@@ -93,7 +96,13 @@ mod tests {
         hints.set_block_count(b"K/a", 3);
         hints.block_added(b"K/a");
         assert_eq!(hints.block_count(b"K/a"), Some(4));
-        hints.set_last_append(b"Q/f", b"Q/f/0".to_vec(), 10);
+        let last = LastAppend {
+            key: b"Q/f/0".to_vec(),
+            end: 10,
+            committed: 0,
+        };
+        hints.set_last_append(b"Q/f", last.clone());
+        assert_eq!(hints.last_append(b"Q/f"), Some(last));
         hints.forget(b"K/a");
         hints.forget(b"Q/f");
         assert_eq!(hints.block_count(b"K/a"), None);

@@ -833,10 +833,12 @@ fn directory_created_over_a_pending_file_replaces_it() {
 
 /// Append Data finds where a file's staged data ends from the previous append (not by reading
 /// every staged row) and checks that against the rows: whatever changed them in between (a
-/// flush keeping or dropping the rest, a new file at the path, a restart), only the true end
-/// is accepted, over thousands of appends.
+/// flush keeping or dropping the rest, a new file at the path, a restart, new content written
+/// over the file through the Blob API), only the true end is accepted, over thousands of
+/// appends.
 #[test]
 fn appends_find_the_staged_end_whatever_changed_it() {
+    use lazuli_partition::HttpHeaders;
     let (store, mut p) = setup();
     touch(&p, "f");
     let mut expected = Vec::new();
@@ -881,6 +883,33 @@ fn appends_find_the_staged_end_whatever_changed_it() {
     p.flush_path(A, FS, "f", expected.len() as u64, false, None, &none())
         .expect("flush all");
     assert_eq!(read(&p, "f"), expected);
+    // A Blob API write of new content over the file discards what was staged (as it does
+    // uncommitted blocks): Append Data and Flush Data both count from the new length. A
+    // change of properties keeps it.
+    append(&p, &mut expected, b"kept,");
+    p.update_blob(A, FS, "f", &none(), |row| row.metadata = vec![("k".into(), "v".into())])
+        .expect("set metadata");
+    append(&p, &mut expected, b"still-kept,");
+    let staged = b"kept,still-kept,".len() as u64;
+    p.put_blob(
+        A,
+        FS,
+        "f",
+        upload(&p, b"short"),
+        HttpHeaders::default(),
+        vec![],
+        &none(),
+    )
+    .expect("put blob over the file");
+    for gone in [expected.len() as u64, 5 + staged] {
+        let refused = p.append_path(A, FS, "f", gone, upload(&p, b"x")).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InvalidFlushPosition, "append at {gone}");
+    }
+    expected = b"short".to_vec();
+    append(&p, &mut expected, b"tail");
+    p.flush_path(A, FS, "f", expected.len() as u64, false, None, &none())
+        .expect("flush");
+    assert_eq!(read(&p, "f"), b"shorttail");
     // A new file at the path stages from zero, though the old file's last append is known.
     append(&p, &mut expected, b"staged-on-the-old-file,");
     touch(&p, "f");

@@ -619,10 +619,14 @@ fn damaged_blob_data_fails_only_the_ranges_that_cover_it() {
 
 /// Put Block reads no other block of its blob, yet the service's limits hold exactly: ids of
 /// one length per blob, at most 100,000 uncommitted blocks (a new id past that is refused, a
-/// staged id may be replaced), across a restart, and a commit frees the count.
+/// staged id may be replaced), across a restart, and a commit that discards all of them
+/// (64-character ids of a blob with a 100-character name: ~19 MiB of deletions) frees the
+/// count.
 #[test]
 fn put_block_keeps_the_uncommitted_limit_exactly() {
     const LIMIT: usize = 100_000;
+    let name = "n".repeat(100);
+    let id = |i: usize| format!("{i:064}");
     let store = MemStore::new();
     let options = PartitionOptions {
         table: TableOptions {
@@ -641,19 +645,19 @@ fn put_block_keeps_the_uncommitted_limit_exactly() {
     };
     for i in 0..LIMIT {
         partition
-            .put_block(A, "c", "b", &format!("{i:06}"), empty())
+            .put_block(A, "c", &name, &id(i), empty())
             .unwrap_or_else(|e| panic!("block {i}: {e:?}"));
     }
-    let wrong_length = partition.put_block(A, "c", "b", "1234567", empty()).unwrap_err();
+    let wrong_length = partition.put_block(A, "c", &name, "1234567", empty()).unwrap_err();
     assert_eq!(wrong_length.code, ErrorCode::InvalidBlobOrBlock);
-    let over = partition.put_block(A, "c", "b", "100000", empty()).unwrap_err();
+    let over = partition.put_block(A, "c", &name, &id(LIMIT), empty()).unwrap_err();
     assert_eq!(over.code, ErrorCode::BlockCountExceedsLimit);
     partition
-        .put_block(A, "c", "b", "000007", upload(&partition, b"again", false))
+        .put_block(A, "c", &name, &id(7), upload(&partition, b"again", false))
         .expect("a staged id is replaced, not counted");
     let store = store.crash_process();
     partition = Partition::open(store.clone(), options).expect("reopen");
-    let over = partition.put_block(A, "c", "b", "100001", empty()).unwrap_err();
+    let over = partition.put_block(A, "c", &name, &id(LIMIT + 1), empty()).unwrap_err();
     assert_eq!(
         over.code,
         ErrorCode::BlockCountExceedsLimit,
@@ -667,21 +671,21 @@ fn put_block_keeps_the_uncommitted_limit_exactly() {
         .put_block_list(
             A,
             "c",
-            "b",
-            &[item("000007"), item("099999")],
+            &name,
+            &[item(&id(7)), item(&id(LIMIT - 1))],
             HttpHeaders::default(),
             vec![],
             &Conditions::default(),
         )
         .expect("commit two");
-    assert_eq!(read_all(&partition, "c", "b"), b"again");
+    assert_eq!(read_all(&partition, "c", &name), b"again");
     for i in 0..3 {
         partition
-            .put_block(A, "c", "b", &format!("x{i:05}"), empty())
+            .put_block(A, "c", &name, &format!("x{i:063}"), empty())
             .expect("the commit discarded the rest");
     }
     assert_eq!(
-        partition.get_block_list(A, "c", "b").expect("list").uncommitted.len(),
+        partition.get_block_list(A, "c", &name).expect("list").uncommitted.len(),
         3
     );
 }

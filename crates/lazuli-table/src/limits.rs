@@ -11,9 +11,12 @@ pub const KEY_BYTES_MAX: usize = 4 << 10;
 /// live in the blob-data stream, never in a row.
 pub const VALUE_BYTES_MAX: usize = 8 << 20;
 
-/// A batch is one commit-log record, which must fit one stream record, and is applied to the
-/// memtable under one lock: bound both the bytes and the number of operations.
-pub const BATCH_BYTES_MAX: usize = 16 << 20;
+/// A batch is one commit-log record, which must fit one stream record (64 MiB), and is applied
+/// to the memtable under one lock: bound both the bytes and the number of operations. The
+/// largest batch the service asks for deletes a blob's 100,000 uncommitted blocks in the
+/// commit that discards them: with 64-character block ids and a 100-character blob name that
+/// is ~19 MiB, which failed at 16 MiB.
+pub const BATCH_BYTES_MAX: usize = 48 << 20;
 
 /// See [`BATCH_BYTES_MAX`]; also bounds what a decoder allocates for a record's operation list.
 /// The largest batch the service asks for is a commit that discards a blob's 100,000
