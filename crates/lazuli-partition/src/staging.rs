@@ -22,8 +22,10 @@ use std::collections::HashMap;
 use parking_lot::Mutex;
 
 /// Entries per map before it starts over: a blob or file whose staged data is never
-/// committed would otherwise keep its entry for the life of the process.
-const HINTS_MAX: usize = 65_536;
+/// committed would otherwise keep its entry for the life of the process. Keys are up to
+/// ~1 KiB (blob names of 1,024 characters), so this bounds each map near 16 MiB; far more
+/// uploads than this at once only cost rescans.
+const HINTS_MAX: usize = 16_384;
 
 #[derive(Default)]
 pub(crate) struct StagingHints {
