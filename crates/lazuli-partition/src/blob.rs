@@ -617,7 +617,9 @@ impl Partition {
                 return Err(container_not_found());
             }
             let _blob_guard = self.locks.blob(account, container, blob);
-            if let Some(row) = self.read_blob_row(account, container, blob)? {
+            // Only the type is wanted: not the pages or blocks of a large blob being replaced.
+            let nothing = 0..0;
+            if let Some(row) = self.read_blob_row_within(account, container, blob, Some(&nothing), Some(&nothing))? {
                 require_block_blob(&row)?;
             }
             // The blob's other blocks are not read: one per Put Block made a large upload
