@@ -21,14 +21,9 @@
 
 use crate::crc::{crc32c, crc32c_of};
 
-/// Frame header bytes (a version 1 frame has no other overhead).
-pub const FRAME_OVERHEAD_BYTES: usize = 16;
-
-/// The frame header: everything before the checksum table (version 2) or the payload.
-pub const FRAME_HEADER_BYTES: usize = FRAME_OVERHEAD_BYTES;
-
-/// The version byte of version 1 frames ([`FrameVersion::Whole`]).
-pub const FRAME_VERSION: u8 = 1;
+/// The frame header: everything before the checksum table (version 2) or the payload (a
+/// version 1 frame has no other overhead).
+pub const FRAME_HEADER_BYTES: usize = 16;
 
 /// Payload bytes covered by one checksum of a version 2 frame: a ranged read reads and
 /// checksums at most one such chunk beyond each end of its range.
@@ -136,11 +131,6 @@ impl FrameHeader {
     }
 }
 
-/// Bytes needed to frame `payload` as version 1, or `None` if it exceeds [`RECORD_BYTES_MAX`].
-pub fn frame_len(payload_len: usize) -> Option<usize> {
-    FrameVersion::Whole.frame_len(payload_len)
-}
-
 /// Appends the frame of `payload` to `out`. The caller checks the size first with
 /// [`FrameVersion::frame_len`]; an oversized payload here is a bug in the caller.
 pub fn encode_as(version: FrameVersion, payload: &[u8], out: &mut Vec<u8>) {
@@ -151,37 +141,31 @@ pub fn encode_as(version: FrameVersion, payload: &[u8], out: &mut Vec<u8>) {
         record_crc: 0,
     };
     let head = frame.covered_head();
-    let mut table = Vec::new();
+    out.reserve(frame.frame_len());
+    let at = out.len();
+    // The header goes in once the record checksum, which may cover the table, is known.
+    out.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
     let record_crc = match version {
         FrameVersion::Whole => crc32c_of(&[&head, payload]),
         FrameVersion::Chunked => {
-            table.reserve(frame.table_len());
             for chunk in payload.chunks(CHECKSUM_CHUNK_BYTES) {
-                table.extend_from_slice(&crc32c(chunk).to_le_bytes());
+                out.extend_from_slice(&crc32c(chunk).to_le_bytes());
             }
-            crc32c_of(&[&head, &table])
+            crc32c_of(&[&head, &out[at + FRAME_HEADER_BYTES..]])
         }
     };
-    let mut header = [0u8; FRAME_HEADER_BYTES];
+    let header = &mut out[at..at + FRAME_HEADER_BYTES];
     header[0..8].copy_from_slice(&head);
     header[8..12].copy_from_slice(&record_crc.to_le_bytes());
     let header_crc = crc32c(&header[0..12]);
     header[12..16].copy_from_slice(&header_crc.to_le_bytes());
-    out.reserve(frame.frame_len());
-    out.extend_from_slice(&header);
-    out.extend_from_slice(&table);
     out.extend_from_slice(payload);
-}
-
-/// [`encode_as`] version 1.
-pub fn encode_into(payload: &[u8], out: &mut Vec<u8>) {
-    encode_as(FrameVersion::Whole, payload, out)
 }
 
 /// The version 1 frame of `payload` as a new buffer.
 pub fn encode(payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(FRAME_HEADER_BYTES + payload.len());
-    encode_into(payload, &mut out);
+    let mut out = Vec::new();
+    encode_as(FrameVersion::Whole, payload, &mut out);
     out
 }
 
@@ -322,7 +306,7 @@ mod tests {
     #[test]
     fn hello_known_vector() {
         let frame = encode(b"hello");
-        assert_eq!(frame.len(), FRAME_OVERHEAD_BYTES + 5);
+        assert_eq!(frame.len(), FRAME_HEADER_BYTES + 5);
         assert_eq!(&frame[0..8], &[1, 0, 0, 0, 5, 0, 0, 0]);
         let mut covered = frame[0..8].to_vec();
         covered.extend_from_slice(b"hello");
@@ -364,7 +348,7 @@ mod tests {
     #[test]
     fn oversized_length_is_refused_before_reading_payload() {
         let mut header = [0u8; 16];
-        header[0] = FRAME_VERSION;
+        header[0] = FrameVersion::Whole.byte();
         header[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
         let crc = crc32c(&header[..12]);
         header[12..16].copy_from_slice(&crc.to_le_bytes());

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use lazuli_stream::record::FrameVersion;
-use lazuli_stream::record::FRAME_OVERHEAD_BYTES;
+use lazuli_stream::record::FRAME_HEADER_BYTES;
 use lazuli_stream::{
     LocalStore, MemStore, RecordLocation, StoreOptions, Stream, StreamError, StreamPosition, StreamStore,
     EXTENT_HEADER_BYTES,
@@ -182,7 +182,7 @@ fn empty_append_and_oversized_record() {
 #[test]
 fn seals_at_size() {
     // Header + three 100-byte frames fit; the fourth starts a new extent.
-    let frame = (FRAME_OVERHEAD_BYTES + 84) as u64;
+    let frame = (FRAME_HEADER_BYTES + 84) as u64;
     let max = EXTENT_HEADER_BYTES as u64 + 3 * frame;
     on_both_stores(small(max), |store| {
         let s = store.open_stream("s").unwrap();
