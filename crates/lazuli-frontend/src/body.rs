@@ -304,12 +304,10 @@ pub fn blob_range(partition: &Arc<Partition>, row: &BlobRow, start: u64, len: u6
         len: take,
     }] = plan.as_slice()
     {
-        let read_bytes = if partition.reads_ranges_by_chunk(*segment) {
-            *take
-        } else {
-            segment.len
-        };
-        if read_bytes <= INLINE_READ_BYTES_MAX {
+        // Only a segment too large to read whole here needs asking how it reads a range.
+        let small_enough = segment.len <= INLINE_READ_BYTES_MAX
+            || (*take <= INLINE_READ_BYTES_MAX && partition.reads_ranges_by_chunk(*segment));
+        if small_enough {
             if let Ok(Some(bytes)) = partition.read_segment_range_cached(*segment, *skip, *take) {
                 return full(Bytes::from(bytes));
             }

@@ -216,7 +216,12 @@ impl Partition {
                 .map(|page| page.segment)
                 .collect()),
             Some(b'K') | Some(b'Q') => Ok(rows::decode::<BlockRow>(value)?.0.segments),
-            Some(b'P') => Ok(rows::decode_path_parts(value)?.0.blob.segments().copied().collect()),
+            Some(b'P') => Ok(rows::decode_path_parts(value, None)?
+                .0
+                .blob
+                .segments()
+                .copied()
+                .collect()),
             _ => Ok(Vec::new()),
         }
     }

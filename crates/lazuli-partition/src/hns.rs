@@ -432,27 +432,28 @@ struct Found {
 }
 
 pub(crate) fn decode_path(bytes: &[u8]) -> Result<PathRow, PartitionError> {
-    decode_path_with(bytes, Bytes::copy_from_slice)
+    decode_path_with(bytes, None, Bytes::copy_from_slice)
 }
 
 /// [`decode_path`] of a row read from the table: the inline body shares the row's memory.
 fn decode_path_shared(bytes: &Bytes) -> Result<PathRow, PartitionError> {
-    decode_path_with(bytes, |inline| bytes.slice_ref(inline))
+    decode_path_with(bytes, None, |inline| bytes.slice_ref(inline))
 }
 
 /// [`decode_path_shared`] for a read of file bytes `blocks_for` (none: the properties): only
 /// the blocks within them are decoded (`BlobRow::blocks_omitted`).
-fn decode_path_within(bytes: &Bytes, blocks_for: &std::ops::Range<u64>) -> Result<PathRow, PartitionError> {
-    let (mut row, inline) = rows::decode_path_parts_within(bytes, blocks_for)?;
-    if !row.is_directory && row.blob.has_inline_body() {
-        row.blob.inline = Some(bytes.slice_ref(inline));
-    }
-    Ok(row)
+fn decode_path_within(bytes: &Bytes, blocks_for: &Range<u64>) -> Result<PathRow, PartitionError> {
+    decode_path_with(bytes, Some(blocks_for), |inline| bytes.slice_ref(inline))
 }
 
-/// A path row with a file's inline body (if it has one) made by `body` from the inline bytes.
-fn decode_path_with(bytes: &[u8], body: impl FnOnce(&[u8]) -> Bytes) -> Result<PathRow, PartitionError> {
-    let (mut row, inline) = rows::decode_path_parts(bytes)?;
+/// A path row (a file's blocks within `blocks_for`, when given) with a file's inline body
+/// (if it has one) made by `body` from the inline bytes.
+fn decode_path_with(
+    bytes: &[u8],
+    blocks_for: Option<&Range<u64>>,
+    body: impl FnOnce(&[u8]) -> Bytes,
+) -> Result<PathRow, PartitionError> {
+    let (mut row, inline) = rows::decode_path_parts(bytes, blocks_for)?;
     if !row.is_directory && row.blob.has_inline_body() {
         row.blob.inline = Some(body(inline));
     }

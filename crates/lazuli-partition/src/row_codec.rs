@@ -236,7 +236,7 @@ fn frame(format: u8, write_fields: impl FnOnce(&mut Vec<u8>), inline: Option<&[u
 pub(crate) fn encode_blob(row: &BlobRow) -> Vec<u8> {
     debug_assert!(
         !row.blocks_omitted,
-        "a row read for its properties alone is written back"
+        "a row read with part of its block list is written back"
     );
     let format = if row.page_map != 0 {
         BLOB_PAGE_MAP_FORMAT
@@ -261,7 +261,7 @@ pub(crate) fn decode_page_chunk(bytes: &[u8]) -> Result<Vec<PageExtent>, Partiti
 pub(crate) fn encode_path(row: &PathRow) -> Vec<u8> {
     debug_assert!(
         !row.blob.blocks_omitted,
-        "a row read for its properties alone is written back"
+        "a row read with part of its block list is written back"
     );
     let format = if row.blob.page_map != 0 {
         PATH_PAGE_MAP_FORMAT
@@ -464,29 +464,36 @@ fn each_field(
 }
 
 /// The fields of a binary `BlobRow` (the bytes between the framing and the inline body).
-/// Unknown tags are skipped: a newer version's fields.
-pub(crate) fn decode_blob_fields(fields: &[u8]) -> Result<BlobRow, PartitionError> {
+/// Unknown tags are skipped: a newer version's fields. With `blocks_for`, only the blocks of
+/// a block blob that hold bytes within it (none for an empty range: Get Blob Properties),
+/// the list skipped by its encoding past them (`BlobRow::blocks_omitted`,
+/// `BlobRow::blocks_start`): a blob of tens of thousands of blocks cost a millisecond per read
+/// to decode whole.
+pub(crate) fn decode_blob_fields_within(
+    fields: &[u8],
+    blocks_for: Option<&Range<u64>>,
+) -> Result<BlobRow, PartitionError> {
     let mut row = BlobRow::default();
-    each_field(fields, |tag, payload| blob_field(&mut row, tag, payload))?;
+    each_field(fields, |tag, payload| {
+        blob_field_within(&mut row, tag, payload, blocks_for)
+    })?;
     Ok(row)
 }
 
-/// [`decode_blob_fields`] with only the blocks of a block blob that hold bytes within
-/// `blocks_for` (none for an empty range: Get Blob Properties), the list skipped by its
-/// encoding past them (`BlobRow::blocks_omitted`, `BlobRow::blocks_start`): a blob of tens of
-/// thousands of blocks cost a millisecond per read to decode whole. An append blob's blocks
-/// are decoded whole (one written before `APPENDED_BLOCKS` existed counts its committed
-/// blocks by them).
-pub(crate) fn decode_blob_fields_within(fields: &[u8], blocks_for: &Range<u64>) -> Result<BlobRow, PartitionError> {
-    let mut row = BlobRow::default();
-    each_field(fields, |tag, payload| {
-        // The type is the first field written (`put_blob_fields`), so it is known here.
-        if tag == BLOCKS && row.blob_type != "AppendBlob" {
-            return blocks_within(&mut row, payload, blocks_for);
-        }
-        blob_field(&mut row, tag, payload)
-    })?;
-    Ok(row)
+/// [`blob_field`], with a block blob's `BLOCKS` decoded only within `blocks_for` when given.
+/// An append blob's blocks are decoded whole (one written before `APPENDED_BLOCKS` existed
+/// counts its committed blocks by them). The type is the first field written
+/// (`put_blob_fields`), so it is known when `BLOCKS` comes.
+fn blob_field_within(
+    row: &mut BlobRow,
+    tag: u8,
+    payload: &[u8],
+    blocks_for: Option<&Range<u64>>,
+) -> Result<(), PartitionError> {
+    match blocks_for {
+        Some(range) if tag == BLOCKS && row.blob_type != "AppendBlob" => blocks_within(row, payload, range),
+        _ => blob_field(row, tag, payload),
+    }
 }
 
 /// The blocks of `payload` (a `BLOCKS` field) that hold bytes within `range`, into `row`.
@@ -528,23 +535,14 @@ fn blocks_within(row: &mut BlobRow, payload: &[u8], range: &Range<u64>) -> Resul
     Ok(())
 }
 
-/// The fields of a binary `PathRow`.
-pub(crate) fn decode_path_fields(fields: &[u8]) -> Result<PathRow, PartitionError> {
-    decode_path_fields_as(fields, None)
-}
-
-/// [`decode_path_fields`] with only the blocks of a file within `blocks_for`, as
-/// [`decode_blob_fields_within`].
-pub(crate) fn decode_path_fields_within(fields: &[u8], blocks_for: &Range<u64>) -> Result<PathRow, PartitionError> {
-    decode_path_fields_as(fields, Some(blocks_for))
-}
-
-fn decode_path_fields_as(fields: &[u8], blocks_for: Option<&Range<u64>>) -> Result<PathRow, PartitionError> {
+/// The fields of a binary `PathRow`; with `blocks_for`, a file's blocks only within it (as
+/// [`decode_blob_fields_within`]).
+pub(crate) fn decode_path_fields_within(
+    fields: &[u8],
+    blocks_for: Option<&Range<u64>>,
+) -> Result<PathRow, PartitionError> {
     let mut row = PathRow::default();
     each_field(fields, |tag, payload| {
-        if let Some(range) = blocks_for.filter(|_| tag == BLOCKS && row.blob.blob_type != "AppendBlob") {
-            return blocks_within(&mut row.blob, payload, range);
-        }
         let text = || text(payload);
         match tag {
             PATH_ID => row.id = whole_int(payload)?,
@@ -554,7 +552,7 @@ fn decode_path_fields_as(fields: &[u8], blocks_for: Option<&Range<u64>>) -> Resu
             PERMISSIONS => row.permissions = text()?,
             ACL => row.acl = Some(text()?),
             PENDING => row.pending = true,
-            _ => blob_field(&mut row.blob, tag, payload)?,
+            _ => blob_field_within(&mut row.blob, tag, payload, blocks_for)?,
         }
         Ok(())
     })?;
@@ -819,16 +817,22 @@ mod tests {
         let mut fields = Vec::new();
         put_blob_fields(&mut fields, &row);
         fields.extend_from_slice(&[200, 3, 1, 2, 3]);
-        assert_eq!(decode_blob_fields(&fields).unwrap(), row);
+        assert_eq!(decode_blob_fields_within(&fields, None).unwrap(), row);
         // Every truncation of the fields is refused or decodes to something, never panics.
         for cut in 0..fields.len() {
-            let _ = decode_blob_fields(&fields[..cut]);
+            let _ = decode_blob_fields_within(&fields[..cut], None);
         }
-        assert!(decode_blob_fields(&[LAST_MODIFIED, 1, 0x80]).is_err());
-        assert!(decode_blob_fields(&[ETAG, 2, 0xff, 0xfe]).is_err());
-        assert!(decode_blob_fields(&[CONTENT_LENGTH, 1, 1]).is_err(), "negative length");
-        assert!(decode_blob_fields(&[ETAG, 9, b'x']).is_err());
-        assert!(decode_blob_fields(&[BLOCKS, 3, 0, 0, 200]).is_err(), "segment count");
-        assert!(decode_blob_fields(&[LEASE, 1, b'{']).is_err());
+        assert!(decode_blob_fields_within(&[LAST_MODIFIED, 1, 0x80], None).is_err());
+        assert!(decode_blob_fields_within(&[ETAG, 2, 0xff, 0xfe], None).is_err());
+        assert!(
+            decode_blob_fields_within(&[CONTENT_LENGTH, 1, 1], None).is_err(),
+            "negative length"
+        );
+        assert!(decode_blob_fields_within(&[ETAG, 9, b'x'], None).is_err());
+        assert!(
+            decode_blob_fields_within(&[BLOCKS, 3, 0, 0, 200], None).is_err(),
+            "segment count"
+        );
+        assert!(decode_blob_fields_within(&[LEASE, 1, b'{'], None).is_err());
     }
 }

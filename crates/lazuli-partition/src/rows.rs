@@ -264,60 +264,56 @@ fn decode_binary_or_json<'a, T: for<'de> Deserialize<'de>>(
 /// A blob row without its inline body (which stays `None`), and the inline bytes: binary
 /// rows (format 2, or 4 with a page map in chunk rows) and the JSON rows of earlier versions.
 pub fn decode_blob_parts(bytes: &[u8]) -> Result<(BlobRow, &[u8]), PartitionError> {
-    use crate::row_codec::{BLOB_FORMAT, BLOB_PAGE_MAP_FORMAT};
-    decode_binary_or_json(
-        bytes,
-        &[BLOB_FORMAT, BLOB_PAGE_MAP_FORMAT],
-        crate::row_codec::decode_blob_fields,
-    )
+    decode_blob_parts_within(bytes, None)
 }
 
-/// [`decode_blob_shared`] for a read of blob bytes `blocks_for` (an empty range: the
-/// properties alone): a block blob's blocks outside it are skipped, not decoded
-/// (`blocks_omitted`). Rows of other types, and JSON rows of earlier versions, decode whole.
-pub fn decode_blob_within(bytes: &Bytes, blocks_for: &std::ops::Range<u64>) -> Result<BlobRow, PartitionError> {
+/// [`decode_blob_parts`]; with `blocks_for`, a block blob's blocks only within those bytes
+/// (`row_codec::decode_blob_fields_within`; JSON rows decode whole).
+fn decode_blob_parts_within<'a>(
+    bytes: &'a [u8],
+    blocks_for: Option<&std::ops::Range<u64>>,
+) -> Result<(BlobRow, &'a [u8]), PartitionError> {
     use crate::row_codec::{BLOB_FORMAT, BLOB_PAGE_MAP_FORMAT};
-    let (mut row, inline) = decode_binary_or_json(bytes, &[BLOB_FORMAT, BLOB_PAGE_MAP_FORMAT], |fields| {
+    decode_binary_or_json(bytes, &[BLOB_FORMAT, BLOB_PAGE_MAP_FORMAT], |fields| {
         crate::row_codec::decode_blob_fields_within(fields, blocks_for)
-    })?;
-    if row.has_inline_body() {
-        row.inline = Some(bytes.slice_ref(inline));
-    }
-    Ok(row)
+    })
 }
 
 pub fn decode_blob(bytes: &[u8]) -> Result<BlobRow, PartitionError> {
-    decode_blob_with(bytes, Bytes::copy_from_slice)
+    decode_blob_with(bytes, None, Bytes::copy_from_slice)
 }
 
 /// [`decode_blob`] of a row read from the table: the inline body shares the row's memory.
 pub fn decode_blob_shared(bytes: &Bytes) -> Result<BlobRow, PartitionError> {
-    decode_blob_with(bytes, |inline| bytes.slice_ref(inline))
+    decode_blob_with(bytes, None, |inline| bytes.slice_ref(inline))
 }
 
-/// A blob row with its inline body (if it has one) made by `body` from the inline bytes.
-fn decode_blob_with(bytes: &[u8], body: impl FnOnce(&[u8]) -> Bytes) -> Result<BlobRow, PartitionError> {
-    let (mut row, inline) = decode_blob_parts(bytes)?;
+/// [`decode_blob_shared`] for a read of blob bytes `blocks_for` (an empty range: the
+/// properties alone): a block blob's blocks outside it are skipped, not decoded
+/// (`blocks_omitted`).
+pub fn decode_blob_within(bytes: &Bytes, blocks_for: &std::ops::Range<u64>) -> Result<BlobRow, PartitionError> {
+    decode_blob_with(bytes, Some(blocks_for), |inline| bytes.slice_ref(inline))
+}
+
+/// A blob row (its blocks within `blocks_for`, when given) with its inline body (if it has
+/// one) made by `body` from the inline bytes.
+fn decode_blob_with(
+    bytes: &[u8],
+    blocks_for: Option<&std::ops::Range<u64>>,
+    body: impl FnOnce(&[u8]) -> Bytes,
+) -> Result<BlobRow, PartitionError> {
+    let (mut row, inline) = decode_blob_parts_within(bytes, blocks_for)?;
     if row.has_inline_body() {
         row.inline = Some(body(inline));
     }
     Ok(row)
 }
 
-/// A path row without its inline body, and the inline bytes (as [`decode_blob_parts`]).
-pub(crate) fn decode_path_parts(bytes: &[u8]) -> Result<(crate::hns::PathRow, &[u8]), PartitionError> {
-    use crate::row_codec::{PATH_FORMAT, PATH_PAGE_MAP_FORMAT};
-    decode_binary_or_json(
-        bytes,
-        &[PATH_FORMAT, PATH_PAGE_MAP_FORMAT],
-        crate::row_codec::decode_path_fields,
-    )
-}
-
-/// [`decode_path_parts`] with a file's blocks only within `blocks_for` ([`decode_blob_within`]).
-pub(crate) fn decode_path_parts_within<'a>(
+/// A path row without its inline body, and the inline bytes (as [`decode_blob_parts`]); with
+/// `blocks_for`, a file's blocks only within those bytes.
+pub(crate) fn decode_path_parts<'a>(
     bytes: &'a [u8],
-    blocks_for: &std::ops::Range<u64>,
+    blocks_for: Option<&std::ops::Range<u64>>,
 ) -> Result<(crate::hns::PathRow, &'a [u8]), PartitionError> {
     use crate::row_codec::{PATH_FORMAT, PATH_PAGE_MAP_FORMAT};
     decode_binary_or_json(bytes, &[PATH_FORMAT, PATH_PAGE_MAP_FORMAT], |fields| {
