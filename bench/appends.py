@@ -25,10 +25,8 @@ import argparse
 import base64
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 
@@ -40,15 +38,6 @@ import bench  # noqa: E402
 def dir_bytes(path):
     out = subprocess.run(["du", "-sb", path], capture_output=True, text=True, check=True)
     return int(out.stdout.split()[0])
-
-
-def start_azurite(executable, tmp):
-    port = bench.free_port()
-    data = os.path.join(tmp, "azurite-data")
-    os.makedirs(data)
-    argv = [executable, "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", data,
-            "--skipApiVersionCheck", "--loose", "--silent"]
-    return bench.Server("azurite", argv, port, os.path.join(tmp, "azurite.log"))
 
 
 PAGE_BLOB_BYTES = 256 << 20
@@ -144,18 +133,8 @@ def main():
                    default="append")
     p.add_argument("--reads", type=int, default=0, help="ranged reads and HEADs after the writes")
     a = p.parse_args()
-    servers = [(os.path.basename(b), lambda tmp, b=b: bench.start_lazuli(b, tmp)) for b in a.lazuli]
-    if a.azurite:
-        servers.append(("azurite", lambda tmp: start_azurite(a.azurite, tmp)))
-    for label, start in servers:
-        tmp = tempfile.mkdtemp(prefix="lazuli-appends-")
-        srv = start(tmp)
-        try:
-            run(srv, tmp, label, a.op, a.appends, a.size, a.step, a.reads)
-        finally:
-            srv.close()
-            shutil.rmtree(tmp, ignore_errors=True)
-
+    for label, srv, tmp in bench.each_server(a.lazuli, a.azurite, prefix="lazuli-appends-"):
+        run(srv, tmp, label, a.op, a.appends, a.size, a.step, a.reads)
 
 if __name__ == "__main__":
     main()

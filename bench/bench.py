@@ -75,6 +75,34 @@ def start_lazuli(binary, tmp, name="lazuli", wrapper=(), env=None, reuse=False):
     return Server("lazuli", argv, port, os.path.join(tmp, f"{name}.log"), env)
 
 
+def start_azurite(executable, tmp):
+    """Azurite on a free loopback port with a fresh data directory under `tmp` (for the
+    one-build scripts that run the same load against it)."""
+    port = free_port()
+    data = os.path.join(tmp, "azurite-data")
+    os.makedirs(data)
+    argv = [executable, "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", data,
+            "--skipApiVersionCheck", "--loose", "--silent"]
+    return Server("azurite", argv, port, os.path.join(tmp, "azurite.log"))
+
+
+def each_server(lazuli_binaries, azurite=None, prefix="lazuli-"):
+    """Each Lazuli build (labelled by its file name), then Azurite when given, one at a time:
+    yields (label, server, temporary directory), each server fresh on a fresh data directory,
+    stopped and its directory removed before the next starts."""
+    starts = [(os.path.basename(b), lambda tmp, b=b: start_lazuli(b, tmp)) for b in lazuli_binaries]
+    if azurite:
+        starts.append(("azurite", lambda tmp: start_azurite(azurite, tmp)))
+    for label, start in starts:
+        tmp = tempfile.mkdtemp(prefix=prefix)
+        srv = start(tmp)
+        try:
+            yield label, srv, tmp
+        finally:
+            srv.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def add_fill_argument(parser):
     """--fill-seconds of the one-build scripts (see `fill_puts`)."""
     parser.add_argument("--fill-seconds", type=int, default=0,

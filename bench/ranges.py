@@ -18,16 +18,13 @@ import argparse
 import base64
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import azsas  # noqa: E402
 import bench  # noqa: E402
-from appends import start_azurite  # noqa: E402
 
 BLOCK_BYTES = 4 << 20
 
@@ -77,18 +74,8 @@ def main():
     p.add_argument("--reads", type=int, default=2000)
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
-    servers = [(os.path.basename(b), lambda tmp, b=b: bench.start_lazuli(b, tmp)) for b in a.lazuli]
-    if a.azurite:
-        servers.append(("azurite", lambda tmp: start_azurite(a.azurite, tmp)))
-    for label, start in servers:
-        tmp = tempfile.mkdtemp(prefix="lazuli-ranges-")
-        srv = start(tmp)
-        try:
-            run(srv, label, a.blob_mib, a.sizes, a.reads, a.threads)
-        finally:
-            srv.close()
-            shutil.rmtree(tmp, ignore_errors=True)
-
+    for label, srv, _ in bench.each_server(a.lazuli, a.azurite, prefix="lazuli-ranges-"):
+        run(srv, label, a.blob_mib, a.sizes, a.reads, a.threads)
 
 if __name__ == "__main__":
     main()
