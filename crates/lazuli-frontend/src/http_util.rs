@@ -89,15 +89,19 @@ pub fn conditions(headers: &HeaderMap) -> Result<Conditions, AzureError> {
     })
 }
 
-/// `x-ms-meta-*` headers as (name, value), names as sent (the service keeps their case).
-pub fn metadata(headers: &HeaderMap) -> Result<Vec<(String, String)>, AzureError> {
+/// `x-ms-meta-*` headers as (name, value), names as sent (the service keeps their case; see
+/// `header_case`).
+pub fn metadata(parts: &http::request::Parts) -> Result<Vec<(String, String)>, AzureError> {
     let mut pairs = Vec::new();
-    for (name, value) in headers {
+    for (name, value) in &parts.headers {
         if let Some(key) = name.as_str().strip_prefix("x-ms-meta-") {
             let value = std::str::from_utf8(value.as_bytes())
                 .map_err(|_| AzureError::new(ErrorCode::InvalidMetadata, "The metadata specified is invalid."))?;
             pairs.push((key.to_string(), value.to_string()));
         }
+    }
+    if let Some(names) = parts.extensions.get::<crate::header_case::MetadataNames>() {
+        names.respell(&mut pairs);
     }
     lazuli_types::names::validate_metadata(&pairs)?;
     Ok(pairs)
@@ -224,15 +228,27 @@ pub mod names {
     pub const X_MS_RANGE_GET_CONTENT_CRC64: HeaderName = HeaderName::from_static("x-ms-range-get-content-crc64");
 }
 
-/// Appends metadata as `x-ms-meta-*` response headers.
+/// Appends metadata as `x-ms-meta-*` response headers, names written as stored (see
+/// `header_case`).
 pub fn put_metadata_headers(response: &mut Response<ResponseBody>, metadata: &[(String, String)]) {
+    let mut spelled: Vec<Box<str>> = Vec::new();
+    let mut capitals = false;
     for (name, value) in metadata {
-        let Ok(name) = http::HeaderName::from_bytes(format!("x-ms-meta-{name}").as_bytes()) else {
+        let Ok(header) = http::HeaderName::from_bytes(format!("x-ms-meta-{name}").as_bytes()) else {
             continue;
         };
         if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
-            response.headers_mut().append(name, value);
+            capitals |= name.bytes().any(|b| b.is_ascii_uppercase());
+            spelled.push(name.as_str().into());
+            response.headers_mut().append(header, value);
         }
+    }
+    // Every name, in order, once one has a capital: names that differ only in case then
+    // keep their own spellings.
+    if capitals {
+        response
+            .extensions_mut()
+            .insert(crate::header_case::MetadataNames(spelled));
     }
 }
 

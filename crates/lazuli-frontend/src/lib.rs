@@ -6,6 +6,7 @@ mod body;
 mod cors;
 mod dfs_json;
 mod handlers;
+pub mod header_case;
 mod http_util;
 pub mod metrics;
 pub mod router;

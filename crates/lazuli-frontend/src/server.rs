@@ -18,6 +18,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::header_case::{CaseIo, ConnectionCase, MetadataNames};
 use crate::http_util::{full, ResponseBody};
 use crate::service::Frontend;
 
@@ -114,14 +115,21 @@ pub async fn serve_with(
         let _ = stream.set_nodelay(true);
         let frontend = frontend.clone();
         let head_watch = Arc::new(HeadWatch::new());
+        let case = Arc::new(ConnectionCase::default());
         let service = {
             let head_watch = head_watch.clone();
-            service_fn(move |request| {
+            let case = case.clone();
+            service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
                 head_watch.serving();
+                if let Some(names) = case.serving(hyper::body::Body::size_hint(request.body()).exact()) {
+                    request.extensions_mut().insert(names);
+                }
                 let frontend = frontend.clone();
                 let head_watch = head_watch.clone();
+                let case = case.clone();
                 async move {
-                    let response = frontend.handle(request, peer).await;
+                    let mut response = frontend.handle(request, peer).await;
+                    case.response_ready(response.extensions_mut().remove::<MetadataNames>());
                     Ok::<_, std::convert::Infallible>(response.map(|body| WatchedBody { body, head_watch }))
                 }
             })
@@ -141,14 +149,14 @@ pub async fn serve_with(
                 match tls {
                     None => {
                         watcher
-                            .watch(builder.serve_connection(TokioIo::new(stream), service))
+                            .watch(builder.serve_connection(TokioIo::new(CaseIo::new(stream, case)), service))
                             .await
                     }
                     Some(acceptor) => {
                         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                             Ok(Ok(stream)) => {
                                 watcher
-                                    .watch(builder.serve_connection(TokioIo::new(stream), service))
+                                    .watch(builder.serve_connection(TokioIo::new(CaseIo::new(stream, case)), service))
                                     .await
                             }
                             Ok(Err(error)) => {

@@ -48,7 +48,7 @@ pub async fn put_append_blob(
     parts: &Parts,
 ) -> Result<Response<ResponseBody>, AzureError> {
     require_empty_body(parts)?;
-    let metadata = http_util::metadata(&parts.headers)?;
+    let metadata = http_util::metadata(parts)?;
     let headers = http_util::blob_http_headers(&parts.headers, true)?;
     let tags = crate::tag_expr::tags_header(&parts.headers)?.unwrap_or_default();
     let conditions = http_util::conditions(&parts.headers)?;

@@ -119,7 +119,7 @@ pub async fn put_blob(
     parts: &Parts,
     body: Incoming,
 ) -> Result<Response<ResponseBody>, AzureError> {
-    let metadata = http_util::metadata(&parts.headers)?;
+    let metadata = http_util::metadata(parts)?;
     let mut headers = http_util::blob_http_headers(&parts.headers, true)?;
     let conditions = http_util::conditions(&parts.headers)?;
     // x-ms-blob-content-md5, when sent, both validates the body and is stored; otherwise the
@@ -246,7 +246,7 @@ pub async fn put_block_list(
     parts: &Parts,
     body: Incoming,
 ) -> Result<Response<ResponseBody>, AzureError> {
-    let metadata = http_util::metadata(&parts.headers)?;
+    let metadata = http_util::metadata(parts)?;
     let headers = http_util::blob_http_headers(&parts.headers, false)?;
     let conditions = http_util::conditions(&parts.headers)?;
     let options = new_blob_options(parts)?;
@@ -600,7 +600,7 @@ pub async fn set_metadata(
     ctx: &Ctx,
     parts: &Parts,
 ) -> Result<Response<ResponseBody>, AzureError> {
-    let metadata = http_util::metadata(&parts.headers)?;
+    let metadata = http_util::metadata(parts)?;
     let conditions = http_util::conditions(&parts.headers)?;
     let row = update_blob(frontend, ctx, conditions, metadata, |row, metadata| {
         row.metadata = metadata

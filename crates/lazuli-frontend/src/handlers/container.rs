@@ -65,7 +65,7 @@ pub fn container_item(name: &str, row: &ContainerRow, include_metadata: bool) ->
 }
 
 pub async fn create(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Result<Response<ResponseBody>, AzureError> {
-    let metadata = http_util::metadata(&parts.headers)?;
+    let metadata = http_util::metadata(parts)?;
     let access = public_access(parts)?;
     let (account, container) = ctx.container_names();
     let row = blocking(frontend, move |p| {
@@ -117,7 +117,7 @@ pub async fn set_metadata(
     ctx: &Ctx,
     parts: &Parts,
 ) -> Result<Response<ResponseBody>, AzureError> {
-    let metadata = http_util::metadata(&parts.headers)?;
+    let metadata = http_util::metadata(parts)?;
     let conditions = http_util::conditions(&parts.headers)?;
     let (account, container) = ctx.container_names();
     let row = blocking(frontend, move |p| {

@@ -362,7 +362,7 @@ fn new_blob_options(parts: &Parts) -> Result<NewBlobOptions, AzureError> {
 }
 
 fn optional_metadata(parts: &Parts) -> Result<Option<Vec<(String, String)>>, AzureError> {
-    let metadata = http_util::metadata(&parts.headers)?;
+    let metadata = http_util::metadata(parts)?;
     Ok((!metadata.is_empty()).then_some(metadata))
 }
 
@@ -567,7 +567,7 @@ pub async fn put_blob_from_url(
     let source_text = copy_source_header(parts)?;
     let source = parse_source(ctx, &source_text)?;
     // The request's metadata replaces the source's (none sent: none kept, as in the service).
-    let metadata = Some(http_util::metadata(&parts.headers)?);
+    let metadata = Some(http_util::metadata(parts)?);
     let options = new_blob_options(parts)?;
     let copy_properties = header_str(&parts.headers, "x-ms-copy-source-blob-properties")?
         .is_none_or(|v| !v.eq_ignore_ascii_case("false"));

@@ -73,7 +73,7 @@ pub async fn put_page_blob(
     let size = http_util::header_u64(&parts.headers, "x-ms-blob-content-length")?
         .ok_or_else(|| missing_header("x-ms-blob-content-length"))?;
     let sequence_number = http_util::header_u64(&parts.headers, "x-ms-blob-sequence-number")?.unwrap_or(0);
-    let metadata = http_util::metadata(&parts.headers)?;
+    let metadata = http_util::metadata(parts)?;
     let headers = http_util::blob_http_headers(&parts.headers, true)?;
     let tags = crate::tag_expr::tags_header(&parts.headers)?.unwrap_or_default();
     let conditions = http_util::conditions(&parts.headers)?;

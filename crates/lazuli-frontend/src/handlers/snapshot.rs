@@ -58,7 +58,7 @@ pub async fn retention_days(frontend: &Arc<Frontend>, account: &str) -> Result<O
 }
 
 pub async fn create(frontend: &Arc<Frontend>, ctx: &Ctx, parts: &Parts) -> Result<Response<ResponseBody>, AzureError> {
-    let metadata = http_util::metadata(&parts.headers)?;
+    let metadata = http_util::metadata(parts)?;
     let conditions = http_util::conditions(&parts.headers)?;
     let (account, container, blob) = ctx.blob_names();
     let (id, row) = blocking(frontend, move |p| {
