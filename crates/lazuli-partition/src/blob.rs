@@ -23,6 +23,52 @@ pub const BLOCK_ID_BYTES_MAX: usize = 64;
 /// rows the change writes, and the segment references it drops.
 pub(crate) type ChangedRow = Result<(Option<BlobRow>, WriteBatch, Vec<Segment>), AzureError>;
 
+/// The default of `PartitionOptions::staged_rows_per_batch`: a blob's uncommitted block
+/// rows are read this many at a time, and a write that discards them deletes at most this
+/// many in its own batch (the rest after it: see [`Partition::discard_uncommitted`]). Their
+/// keys hold the blob's name, up to ~3 KiB of UTF-8: 100,000 of them are ~300 MiB, which
+/// neither memory nor one batch should hold.
+pub const STAGED_ROWS_PER_BATCH: usize = 4096;
+/// The bytes of keys a page of uncommitted block rows holds at most (see
+/// `Partition::staged_rows_per_batch`).
+const STAGED_PAGE_BYTES: usize = 1 << 20;
+/// A block row beyond its blob's key prefix: the block id (base64 of up to 64 bytes) and
+/// the row's value, about.
+const BLOCK_ROW_BYTES_BEYOND_PREFIX: usize = 160;
+
+// A batch that discards a page of rows also holds the blob's row and a few index rows.
+const _: () = assert!(
+    STAGED_ROWS_PER_BATCH * lazuli_table::KEY_BYTES_MAX + 2 * lazuli_table::VALUE_BYTES_MAX
+        < lazuli_table::BATCH_BYTES_MAX
+);
+
+thread_local! {
+    /// Set by [`Partition::discard_uncommitted`] when a blob has more uncommitted blocks than
+    /// one batch deletes: the blob's block prefix, whose rows the write sweeps once its batch
+    /// is durable, still under its locks ([`Partition::sweep_staged`]). A write's change runs
+    /// on the thread that prepares it, which clears this before and takes it after
+    /// ([`begin_staged_sweep`], [`take_staged_sweep`]).
+    static STAGED_SWEEP: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Before a write's change runs: no sweep is pending from a change that failed.
+pub(crate) fn begin_staged_sweep() {
+    STAGED_SWEEP.with(|sweep| sweep.borrow_mut().take());
+}
+
+/// After a write's change ran: the blob prefix to sweep once the write is durable, if any.
+/// Inside `lazuli_table::memory_only` a sweep refuses the write (it writes and waits), so
+/// that the write is made again on a blocking thread.
+pub(crate) fn take_staged_sweep() -> Result<Option<Vec<u8>>, AzureError> {
+    let sweep = STAGED_SWEEP.with(|sweep| sweep.borrow_mut().take());
+    if sweep.is_some() {
+        if let Some(error) = lazuli_table::refuse_io() {
+            return Err(PartitionError::from(error).into());
+        }
+    }
+    Ok(sweep)
+}
+
 /// A blob write decided under its locks and not yet committed: the locks stay held until the
 /// batch is durable and applied ([`Partition::commit_prepared`]), or until it is dropped
 /// uncommitted, which changes nothing.
@@ -40,6 +86,8 @@ pub struct PreparedWrite<'p> {
     /// The references the request's upload holds (among `released`: the new row takes them
     /// over on commit); dropped if the commit fails, as the blocking path drops them.
     pub(crate) upload: Vec<Segment>,
+    /// Uncommitted block rows to delete once committed (see [`take_staged_sweep`]).
+    pub(crate) sweep: Option<Vec<u8>>,
 }
 
 /// The locks of one blob write: its container (shared), an HNS filesystem's namespace, the
@@ -184,18 +232,52 @@ impl Partition {
         blob: &str,
     ) -> Result<Vec<(String, BlockRow)>, AzureError> {
         let prefix = keys::blocks_prefix(account, container, blob);
-        let end = keys::prefix_end(&prefix);
-        let found = self
-            .table
-            .scan(&prefix, end.as_deref(), UNCOMMITTED_BLOCKS_MAX + 1)
-            .map_err(PartitionError::from)?;
-        found
-            .into_iter()
-            .map(|(key, value)| {
+        let mut blocks = Vec::new();
+        self.for_each_staged_page(&prefix, |page| {
+            for (key, value) in page {
                 let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-                Ok((id, rows::decode::<BlockRow>(&value)?.0))
-            })
-            .collect()
+                blocks.push((id, rows::decode::<BlockRow>(&value)?.0));
+            }
+            Ok(())
+        })?;
+        Ok(blocks)
+    }
+
+    /// Rows of one blob's uncommitted blocks (keys starting with `prefix`) read or deleted at
+    /// a time: `staged_rows_per_batch`, fewer for long names, so that a page of their keys
+    /// stays near [`STAGED_PAGE_BYTES`] (a blob name of 1,024 three-byte characters: ~300 rows).
+    fn staged_rows_per_batch(&self, prefix: &[u8]) -> usize {
+        let row_bytes = prefix.len() + BLOCK_ROW_BYTES_BEYOND_PREFIX;
+        (STAGED_PAGE_BYTES / row_bytes).clamp(1, self.options.staged_rows_per_batch.max(1))
+    }
+
+    /// Calls `page` with the rows under `prefix` in key order, `staged_rows_per_batch` at a
+    /// time, so that no more than a page of their keys is held at once.
+    fn for_each_staged_page(
+        &self,
+        prefix: &[u8],
+        mut page: impl FnMut(Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), AzureError>,
+    ) -> Result<(), AzureError> {
+        let end = keys::prefix_end(prefix);
+        let page_rows = self.staged_rows_per_batch(prefix);
+        let mut start = prefix.to_vec();
+        loop {
+            let rows = self
+                .table
+                .scan(&start, end.as_deref(), page_rows)
+                .map_err(PartitionError::from)?;
+            let more = rows.len() == page_rows;
+            if let Some((last, _)) = rows.last() {
+                start.clone_from(last);
+                start.push(0);
+            }
+            if !rows.is_empty() {
+                page(rows)?;
+            }
+            if !more {
+                return Ok(());
+            }
+        }
     }
 
     /// Returns the blob's row after checking read conditions. `Ok(None)` means 304.
@@ -282,6 +364,10 @@ impl Partition {
     /// `lazuli_table::PendingWrite`), but the segment references it would drop stay counted
     /// until the next start: space kept, never data lost.
     pub async fn commit_prepared(&self, prepared: PreparedWrite<'_>) -> Option<Result<Option<BlobRow>, AzureError>> {
+        debug_assert!(
+            prepared.sweep.is_none(),
+            "a write with a sweep is prepared only where it may block"
+        );
         let pending = match self.table.try_write_async(&prepared.batch) {
             Ok(Some(pending)) => pending,
             // Declined, nothing written: the upload keeps its references for the retry.
@@ -306,6 +392,10 @@ impl Partition {
         self.release_segments(&prepared.released);
         for row in &prepared.released_rows {
             self.release_segments(row);
+        }
+        // After the new row took its references: the swept rows may share its segments.
+        if let Some(prefix) = &prepared.sweep {
+            self.sweep_staged(prefix);
         }
         prepared.new_row
     }
@@ -343,7 +433,9 @@ impl Partition {
         }
         let blob_guard = self.locks.acquire_blob(account, container, blob)?;
         let current = self.read_blob_row_within(account, container, blob, pages_within.as_ref(), None)?;
+        begin_staged_sweep();
         let (mut new_row, mut batch, mut released) = change(current.as_ref())?;
+        let sweep = take_staged_sweep()?;
         // Leases and versions (see `version.rs`): may add a previous-version row to the batch.
         let kept_version =
             self.before_blob_write(account, container, blob, current.as_ref(), new_row.as_mut(), &mut batch)?;
@@ -406,6 +498,7 @@ impl Partition {
             released,
             released_rows,
             upload: Vec::new(),
+            sweep,
         })
     }
 
@@ -418,18 +511,21 @@ impl Partition {
                 return Ok(count);
             }
         }
-        let end = keys::prefix_end(prefix);
-        let count = self
-            .table
-            .scan(prefix, end.as_deref(), UNCOMMITTED_BLOCKS_MAX + 1)
-            .map_err(PartitionError::from)?
-            .len();
+        let mut count = 0;
+        self.for_each_staged_page(prefix, |page| {
+            count += page.len();
+            Ok(())
+        })?;
         self.staging.set_block_count(prefix, count);
         Ok(count)
     }
 
-    /// Deletes every uncommitted block row of a blob into `batch`; returns the references
-    /// those rows held (one per distinct segment per row).
+    /// Deletes every uncommitted block row of a blob: the first `staged_rows_per_batch` in
+    /// `batch`, whose references are returned, and any more after `batch` is durable, under
+    /// the same locks (a sweep, see [`take_staged_sweep`]): a blob's uncommitted blocks may
+    /// be more than one batch can hold. A crash between the two leaves the rest staged, as
+    /// if uploaded after the write: nothing committed is lost, and the blob's next commit or
+    /// delete discards them.
     pub(crate) fn discard_uncommitted(
         &self,
         account: &str,
@@ -437,15 +533,51 @@ impl Partition {
         blob: &str,
         batch: &mut WriteBatch,
     ) -> Result<Vec<Segment>, AzureError> {
+        let prefix = keys::blocks_prefix(account, container, blob);
         // The hint may only count too many; once these rows go it would, for no use.
-        self.staging.forget(&keys::blocks_prefix(account, container, blob));
+        self.staging.forget(&prefix);
+        let end = keys::prefix_end(&prefix);
+        let page_rows = self.staged_rows_per_batch(&prefix);
+        let rows = self
+            .table
+            .scan(&prefix, end.as_deref(), page_rows + 1)
+            .map_err(PartitionError::from)?;
         let mut released = Vec::new();
-        for (id, block) in self.uncommitted_blocks(account, container, blob)? {
-            batch.delete(keys::block(account, container, blob, &id));
+        for (key, value) in rows.iter().take(page_rows) {
+            let block = rows::decode::<BlockRow>(value)?.0;
+            batch.delete(key.clone());
             let unique: HashSet<Segment> = block.segments.into_iter().collect();
             released.extend(unique);
         }
+        if rows.len() > page_rows {
+            STAGED_SWEEP.with(|sweep| *sweep.borrow_mut() = Some(prefix));
+        }
         Ok(released)
+    }
+
+    /// Deletes the uncommitted block rows left under `prefix` after a write that discarded
+    /// them committed (see [`Partition::discard_uncommitted`]), a page per batch, each
+    /// page's references dropped once its batch is durable. Run under the blob's lock. The
+    /// write is already durable and answered for, so a failure here is logged, not
+    /// returned: the rows it leaves are discarded by the blob's next commit.
+    pub(crate) fn sweep_staged(&self, prefix: &[u8]) {
+        let swept = self.for_each_staged_page(prefix, |rows| {
+            let mut batch = WriteBatch::new();
+            let mut released = Vec::new();
+            for (key, value) in rows {
+                let block = rows::decode::<BlockRow>(&value)?.0;
+                batch.delete(key);
+                let unique: HashSet<Segment> = block.segments.into_iter().collect();
+                released.extend(unique);
+            }
+            self.table.write(&batch).map_err(PartitionError::from)?;
+            self.release_segments(&released);
+            Ok(())
+        });
+        self.staging.forget(prefix);
+        if let Err(error) = swept {
+            tracing::error!(%error, "uncommitted blocks left after a write that discarded them");
+        }
     }
 
     pub(crate) fn check_write_conditions(current: Option<&BlobRow>, conditions: &Conditions) -> Result<(), AzureError> {
@@ -616,7 +748,8 @@ impl Partition {
             if !self.container_exists(account, container)? {
                 return Err(container_not_found());
             }
-            let _blob_guard = self.locks.blob(account, container, blob);
+            // The lock every writer of this blob takes (on an HNS account, of its normalized path).
+            let _blob_guard = self.locks.blob(account, container, &self.blob_lock_name(account, blob));
             // Only the type is wanted: not the pages or blocks of a large blob being replaced.
             let nothing = 0..0;
             if let Some(row) = self.read_blob_row_within(account, container, blob, Some(&nothing), Some(&nothing))? {

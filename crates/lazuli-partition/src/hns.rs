@@ -723,7 +723,9 @@ impl Partition {
             }
             None => None,
         };
+        crate::blob::begin_staged_sweep();
         let (mut new_row, mut batch, mut released) = change(current.as_ref())?;
+        let sweep = crate::blob::take_staged_sweep()?;
         let kept_version =
             self.before_blob_write(account, fs, &normalized, current.as_ref(), new_row.as_mut(), &mut batch)?;
         if kept_version.is_some() && pages_within.is_some() {
@@ -859,6 +861,7 @@ impl Partition {
             released,
             released_rows,
             upload: Vec::new(),
+            sweep,
         })
     }
 
@@ -878,6 +881,10 @@ impl Partition {
         let name = components(blob).join("/");
         let (mut added, mut released) = (Vec::new(), Vec::new());
         self.with_namespace(account, fs, || {
+            // Put Block takes this lock, not the namespace's: the path's staged blocks are
+            // discarded (and swept after the batch) with no Put Block in between.
+            let _blob_guard = self.locks.blob(account, fs, &name);
+            crate::blob::begin_staged_sweep();
             let found = self
                 .resolve_visible(account, fs, blob)?
                 .ok_or_else(crate::blob::blob_not_found)?;
@@ -913,7 +920,11 @@ impl Partition {
                     )?;
                 }
             }
+            let sweep = crate::blob::take_staged_sweep()?;
             self.table.write(&batch).map_err(PartitionError::from)?;
+            if let Some(prefix) = sweep {
+                self.sweep_staged(&prefix);
+            }
             Ok(())
         })?;
         for segments in &added {

@@ -103,6 +103,10 @@ pub struct PartitionOptions {
     /// An extent must stay unreferenced this long before it is deleted, so that a read that
     /// looked up a row just before a delete can still fetch the bytes.
     pub gc_grace: Duration,
+    /// A blob's uncommitted block rows read at a time, and deleted at most in one write's
+    /// batch (the rest right after it, under the same locks): 4096 by default, fewer for
+    /// long blob names (about 1 MiB of keys a page).
+    pub staged_rows_per_batch: usize,
     pub table: TableOptions,
 }
 
@@ -112,6 +116,7 @@ impl Default for PartitionOptions {
             inline_bytes_max: 16 * 1024,
             segment_bytes_max: 4 * 1024 * 1024,
             gc_grace: Duration::from_secs(30),
+            staged_rows_per_batch: blob::STAGED_ROWS_PER_BATCH,
             table: TableOptions {
                 // Small bodies ride in their rows, so every compaction rewrites them: merging
                 // at 8 checkpoints instead of 4 took sustained Put Blob 4 KiB @64 from 12.9-14.4k

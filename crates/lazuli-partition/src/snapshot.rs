@@ -107,7 +107,9 @@ impl Partition {
             .is_hns(account)
             .then(|| self.locks.namespace_shared(account, container));
         let _blob_guard = self.locks.blob(account, container, &self.blob_lock_name(account, blob));
+        crate::blob::begin_staged_sweep();
         let (value, batch, added, released) = change()?;
+        let sweep = crate::blob::take_staged_sweep()?;
         if !batch.is_empty() {
             self.table.write(&batch).map_err(PartitionError::from)?;
         }
@@ -117,6 +119,9 @@ impl Partition {
         }
         for segments in &released {
             self.release_segments(segments);
+        }
+        if let Some(prefix) = sweep {
+            self.sweep_staged(&prefix);
         }
         Ok(value)
     }

@@ -29,6 +29,7 @@ fn options() -> PartitionOptions {
             background: false,
             ..Default::default()
         },
+        ..Default::default()
     }
 }
 

@@ -27,6 +27,7 @@ fn options() -> PartitionOptions {
             background: false,
             ..Default::default()
         },
+        ..Default::default()
     }
 }
 

@@ -28,6 +28,7 @@ fn options() -> PartitionOptions {
             background: false,
             ..Default::default()
         },
+        ..Default::default()
     }
 }
 
@@ -513,5 +514,52 @@ fn async_put_blob_hands_the_upload_references_to_the_row_or_drops_them() {
     assert_eq!(content(&p, &second), [3u8; 300]);
     let (_, live) = p.data_usage();
     assert_eq!(live, 300, "only the current row's bytes are live");
+    assert_live_bytes_match_rows(&store, &p);
+}
+
+/// An async Put Blob over a blob with more uncommitted blocks than one batch deletes is
+/// declined (the rest are deleted after the commit, which writes and waits), and made on a
+/// blocking thread instead; with fewer, it discards them itself.
+#[test]
+fn async_put_blob_leaves_a_long_discard_to_a_blocking_thread() {
+    let store = MemStore::new();
+    let mut opts = options();
+    opts.table.background = true;
+    opts.staged_rows_per_batch = 7;
+    let p = Partition::open(store.clone(), opts).expect("open");
+    p.create_container(A, C, vec![], None).expect("container");
+    let stage = |count: usize| {
+        for i in 0..count {
+            p.put_block(A, C, "b", &format!("{i:04}"), upload(&p, b"block"))
+                .expect("block");
+        }
+    };
+    let try_put = |body: &UploadedBody| {
+        p.try_prepare_put_blob(
+            A,
+            C,
+            "b",
+            body,
+            &HttpHeaders::default(),
+            &[],
+            &Conditions::default(),
+            &lazuli_partition::NewBlobOptions::default(),
+        )
+    };
+    stage(20);
+    // As the front-end does: a declined write is made again with the same upload.
+    let body = upload(&p, b"whole");
+    assert!(try_put(&body).is_none(), "declined: the discard needs a sweep");
+    assert_eq!(p.get_block_list(A, C, "b").expect("list").uncommitted.len(), 20);
+    p.put_blob(A, C, "b", body, HttpHeaders::default(), vec![], &Conditions::default())
+        .expect("the blocking path sweeps");
+    assert!(p.get_block_list(A, C, "b").expect("list").uncommitted.is_empty());
+    stage(5);
+    let prepared = try_put(&upload(&p, b"whole")).expect("not declined").expect("prepared");
+    lazuli_stream::block_on(p.commit_prepared(prepared))
+        .expect("not declined")
+        .expect("put");
+    assert!(p.get_block_list(A, C, "b").expect("list").uncommitted.is_empty());
+    assert_eq!(p.data_usage().1, 5, "only the row's bytes are live");
     assert_live_bytes_match_rows(&store, &p);
 }

@@ -24,6 +24,7 @@ fn options() -> PartitionOptions {
             background: false,
             ..Default::default()
         },
+        ..Default::default()
     }
 }
 
@@ -688,6 +689,107 @@ fn put_block_keeps_the_uncommitted_limit_exactly() {
         partition.get_block_list(A, "c", &name).expect("list").uncommitted.len(),
         3
     );
+}
+
+/// A blob with more uncommitted blocks than one write's batch deletes (here 7 rows a batch;
+/// 4096 by default, with names up to 3 KiB): a commit, a Put Blob and a delete each discard
+/// all of them, on both namespaces, after a commit that keeps the listed ones' data intact
+/// across a restart, and nothing staged for the name is left.
+#[test]
+fn writes_discard_more_uncommitted_blocks_than_one_batch_holds() {
+    const STAGED: usize = 60;
+    const COMMITTED: usize = 25;
+    let name = "\u{20ac}".repeat(300);
+    let id = |i: usize| format!("{i:064}");
+    let item = |i: usize| BlockListItem {
+        kind: BlockListKind::Latest,
+        id: id(i),
+    };
+    let options = PartitionOptions {
+        staged_rows_per_batch: 7,
+        ..options()
+    };
+    for hns in [false, true] {
+        let store = MemStore::new();
+        let mut partition = Partition::open(store.clone(), options.clone()).expect("open");
+        partition.set_hns(A, hns);
+        partition.create_container(A, "c", vec![], None).expect("create");
+        let stage = |partition: &Partition, count: usize| {
+            for i in 0..count {
+                let data = format!("{i};");
+                partition
+                    .put_block(A, "c", &name, &id(i), upload(partition, data.as_bytes(), false))
+                    .unwrap_or_else(|e| panic!("block {i}: {e:?}"));
+            }
+        };
+        stage(&partition, STAGED);
+        // Committed from the end of the staged rows, which the commit's own batch does not
+        // delete: the new row must hold their data when the sweep drops the staged rows.
+        let list: Vec<BlockListItem> = (STAGED - COMMITTED..STAGED).map(item).collect();
+        partition
+            .put_block_list(
+                A,
+                "c",
+                &name,
+                &list,
+                HttpHeaders::default(),
+                vec![],
+                &Conditions::default(),
+            )
+            .expect("commit");
+        let expected: Vec<u8> = (STAGED - COMMITTED..STAGED)
+            .flat_map(|i| format!("{i};").into_bytes())
+            .collect();
+        let lists = partition.get_block_list(A, "c", &name).expect("list");
+        assert_eq!(
+            (lists.committed.len(), lists.uncommitted.len()),
+            (COMMITTED, 0),
+            "hns {hns}"
+        );
+        // Every swept row's reference went, and only those: the live bytes are the
+        // committed blocks', as counted again from the rows after a restart.
+        assert_eq!(partition.data_usage().1, expected.len() as u64, "hns {hns}");
+        partition = Partition::open(store.crash_process(), options.clone()).expect("reopen");
+        partition.set_hns(A, hns);
+        assert_eq!(partition.data_usage().1, expected.len() as u64, "hns {hns}");
+        assert_eq!(read_all(&partition, "c", &name), expected, "hns {hns}");
+        assert!(partition
+            .get_block_list(A, "c", &name)
+            .expect("list")
+            .uncommitted
+            .is_empty());
+
+        // Put Blob discards them too; then a delete does.
+        stage(&partition, 30);
+        let body = upload(&partition, b"whole", true);
+        partition
+            .put_blob(
+                A,
+                "c",
+                &name,
+                body,
+                HttpHeaders::default(),
+                vec![],
+                &Conditions::default(),
+            )
+            .expect("put blob");
+        assert!(partition
+            .get_block_list(A, "c", &name)
+            .expect("list")
+            .uncommitted
+            .is_empty());
+        assert_eq!(read_all(&partition, "c", &name), b"whole");
+        stage(&partition, 30);
+        partition
+            .delete_blob(A, "c", &name, &Conditions::default())
+            .expect("delete");
+        // Nothing staged is left for the name: ids of another length are accepted.
+        partition
+            .put_block(A, "c", &name, "short", upload(&partition, b"s", false))
+            .expect("a new upload after the delete");
+        let lists = partition.get_block_list(A, "c", &name).expect("list");
+        assert_eq!(lists.uncommitted, vec![("short".to_string(), 1)], "hns {hns}");
+    }
 }
 
 /// Get Blob Properties of a block blob leaves its block list undecoded, and a ranged Get

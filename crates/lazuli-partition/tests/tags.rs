@@ -31,6 +31,7 @@ fn open(store: Arc<dyn StreamStore>) -> Arc<Partition> {
             background: false,
             ..Default::default()
         },
+        ..Default::default()
     };
     Partition::open(store, options).expect("open")
 }
