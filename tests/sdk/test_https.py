@@ -46,9 +46,11 @@ def test_sdk_over_https(start_server, tmp_path):
     service = BlobServiceClient(url, credential={"account_name": srv.account, "account_key": srv.key},
                                 connection_verify=str(cert))
     container = service.create_container("tls")
-    container.upload_blob("hello", b"over tls")
+    container.upload_blob("hello", b"over tls", metadata={"CamelCase": "1"})
     assert container.download_blob("hello").readall() == b"over tls"
     assert [b.name for b in container.list_blobs()] == ["hello"]
+    # Metadata names keep their case through the TLS stream too.
+    assert container.get_blob_client("hello").get_blob_properties().metadata == {"CamelCase": "1"}
     # The same port does not speak plain HTTP.
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(f"http://{sdkutil.HOST}:{srv.port}/{srv.account}?comp=list", timeout=5)
