@@ -160,10 +160,9 @@ async fn blob_and_container_metadata_come_back_as_written_on_both_namespaces() {
     }
 }
 
-/// Bodies are not request heads: a metadata header line in one (a request's own body, or
-/// that of a request refused before its body was read) changes no name's spelling.
-#[tokio::test]
-async fn text_in_bodies_is_not_taken_for_request_headers() {
+/// A server (flat namespace), an account SAS, and a connection on which container `cnt` was
+/// just created.
+async fn with_container() -> (TestServer, String, TcpStream) {
     let server = start_with_namespace(false).await;
     let sas = sas();
     let mut conn = connect(&server).await;
@@ -178,6 +177,14 @@ async fn text_in_bodies_is_not_taken_for_request_headers() {
     )
     .await;
     assert_eq!(created.status, 201);
+    (server, sas, conn)
+}
+
+/// Bodies are not request heads: a metadata header line in one (a request's own body, or
+/// that of a request refused before its body was read) changes no name's spelling.
+#[tokio::test]
+async fn text_in_bodies_is_not_taken_for_request_headers() {
+    let (_server, sas, mut conn) = with_container().await;
     let decoy = b"PUT /x HTTP/1.1\r\nx-ms-meta-NEWNAME: 1\r\nx-ms-meta-Other: 1\r\n\r\n";
     let refused = request(
         "PUT",
@@ -208,20 +215,7 @@ async fn text_in_bodies_is_not_taken_for_request_headers() {
 /// are respelled, and the next request on the connection is read as one.
 #[tokio::test]
 async fn names_survive_an_interim_response() {
-    let server = start_with_namespace(false).await;
-    let sas = sas();
-    let mut conn = connect(&server).await;
-    let created = exchange(
-        &mut conn,
-        &request(
-            "PUT",
-            &format!("/devstoreaccount1/cnt?restype=container&{sas}"),
-            &[],
-            b"",
-        ),
-    )
-    .await;
-    assert_eq!(created.status, 201);
+    let (_server, sas, mut conn) = with_container().await;
 
     let head = format!(
         "PUT /devstoreaccount1/cnt/b?{sas} HTTP/1.1\r\nHost: h\r\nx-ms-version: 2021-08-06\r\n\

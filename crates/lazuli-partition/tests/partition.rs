@@ -761,18 +761,7 @@ fn writes_discard_more_uncommitted_blocks_than_one_batch_holds() {
 
         // Put Blob discards them too; then a delete does.
         stage(&partition, 30);
-        let body = upload(&partition, b"whole", true);
-        partition
-            .put_blob(
-                A,
-                "c",
-                &name,
-                body,
-                HttpHeaders::default(),
-                vec![],
-                &Conditions::default(),
-            )
-            .expect("put blob");
+        put(&partition, "c", &name, b"whole");
         assert!(partition
             .get_block_list(A, "c", &name)
             .expect("list")
