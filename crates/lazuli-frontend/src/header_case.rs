@@ -17,6 +17,9 @@
 //! response head is rewritten only when its response's first write begins with it (after
 //! an interim 1xx head, if any), so no other byte is ever changed. What a client that
 //! pipelines requests may see: lowercase names, or a spelling of a name sent in a body.
+//!
+//! A copy from a source on another server reads the source's response through the same
+//! wrapper ([`CaseIo::client`]), so the metadata it copies keeps the source's spelling.
 
 use std::io;
 use std::pin::Pin;
@@ -111,6 +114,12 @@ impl ConnectionCase {
         std::mem::take(&mut spellings.request_has_capital).then_some(MetadataNames(names))
     }
 
+    /// On a client's connection ([`CaseIo::client`]): the spellings of the response head read,
+    /// if any name in it has a capital.
+    pub fn response_names(&self) -> Option<MetadataNames> {
+        self.serving(Some(0))
+    }
+
     /// The service's response is ready; `names` are the spellings its head should have.
     pub fn response_ready(&self, names: Option<MetadataNames>) {
         if let Some(names) = names {
@@ -186,6 +195,8 @@ enum Part {
 struct HeadScanner {
     part: Part,
     line: Line,
+    /// The connection is a client's: its heads are responses, begun by a status line.
+    responses: bool,
     /// The head's request line has been seen. Until then, lines are not the head's: blank
     /// lines before it (which HTTP/1.1 allows), or the end of a chunked body that hyper
     /// read after the response began.
@@ -198,6 +209,7 @@ impl HeadScanner {
         HeadScanner {
             part: Part::Head,
             line: Line::Start,
+            responses: false,
             seen_request_line: false,
             name: Vec::new(),
         }
@@ -262,6 +274,11 @@ impl HeadScanner {
                     b'\n' => {
                         at += 1;
                         self.blank_line();
+                    }
+                    // A response stream begins with its status line.
+                    _ if !self.seen_request_line && self.responses => {
+                        self.seen_request_line = true;
+                        self.line = Line::Skip;
                     }
                     _ if !self.seen_request_line => self.line = Line::Method(0),
                     b'x' | b'X' => self.line = Line::Prefix(0),
@@ -431,6 +448,14 @@ impl<T> CaseIo<T> {
             scanner: HeadScanner::new(),
             response: ResponseHead::default(),
         }
+    }
+
+    /// A client's connection for one request: the spellings of its response's `x-ms-meta-*`
+    /// names are noted ([`ConnectionCase::response_names`]); what it writes is left alone.
+    pub fn client(inner: T, case: std::sync::Arc<ConnectionCase>) -> CaseIo<T> {
+        let mut io = CaseIo::new(inner, case);
+        io.scanner.responses = true;
+        io
     }
 }
 
@@ -862,6 +887,21 @@ x-ms-meta-a: 2\r\nx-ms-meta-lower: 3\r\ncontent-length: 0\r\n\r\n"
         scanner.next_request(Some(0));
         scanner.scan(b"GET / HTTP/1.1\r\nx-ms-meta-a: 1\r\n\r\n", |name| case.note(name));
         assert_eq!(case.serving(Some(26)), None);
+    }
+
+    #[test]
+    fn a_client_notes_the_names_of_the_response_it_reads() {
+        let response = b"HTTP/1.1 200 OK\r\nx-ms-meta-From: 1\r\nX-MS-META-lower: 2\r\n\
+content-length: 22\r\n\r\nx-ms-meta-InBody: 3\r\n\r\n";
+        for piece in [1, 3, 16, response.len()] {
+            let case = ConnectionCase::default();
+            let mut scanner = HeadScanner::new();
+            scanner.responses = true;
+            for chunk in response.chunks(piece) {
+                scanner.scan(chunk, |name| case.note(name));
+            }
+            assert_eq!(case.response_names(), Some(MetadataNames(names(&["From", "lower"]))));
+        }
     }
 
     proptest::proptest! {

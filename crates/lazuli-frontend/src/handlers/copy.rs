@@ -28,6 +28,7 @@ use lazuli_types::{AzureError, ErrorCode};
 
 use super::blocking;
 use crate::auth::{Credential, Permission, RequiredAccess, ResourceType, Service};
+use crate::header_case::{CaseIo, ConnectionCase};
 use crate::http_util::{self, empty, header_str, names, response, set_header, ResponseBody};
 use crate::router::{self, Operation, Query, Target};
 use crate::service::{Ctx, Frontend};
@@ -221,7 +222,9 @@ async fn fetch(frontend: &Frontend, uri: &Uri, headers: &[(&str, String)]) -> Re
         .map_err(|_| unreachable("The source did not answer in time.".into()))?
         .map_err(|e| unreachable(format!("The source could not be reached: {e}.")))?;
     let request = source_request(uri, headers)?;
-    let reply = if https {
+    // The source's metadata names, spelled as it sent them (hyper lowercases them).
+    let case = Arc::new(ConnectionCase::default());
+    let mut reply = if https {
         let connector = frontend
             .copy_tls
             .as_ref()
@@ -232,9 +235,9 @@ async fn fetch(frontend: &Frontend, uri: &Uri, headers: &[(&str, String)]) -> Re
             .await
             .map_err(|_| unreachable("The source did not answer in time.".into()))?
             .map_err(|e| unreachable(format!("The TLS handshake with the source failed: {e}.")))?;
-        send_source_request(TokioIo::new(tls), request).await?
+        send_source_request(TokioIo::new(CaseIo::client(tls, case.clone())), request).await?
     } else {
-        send_source_request(TokioIo::new(stream), request).await?
+        send_source_request(TokioIo::new(CaseIo::client(stream, case.clone())), request).await?
     };
     if !reply.status().is_success() {
         let status = reply.status().as_u16();
@@ -247,6 +250,9 @@ async fn fetch(frontend: &Frontend, uri: &Uri, headers: &[(&str, String)]) -> Re
             },
             format!("The source answered {status}."),
         ));
+    }
+    if let Some(names) = case.response_names() {
+        reply.extensions_mut().insert(names);
     }
     Ok(reply)
 }
@@ -303,8 +309,10 @@ fn source_request_headers(parts: &Parts, range: Option<&str>) -> Result<Vec<(&'s
     Ok(out)
 }
 
-/// Content headers and metadata of a source response.
-fn source_properties(headers: &HeaderMap) -> (HttpHeaders, Vec<(String, String)>) {
+/// Content headers and metadata of a source response (metadata names as the source sent
+/// them).
+fn source_properties(reply: &Response<Incoming>) -> (HttpHeaders, Vec<(String, String)>) {
+    let headers = reply.headers();
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let props = HttpHeaders {
         content_type: get("content-type"),
@@ -314,13 +322,16 @@ fn source_properties(headers: &HeaderMap) -> (HttpHeaders, Vec<(String, String)>
         cache_control: get("cache-control"),
         content_disposition: get("content-disposition"),
     };
-    let metadata = headers
+    let mut metadata: Vec<(String, String)> = headers
         .iter()
         .filter_map(|(name, value)| {
             let key = name.as_str().strip_prefix("x-ms-meta-")?;
             Some((key.to_string(), value.to_str().ok()?.to_string()))
         })
         .collect();
+    if let Some(names) = reply.extensions().get::<crate::header_case::MetadataNames>() {
+        names.respell(&mut metadata);
+    }
     (props, metadata)
 }
 
@@ -484,7 +495,7 @@ pub async fn copy_blob(
             tokio::spawn(async move {
                 let outcome = match fetch(&frontend, &uri, &request_headers).await {
                     Ok(reply) => {
-                        let (props, source_metadata) = source_properties(reply.headers());
+                        let (props, source_metadata) = source_properties(&reply);
                         crate::body::receive(
                             &frontend.partition,
                             reply.into_body(),
@@ -525,7 +536,7 @@ async fn fetch_into_blob(
     if declared_len(&reply).is_some_and(|n| n > SYNC_COPY_BYTES_MAX) {
         return Err(cannot_verify(409, "The source is larger than 256 MiB."));
     }
-    let (props, source_metadata) = source_properties(reply.headers());
+    let (props, source_metadata) = source_properties(&reply);
     let received = crate::body::receive(
         &frontend.partition,
         reply.into_body(),
