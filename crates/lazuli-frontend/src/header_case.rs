@@ -44,8 +44,9 @@ const METHOD_LETTERS_MAX: usize = 7;
 const RESPONSE_HEAD_GATHER_MAX: usize = 64 * 1024;
 
 /// Spellings of metadata names, in the order of their headers: on a request (set by the
-/// server), every `x-ms-meta-*` name of its head as sent; on a response (set by
-/// `http_util::put_metadata_headers`), the names to write with capitals.
+/// server) or a copy source's reply, every `x-ms-meta-*` name of its head as sent; on a
+/// response (set by `http_util::put_metadata_headers` when a name has a capital), every name
+/// it writes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MetadataNames(pub Vec<Box<str>>);
 
