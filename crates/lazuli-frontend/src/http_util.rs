@@ -231,20 +231,23 @@ pub mod names {
 /// Appends metadata as `x-ms-meta-*` response headers, names written as stored (see
 /// `header_case`).
 pub fn put_metadata_headers(response: &mut Response<ResponseBody>, metadata: &[(String, String)]) {
+    // Every name, in order, once one has a capital (names that differ only in case then keep
+    // their own spellings); none when hyper's lowercase is already right.
+    let capitals = metadata
+        .iter()
+        .any(|(name, _)| name.bytes().any(|b| b.is_ascii_uppercase()));
     let mut spelled: Vec<Box<str>> = Vec::new();
-    let mut capitals = false;
     for (name, value) in metadata {
         let Ok(header) = http::HeaderName::from_bytes(format!("x-ms-meta-{name}").as_bytes()) else {
             continue;
         };
         if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
-            capitals |= name.bytes().any(|b| b.is_ascii_uppercase());
-            spelled.push(name.as_str().into());
+            if capitals {
+                spelled.push(name.as_str().into());
+            }
             response.headers_mut().append(header, value);
         }
     }
-    // Every name, in order, once one has a capital: names that differ only in case then
-    // keep their own spellings.
     if capitals {
         response
             .extensions_mut()

@@ -69,6 +69,25 @@ pub(crate) fn take_staged_sweep() -> Result<Option<Vec<u8>>, AzureError> {
     Ok(sweep)
 }
 
+/// Rows as the table stores them: (key, value).
+pub(crate) type StoredRows = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Deletes staged rows (uncommitted blocks, staged appends: `BlockRow`s) into `batch`;
+/// returns the references they held, one per distinct segment per row.
+pub(crate) fn delete_staged_rows(
+    batch: &mut WriteBatch,
+    rows: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+) -> Result<Vec<Segment>, AzureError> {
+    let mut released = Vec::new();
+    for (key, value) in rows {
+        let block = rows::decode::<BlockRow>(&value)?.0;
+        batch.delete(key);
+        let unique: HashSet<Segment> = block.segments.into_iter().collect();
+        released.extend(unique);
+    }
+    Ok(released)
+}
+
 /// A blob write decided under its locks and not yet committed: the locks stay held until the
 /// batch is durable and applied ([`Partition::commit_prepared`]), or until it is dropped
 /// uncommitted, which changes nothing.
@@ -256,7 +275,7 @@ impl Partition {
     fn for_each_staged_page(
         &self,
         prefix: &[u8],
-        mut page: impl FnMut(Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), AzureError>,
+        mut page: impl FnMut(StoredRows) -> Result<(), AzureError>,
     ) -> Result<(), AzureError> {
         let end = keys::prefix_end(prefix);
         let page_rows = self.staged_rows_per_batch(prefix);
@@ -542,17 +561,10 @@ impl Partition {
             .table
             .scan(&prefix, end.as_deref(), page_rows + 1)
             .map_err(PartitionError::from)?;
-        let mut released = Vec::new();
-        for (key, value) in rows.iter().take(page_rows) {
-            let block = rows::decode::<BlockRow>(value)?.0;
-            batch.delete(key.clone());
-            let unique: HashSet<Segment> = block.segments.into_iter().collect();
-            released.extend(unique);
-        }
         if rows.len() > page_rows {
             STAGED_SWEEP.with(|sweep| *sweep.borrow_mut() = Some(prefix));
         }
-        Ok(released)
+        delete_staged_rows(batch, rows.into_iter().take(page_rows))
     }
 
     /// Deletes the uncommitted block rows left under `prefix` after a write that discarded
@@ -563,13 +575,7 @@ impl Partition {
     pub(crate) fn sweep_staged(&self, prefix: &[u8]) {
         let swept = self.for_each_staged_page(prefix, |rows| {
             let mut batch = WriteBatch::new();
-            let mut released = Vec::new();
-            for (key, value) in rows {
-                let block = rows::decode::<BlockRow>(&value)?.0;
-                batch.delete(key);
-                let unique: HashSet<Segment> = block.segments.into_iter().collect();
-                released.extend(unique);
-            }
+            let released = delete_staged_rows(&mut batch, rows)?;
             self.table.write(&batch).map_err(PartitionError::from)?;
             self.release_segments(&released);
             Ok(())

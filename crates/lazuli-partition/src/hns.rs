@@ -1576,13 +1576,7 @@ impl Partition {
         batch: &mut WriteBatch,
     ) -> Result<Vec<Segment>, AzureError> {
         self.staging.forget(&keys::path_staged_prefix(account, fs, file_id));
-        let mut released = Vec::new();
-        for (key, block) in self.staged(account, fs, file_id)? {
-            batch.delete(key);
-            let unique: HashSet<Segment> = block.segments.into_iter().collect();
-            released.extend(unique);
-        }
-        Ok(released)
+        crate::blob::delete_staged_rows(batch, self.staged_rows(account, fs, file_id)?)
     }
 
     /// Where a file's staged appends end: its committed length plus what is staged (as Flush
@@ -1627,16 +1621,20 @@ impl Partition {
     }
 
     fn staged(&self, account: &str, fs: &str, file_id: u64) -> Result<Vec<(Vec<u8>, BlockRow)>, AzureError> {
-        let prefix = keys::path_staged_prefix(account, fs, file_id);
-        let end = keys::prefix_end(&prefix);
-        let found = self
-            .table
-            .scan(&prefix, end.as_deref(), crate::blob::UNCOMMITTED_BLOCKS_MAX + 1)
-            .map_err(PartitionError::from)?;
-        found
+        self.staged_rows(account, fs, file_id)?
             .into_iter()
             .map(|(key, value)| Ok((key, rows::decode::<BlockRow>(&value)?.0)))
             .collect()
+    }
+
+    /// A file's staged append rows as stored, in position order.
+    fn staged_rows(&self, account: &str, fs: &str, file_id: u64) -> Result<crate::blob::StoredRows, AzureError> {
+        let prefix = keys::path_staged_prefix(account, fs, file_id);
+        let end = keys::prefix_end(&prefix);
+        Ok(self
+            .table
+            .scan(&prefix, end.as_deref(), crate::blob::UNCOMMITTED_BLOCKS_MAX + 1)
+            .map_err(PartitionError::from)?)
     }
 
     /// Path Delete. A file or an empty directory goes at once; a directory with children

@@ -12,16 +12,15 @@ pub const KEY_BYTES_MAX: usize = 4 << 10;
 pub const VALUE_BYTES_MAX: usize = 8 << 20;
 
 /// A batch is one commit-log record, which must fit one stream record (64 MiB), and is applied
-/// to the memtable under one lock: bound both the bytes and the number of operations. The
-/// largest batch the service asks for deletes a blob's 100,000 uncommitted blocks in the
-/// commit that discards them: with 64-character block ids and a 100-character blob name that
-/// is ~19 MiB, which failed at 16 MiB.
+/// to the memtable under one lock: bound both the bytes and the number of operations. Writes
+/// that discard a blob's uncommitted blocks now delete them a page (~1 MiB of keys) per batch;
+/// before that, one commit deleted up to 100,000 of them (~19 MiB with 64-character ids and a
+/// 100-character name), and commit logs written then must still replay, so the bound stays.
 pub const BATCH_BYTES_MAX: usize = 48 << 20;
 
 /// See [`BATCH_BYTES_MAX`]; also bounds what a decoder allocates for a record's operation list.
-/// The largest batch the service asks for is a commit that discards a blob's 100,000
-/// uncommitted blocks (the service's limit) along with its own rows: at exactly 100,000
-/// operations such a Put Block List failed, so the bound leaves room above that.
+/// Commit logs may hold a commit that deleted a blob's 100,000 uncommitted blocks (the
+/// service's limit) along with its own rows, written before those deletes were paged.
 pub const BATCH_OPS_MAX: usize = 131_072;
 
 /// Index and bloom filter of a checkpoint are written as parts of at most this size, so that no
